@@ -1,0 +1,37 @@
+"""Typed errors raised by the domain core; the web layer maps each code to a reply."""
+
+from __future__ import annotations
+
+
+class ClassroomError(Exception):
+    """Base of every domain error: a stable machine-readable code and a message for people."""
+
+    code = "invalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Forbidden(ClassroomError):
+    """The role of the caller is not granted the action (deny by default)."""
+
+    code = "forbidden"
+
+
+class NotFound(ClassroomError):
+    """The command names something (participant, poll, channel...) that does not exist."""
+
+    code = "not_found"
+
+
+class InvalidCommand(ClassroomError):
+    """The command is well-formed but not allowed in the current state."""
+
+    code = "invalid_state"
+
+
+class TokenError(ClassroomError):
+    """A join token was refused; the message says why."""
+
+    code = "unauthorized"

@@ -1,0 +1,88 @@
+"""The composition root: ``create_app(settings)`` wires every layer into one aiohttp app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tomllib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from classroom.catalogue import Catalogue
+from config import Settings, SettingsError
+from web import api, pages, room_handlers
+from web.context import BUS, CATALOGUE, HUB, KEYS, SETTINGS, STORE, WEBSOCKETS
+from web.errors import error_middleware
+from web.hub import Hub
+from web.i18n import TEMPLATES, environment
+from web.keys import load_token_keys
+from web.store import open_store
+from web.ws import DISPATCHER, Dispatcher, close_websockets, websocket_handler
+
+log = logging.getLogger("classroom.app")
+STATIC_DIR = Path(__file__).parent / "static"
+NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
+EXPIRE_EVERY_S = 5.0
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    try:
+        with path.open("rb") as file:
+            return Catalogue.from_dict(tomllib.load(file))
+    except (OSError, tomllib.TOMLDecodeError, ValueError) as error:
+        raise SettingsError(f"catalogue {path}: {error}") from None
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    store, bus = open_store(app[SETTINGS].redis_url)
+    app[STORE], app[BUS] = store, bus
+    yield
+    await bus.close()
+    await store.close()
+
+
+async def _expire_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Background task: participants gone past the reconnect grace leave their room."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(EXPIRE_EVERY_S)
+            try:
+                app[HUB].expire()
+            except Exception:
+                log.exception("expiry sweep failed")
+
+    task = asyncio.get_running_loop().create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The whole service for these settings; nothing else builds or imports the app."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app[SETTINGS] = settings
+    app[KEYS] = load_token_keys(settings)
+    app[CATALOGUE] = load_catalogue(settings.catalogue_path)
+    app[HUB] = Hub()
+    app[WEBSOCKETS] = set()
+    app[TEMPLATES] = environment()
+    dispatcher = app[DISPATCHER] = Dispatcher()
+    room_handlers.register(dispatcher)
+
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_expire_ctx)
+    app.on_shutdown.append(close_websockets)
+
+    app.router.add_routes(pages.routes)
+    app.router.add_routes(api.routes)
+    app.router.add_get("/ws", websocket_handler)
+    app.router.add_static("/static", STATIC_DIR, append_version=False)
+    if (NODE_MODULES / "hls.js" / "dist").is_dir():
+        app.router.add_static("/vendor/hls.js", NODE_MODULES / "hls.js" / "dist")
+    return app

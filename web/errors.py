@@ -1,0 +1,106 @@
+"""JSON errors for the API: one middleware turns every failure into a clear reply."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pydantic
+from aiohttp import web
+
+from classroom.errors import ClassroomError, Forbidden, NotFound, TokenError
+
+log = logging.getLogger("classroom.web")
+
+_STATUS = {TokenError: 401, Forbidden: 403, NotFound: 404}
+Model = TypeVar("Model", bound=pydantic.BaseModel)
+
+
+def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    body = {"error": {"code": code, "message": message, **extra}}
+    headers = {"WWW-Authenticate": 'Bearer realm="classroom"'} if status == 401 else None
+    return web.json_response(body, status=status, headers=headers)
+
+
+def status_of(error: ClassroomError) -> int:
+    for kind, status in _STATUS.items():
+        if isinstance(error, kind):
+            return status
+    return 409 if error.code == "invalid_state" else 400
+
+
+class DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DuplicateKey(f"duplicated key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_json(text: str | bytes) -> Any:
+    """json.loads that refuses duplicated keys (ValueError with a message)."""
+    return json.loads(text, object_pairs_hook=_no_duplicates)
+
+
+def validation_message(error: pydantic.ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+async def read_json(request: web.Request, model: type[Model]) -> Model:
+    """The request body validated against a model, or a 400 that says what is wrong."""
+    raw = await request.read()
+    try:
+        data = parse_json(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": {"code": "bad_json", "message": f"malformed JSON: {error}"}}),
+            content_type="application/json",
+        ) from None
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as error:
+        raise web.HTTPBadRequest(
+            text=json.dumps(
+                {"error": {"code": "bad_request", "message": validation_message(error)}}
+            ),
+            content_type="application/json",
+        ) from None
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """API paths always answer JSON; domain errors map to their HTTP status."""
+    api = request.path.startswith("/api")
+    try:
+        return await handler(request)
+    except ClassroomError as error:
+        return json_error(status_of(error), error.code, error.message)
+    except web.HTTPException as error:
+        if not api or error.content_type == "application/json" or error.status < 400:
+            raise
+        reason = error.reason or "error"
+        message = f"no such endpoint: {request.method} {request.path}" if error.status in (
+            404,
+            405,
+        ) else (error.text or reason)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status, "http_error")
+        return json_error(error.status, code, message)
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        if api:
+            return json_error(500, "internal", "internal error; the event is logged")
+        raise

@@ -1,0 +1,158 @@
+"""The live rooms of this process: each domain Room with its open connections.
+
+Commands go to ``LiveRoom.apply``, which runs them through the sans-I/O core and
+delivers the resulting events to the connections they are addressed to. Every
+connection has its own bounded outbox, so one slow client never holds up another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from classroom.identity import Identity
+from classroom.room import Command, Event, ExpireDisconnected, Room
+
+log = logging.getLogger("classroom.hub")
+
+OUTBOX_LIMIT = 512  # messages queued for one client before it counts as stalled
+CLOSE_REPLACED = 4001
+CLOSE_REMOVED = 4003
+CLOSE_SLOW = 4008
+
+
+def message_type(event: Event | type[Event]) -> str:
+    """ParticipantJoined -> participant_joined: the wire name of an event."""
+    name = event.__name__ if isinstance(event, type) else type(event).__name__
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def event_message(event: Event) -> dict[str, Any]:
+    body = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "to"}
+    return {"type": message_type(event), **body}
+
+
+class Connection:
+    """One open websocket of one participant, with its outbox and writer task."""
+
+    def __init__(self, ws: web.WebSocketResponse, identity: Identity, conn_id: str) -> None:
+        self.ws = ws
+        self.identity = identity
+        self.id = conn_id
+        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX_LIMIT)
+        self.closing = False
+        self.writer = asyncio.get_running_loop().create_task(self._write())
+
+    @property
+    def pid(self) -> str:
+        return self.identity.sub
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue a message; a client that lets its outbox fill up is disconnected."""
+        if self.closing:
+            return
+        try:
+            self.outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            log.warning("client stalled; closing", extra={"participant": self.pid})
+            self.close(CLOSE_SLOW, "too slow to receive")
+
+    def close(self, code: int, reason: str) -> None:
+        """Send what is queued, then close with the code (without waiting for it)."""
+        if self.closing:
+            return
+        self.closing = True
+        asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.outbox.put_nowait(None)
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self.writer), 2)
+        self.writer.cancel()
+        await self.ws.close(code=code, message=reason.encode())
+
+    async def _write(self) -> None:
+        while True:
+            message = await self.outbox.get()
+            if message is None:
+                return
+            try:
+                await self.ws.send_json(message)
+            except (ConnectionError, RuntimeError):
+                return
+
+
+EventListener = Callable[["LiveRoom", list[Event]], None]
+
+
+class LiveRoom:
+    """A domain room and who is connected to it in this process."""
+
+    def __init__(self, hub: Hub, name: str) -> None:
+        self.hub = hub
+        self.core = Room(name)
+        self.connections: dict[str, Connection] = {}
+        # Attachments of other features (media router, poll book...) by name.
+        self.parts: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return self.core.name
+
+    def apply(self, command: Command) -> list[Event]:
+        """Run a command through the core (raises ClassroomError) and deliver its events."""
+        events = self.core.handle(command, self.hub.clock())
+        self.deliver(events)
+        for listener in self.hub.listeners:
+            try:
+                listener(self, events)
+            except Exception:  # a faulty listener must not break the room
+                log.exception("event listener failed", extra={"room": self.name})
+        return events
+
+    def deliver(self, events: list[Event]) -> None:
+        for event in events:
+            self.send(event_message(event), event.to)
+
+    def send(self, message: dict[str, Any], to: tuple[str, ...] | None = None) -> None:
+        """Send to everyone connected (to=None) or to the given participant ids."""
+        targets = self.connections.values() if to is None else (
+            self.connections[pid] for pid in to if pid in self.connections
+        )
+        for connection in list(targets):
+            connection.send(message)
+
+
+class Hub:
+    """Every live room of this process, created on first join."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.rooms: dict[str, LiveRoom] = {}
+        self.listeners: list[EventListener] = []
+
+    def room(self, name: str) -> LiveRoom:
+        live = self.rooms.get(name)
+        if live is None:
+            live = self.rooms[name] = LiveRoom(self, name)
+        return live
+
+    def expire(self) -> None:
+        """Let participants gone past the reconnect grace leave; forget empty rooms."""
+        for name, live in list(self.rooms.items()):
+            live.apply(ExpireDisconnected())
+            if not live.core.participants and not live.core.lobby and not live.connections:
+                if all(getattr(p, "idle", True) for p in live.parts.values()):
+                    del self.rooms[name]
+
+    def connections(self) -> list[Connection]:
+        return [c for live in self.rooms.values() for c in live.connections.values()]

@@ -1,0 +1,120 @@
+"""Websocket messages of the room itself: chat, hands, moderation, lobby, session."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pydantic
+
+from classroom import room as core
+from web.hub import CLOSE_REMOVED, Connection, LiveRoom
+from web.ws import ClientMessage, Dispatcher
+
+Id = pydantic.Field(min_length=1, max_length=200)
+
+
+class Ping(ClientMessage):
+    pass
+
+
+class Chat(ClientMessage):
+    text: str = pydantic.Field(min_length=1, max_length=core.CHAT_MAX_CHARS)
+
+
+class RaiseHand(ClientMessage):
+    raised: bool
+    target: str | None = Id
+
+
+class Mute(ClientMessage):
+    target: str | None = Id  # null: everyone but the sender
+    muted: bool = True
+
+
+class Target(ClientMessage):
+    target: str = Id
+
+
+class OptionalTarget(ClientMessage):
+    target: str | None = Id
+
+
+class Flag(ClientMessage):
+    value: bool
+
+
+class SessionStart(ClientMessage):
+    title: str | None = pydantic.Field(default=None, max_length=200)
+    module: str | None = pydantic.Field(default=None, max_length=100)
+
+
+class Leave(ClientMessage):
+    pass
+
+
+def register(dispatcher: Dispatcher) -> None:
+    route = dispatcher.route
+
+    @route("ping", Ping)
+    async def ping(conn: Connection, live: LiveRoom, msg: Ping) -> None:
+        reply: dict[str, object] = {"type": "pong", "at": live.hub.clock()}
+        if msg.ref is not None:
+            reply["ref"] = msg.ref
+        conn.send(reply)
+
+    @route("chat", Chat)
+    async def chat(conn: Connection, live: LiveRoom, msg: Chat) -> None:
+        live.apply(core.SendChat(conn.pid, msg.text))
+
+    @route("raise_hand", RaiseHand)
+    async def raise_hand(conn: Connection, live: LiveRoom, msg: RaiseHand) -> None:
+        live.apply(core.RaiseHand(conn.pid, msg.raised, msg.target))
+
+    @route("mute", Mute)
+    async def mute(conn: Connection, live: LiveRoom, msg: Mute) -> None:
+        live.apply(core.Mute(conn.pid, msg.target, msg.muted))
+
+    @route("remove", Target)
+    async def remove(conn: Connection, live: LiveRoom, msg: Target) -> None:
+        live.apply(core.Remove(conn.pid, msg.target))
+        removed = live.connections.pop(msg.target, None)
+        if removed is not None:
+            removed.close(CLOSE_REMOVED, "removed by the trainer")
+
+    @route("admit", Target)
+    async def admit(conn: Connection, live: LiveRoom, msg: Target) -> None:
+        live.apply(core.Admit(conn.pid, msg.target))
+
+    @route("deny", Target)
+    async def deny(conn: Connection, live: LiveRoom, msg: Target) -> None:
+        live.apply(core.Deny(conn.pid, msg.target))
+        denied = live.connections.pop(msg.target, None)
+        if denied is not None:
+            denied.close(CLOSE_REMOVED, "not admitted")
+
+    @route("lock", Flag)
+    async def lock(conn: Connection, live: LiveRoom, msg: Flag) -> None:
+        live.apply(core.LockRoom(conn.pid, msg.value))
+
+    @route("pin", OptionalTarget)
+    async def pin(conn: Connection, live: LiveRoom, msg: OptionalTarget) -> None:
+        live.apply(core.Pin(conn.pid, msg.target))
+
+    @route("allow_screen_share", Flag)
+    async def allow_screen_share(conn: Connection, live: LiveRoom, msg: Flag) -> None:
+        live.apply(core.AllowScreenShare(conn.pid, msg.value))
+
+    @route("start_session", SessionStart)
+    async def start_session(conn: Connection, live: LiveRoom, msg: SessionStart) -> None:
+        live.apply(core.StartSession(conn.pid, msg.title, msg.module))
+
+    @route("end_session", Ping)
+    async def end_session(conn: Connection, live: LiveRoom, msg: Ping) -> None:
+        live.apply(core.EndSession(conn.pid))
+
+    @route("leave", Leave)
+    async def leave(conn: Connection, live: LiveRoom, msg: Leave) -> None:
+        live.apply(core.Leave(conn.pid))
+        if live.connections.get(conn.pid) is conn:
+            del live.connections[conn.pid]
+        conn.close(1000, "left")
