@@ -160,7 +160,12 @@ def verify_token(token: str, policy: TokenPolicy, now: int, room: str | None = N
     if lang is not None and (not isinstance(lang, str) or not valid_language(lang)):
         raise TokenError("token lang is not a language code")
     return Identity(
-        sub=sub, name=name, room=claims["room"], role=Role(claims["role"]), lang=lang, exp=exp,
+        sub=sub,
+        name=name,
+        room=claims["room"],
+        role=Role(claims["role"]),
+        lang=lang,
+        exp=exp,
         iat=iat,
     )
 

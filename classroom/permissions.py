@@ -40,6 +40,7 @@ class Action(enum.StrEnum):
     LISTEN_CHANNEL = "listen_channel"
     REPLAY = "replay"
     VIEW_ATTENDANCE = "view_attendance"
+    INVITE = "invite"  # mint join links for one's own room
 
 
 _A = Action

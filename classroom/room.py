@@ -148,8 +148,22 @@ class EndSession:
 
 
 Command = (
-    Join | Disconnect | Leave | ExpireDisconnected | Admit | Deny | LockRoom | RaiseHand | Mute
-    | Remove | Pin | AllowScreenShare | ShareScreen | SendChat | StartSession | EndSession
+    Join
+    | Disconnect
+    | Leave
+    | ExpireDisconnected
+    | Admit
+    | Deny
+    | LockRoom
+    | RaiseHand
+    | Mute
+    | Remove
+    | Pin
+    | AllowScreenShare
+    | ShareScreen
+    | SendChat
+    | StartSession
+    | EndSession
 )
 
 
@@ -316,7 +330,7 @@ class Room:
         newcomer = Participant(cmd.id, cmd.name, cmd.role, cmd.lang, joined_at=now)
         if self.locked and not can(cmd.role, Action.BYPASS_LOBBY):
             self.lobby[cmd.id] = newcomer
-            return [LobbyEntered(self.moderator_ids() + (cmd.id,), newcomer.to_json())]
+            return [LobbyEntered((*self.moderator_ids(), cmd.id), newcomer.to_json())]
         self.lobby.pop(cmd.id, None)
         self.participants[cmd.id] = newcomer
         return [ParticipantJoined(None, newcomer.to_json())]
@@ -374,7 +388,7 @@ class Room:
         self._actor(cmd.actor, Action.MODERATE)
         if self.lobby.pop(cmd.target, None) is None:
             raise NotFound(f"{cmd.target!r} is not waiting in the lobby")
-        return [ParticipantLeft(self.moderator_ids() + (cmd.target,), cmd.target, "denied")]
+        return [ParticipantLeft((*self.moderator_ids(), cmd.target), cmd.target, "denied")]
 
     def _on_LockRoom(self, cmd: LockRoom, now: float) -> list[Event]:
         self._actor(cmd.actor, Action.MODERATE)

@@ -7,11 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pydantic
 from aiohttp import web
 
-from classroom.identity import Identity, verify_token
-from classroom.permissions import PERMISSIONS
-from web.context import CATALOGUE, KEYS
+from classroom.errors import Forbidden
+from classroom.identity import Identity, mint_token, parse_duration, verify_token
+from classroom.permissions import PERMISSIONS, TOKEN_ROLES, Action, require
+from web.context import CATALOGUE, KEYS, SETTINGS
+from web.errors import read_json
 from web.ws import bearer_token
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
@@ -50,3 +53,57 @@ async def modules(request: web.Request) -> web.Response:
 @routes.get("/api/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(json.loads(OPENAPI_FILE.read_text()))
+
+
+class Invitation(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    role: str
+    name: str = pydantic.Field(min_length=1, max_length=100)
+    lang: str | None = pydantic.Field(default=None, max_length=20)
+    ttl: str = pydantic.Field(default="2h", max_length=10)
+
+    @pydantic.field_validator("role")
+    @classmethod
+    def known_role(cls, role: str) -> str:
+        if role not in {r.value for r in TOKEN_ROLES}:
+            raise ValueError(f"unknown role; one of {', '.join(sorted(TOKEN_ROLES))}")
+        return role
+
+    @pydantic.field_validator("ttl")
+    @classmethod
+    def duration(cls, ttl: str) -> str:
+        seconds = parse_duration(ttl)
+        if not 60 <= seconds <= 30 * 86400:
+            raise ValueError("ttl must be between 1 minute and 30 days")
+        return ttl
+
+
+@routes.post("/api/rooms/{room}/invitations")
+async def invite(request: web.Request) -> web.Response:
+    """A trainer mints a join link for someone in their own room."""
+    identity = authenticate(request)
+    require(identity.role, Action.INVITE)
+    room = request.match_info["room"]
+    if room != identity.room:
+        raise Forbidden("you may invite only to your own room")
+    body = await read_json(request, Invitation)
+    keys, settings = request.app[KEYS], request.app[SETTINGS]
+    if keys.signing_key is None:
+        raise Forbidden("this service verifies tokens but holds no key to mint them")
+    now = int(time.time())
+    token = mint_token(
+        room=room,
+        role=body.role,
+        name=body.name,
+        lang=body.lang,
+        now=now,
+        ttl_s=parse_duration(body.ttl),
+        signing_key=keys.signing_key,
+        algorithm=settings.token_algorithm,
+        audience=settings.token_audience,
+        issuer=settings.token_issuer,
+    )
+    url = f"{settings.public_url}/join?token={token}"
+    return web.json_response(
+        {"url": url, "token": token, "expires": now + parse_duration(body.ttl)}, status=201
+    )

@@ -5,15 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from classroom.catalogue import Catalogue
+from classroom.ports import Bus, Store
 from config import Settings
 from web.hub import Hub
 from web.keys import TokenKeys
-from web.store import MemoryBus, MemoryStore, RedisBus, RedisStore
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("token_keys", TokenKeys)
 HUB = web.AppKey("hub", Hub)
 CATALOGUE = web.AppKey("catalogue", Catalogue)
-STORE = web.AppKey("store", MemoryStore | RedisStore)
-BUS = web.AppKey("bus", MemoryBus | RedisBus)
-WEBSOCKETS = web.AppKey("websockets", set[web.WebSocketResponse])
+STORE: web.AppKey[Store] = web.AppKey("store")
+BUS: web.AppKey[Bus] = web.AppKey("bus")
+WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")

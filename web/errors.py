@@ -93,10 +93,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if not api or error.content_type == "application/json" or error.status < 400:
             raise
         reason = error.reason or "error"
-        message = f"no such endpoint: {request.method} {request.path}" if error.status in (
-            404,
-            405,
-        ) else (error.text or reason)
+        message = (
+            f"no such endpoint: {request.method} {request.path}"
+            if error.status
+            in (
+                404,
+                405,
+            )
+            else (error.text or reason)
+        )
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status, "http_error")
         return json_error(error.status, code, message)
     except Exception:

@@ -125,8 +125,10 @@ class LiveRoom:
 
     def send(self, message: dict[str, Any], to: tuple[str, ...] | None = None) -> None:
         """Send to everyone connected (to=None) or to the given participant ids."""
-        targets = self.connections.values() if to is None else (
-            self.connections[pid] for pid in to if pid in self.connections
+        targets = (
+            self.connections.values()
+            if to is None
+            else (self.connections[pid] for pid in to if pid in self.connections)
         )
         for connection in list(targets):
             connection.send(message)
@@ -150,9 +152,9 @@ class Hub:
         """Let participants gone past the reconnect grace leave; forget empty rooms."""
         for name, live in list(self.rooms.items()):
             live.apply(ExpireDisconnected())
-            if not live.core.participants and not live.core.lobby and not live.connections:
-                if all(getattr(p, "idle", True) for p in live.parts.values()):
-                    del self.rooms[name]
+            empty = not (live.core.participants or live.core.lobby or live.connections)
+            if empty and all(getattr(p, "idle", True) for p in live.parts.values()):
+                del self.rooms[name]
 
     def connections(self) -> list[Connection]:
         return [c for live in self.rooms.values() for c in live.connections.values()]

@@ -47,6 +47,7 @@ def _read_pem(name: str, value: str) -> bytes:
 def load_token_keys(settings: Settings) -> TokenKeys:
     algorithm = settings.token_algorithm
     signing: Any
+    verify: Any
     if algorithm == "HS256":
         secret = settings.token_secret.reveal() or load_or_create_secret(settings.data_dir)
         if len(secret) < 32:

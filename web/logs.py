@@ -70,4 +70,3 @@ class AccessLogger(AbstractAccessLogger):
                 "ms": round(time_ * 1000, 1),
             },
         )
-

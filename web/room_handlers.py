@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import pydantic
 
 from classroom import room as core
@@ -11,6 +9,7 @@ from web.hub import CLOSE_REMOVED, Connection, LiveRoom
 from web.ws import ClientMessage, Dispatcher
 
 Id = pydantic.Field(min_length=1, max_length=200)
+OptionalId = pydantic.Field(default=None, min_length=1, max_length=200)
 
 
 class Ping(ClientMessage):
@@ -23,11 +22,11 @@ class Chat(ClientMessage):
 
 class RaiseHand(ClientMessage):
     raised: bool
-    target: str | None = Id
+    target: str | None = OptionalId
 
 
 class Mute(ClientMessage):
-    target: str | None = Id  # null: everyone but the sender
+    target: str | None = OptionalId  # null or absent: everyone but the sender
     muted: bool = True
 
 
@@ -36,7 +35,7 @@ class Target(ClientMessage):
 
 
 class OptionalTarget(ClientMessage):
-    target: str | None = Id
+    target: str | None = OptionalId
 
 
 class Flag(ClientMessage):

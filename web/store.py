@@ -11,6 +11,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from classroom.ports import Bus, Store
+
 
 class MemoryStore:
     """The embedded default: state in this process, gone when it stops."""
@@ -86,7 +88,9 @@ class MemoryStore:
 
     async def keys(self, prefix: str) -> list[str]:
         names = {k for k in self._values if self._live(k)}
-        names |= {k for k, v in self._hashes.items() if v} | {k for k, v in self._lists.items() if v}
+        names |= {k for k, v in self._hashes.items() if v} | {
+            k for k, v in self._lists.items() if v
+        }
         return sorted(k for k in names if k.startswith(prefix))
 
     async def close(self) -> None:
@@ -116,11 +120,19 @@ class MemoryBus:
         self._subscribers.clear()
 
 
+def _connect(url: str) -> Any:
+    """A client whose pool waits for a free connection instead of failing under bursts."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=64, timeout=10
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
 class RedisStore:
     """State in Redis, shared by every process that names the same URL."""
 
     def __init__(self, url: str) -> None:
-        self.redis: Any = aioredis.from_url(url, decode_responses=True)
+        self.redis: Any = _connect(url)
 
     async def get(self, key: str) -> str | None:
         value: str | None = await self.redis.get(key)
@@ -167,14 +179,14 @@ class RedisStore:
         return sorted([k async for k in self.redis.scan_iter(match=escaped + "*", count=500)])
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        await self.redis.aclose(close_connection_pool=True)
 
 
 class RedisBus:
     """Pub/sub through Redis channels, so every node sees every message."""
 
     def __init__(self, url: str) -> None:
-        self.redis: Any = aioredis.from_url(url, decode_responses=True)
+        self.redis: Any = _connect(url)
 
     async def publish(self, channel: str, message: str) -> None:
         await self.redis.publish(channel, message)
@@ -191,10 +203,10 @@ class RedisBus:
                 await pubsub.aclose()
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        await self.redis.aclose(close_connection_pool=True)
 
 
-def open_store(redis_url: str) -> tuple[MemoryStore | RedisStore, MemoryBus | RedisBus]:
+def open_store(redis_url: str) -> tuple[Store, Bus]:
     """The store and bus selected by settings: Redis when a URL is given, else memory."""
     if redis_url:
         return RedisStore(redis_url), RedisBus(redis_url)

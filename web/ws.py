@@ -9,6 +9,7 @@ not JSON, has a duplicated key, an unknown type or invalid fields gets an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -22,8 +23,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from classroom.errors import ClassroomError, TokenError
 from classroom.identity import Identity, verify_token
 from classroom.room import Disconnect, Join
-from web.errors import json_error, parse_json, validation_message
 from web.context import HUB, KEYS, SETTINGS, WEBSOCKETS
+from web.errors import json_error, parse_json, validation_message
 from web.hub import CLOSE_REPLACED, Connection, LiveRoom
 
 log = logging.getLogger("classroom.ws")
@@ -187,10 +188,8 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                 log.exception("leave hook failed", extra={"room": live.name})
         if live.connections.get(conn.pid) is conn:
             del live.connections[conn.pid]
-            try:
+            with contextlib.suppress(ClassroomError):  # already gone (left or removed)
                 live.apply(Disconnect(conn.pid))
-            except ClassroomError:
-                pass  # already gone (left or removed)
         if not conn.closing:
             conn.closing = True
             conn.writer.cancel()
@@ -207,8 +206,9 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 async def close_websockets(app: web.Application) -> None:
     """On shutdown: close every open websocket so clients reconnect elsewhere."""
+    tracked: set[web.WebSocketResponse] = app[WEBSOCKETS]
+    open_sockets = list(tracked)
     await asyncio.gather(
-        *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
-          for ws in set(app[WEBSOCKETS])),
+        *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for ws in open_sockets),
         return_exceptions=True,
     )

@@ -1,0 +1,52 @@
+"""Imports point one way: web -> recordings -> media -> classroom; config imports no layer."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ORDER = ["classroom", "media", "recordings", "web"]
+# What each package may import from the project (besides itself).
+ALLOWED = {
+    "config": set(),
+    "classroom": set(),
+    "media": {"classroom", "config"},
+    "recordings": {"media", "classroom", "config"},
+    "web": {"recordings", "media", "classroom", "config"},
+}
+# Libraries that do I/O or need an event loop: the sans-I/O core must not import them.
+CORE_FORBIDDEN = {"asyncio", "aiohttp", "aiortc", "redis", "socket", "subprocess", "ffmpeg", "os"}
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_imports_point_one_way(package: str) -> None:
+    project = set(ALLOWED)
+    for path in (ROOT / package).rglob("*.py"):
+        wrong = (imports(path) & project) - ALLOWED[package] - {package}
+        assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}"
+
+
+def test_the_core_does_no_io_and_never_awaits() -> None:
+    for path in (ROOT / "classroom").rglob("*.py"):
+        wrong = imports(path) & CORE_FORBIDDEN
+        assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}"
+        tree = ast.parse(path.read_text())
+        if path.name == "ports.py":  # interface declarations only
+            continue
+        assert not any(isinstance(n, ast.Await | ast.AsyncFunctionDef) for n in ast.walk(tree)), (
+            path
+        )
