@@ -1,0 +1,1 @@
+"""Media: aiortc peer connections that forward encoded packets without transcoding."""

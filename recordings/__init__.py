@@ -1,0 +1,1 @@
+"""Recordings: the recorder participant, the ffmpeg pipeline and the on-demand library."""
