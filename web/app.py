@@ -74,6 +74,7 @@ def create_app(settings: Settings) -> web.Application:
     app[TEMPLATES] = environment()
     dispatcher = app[DISPATCHER] = Dispatcher()
     room_handlers.register(dispatcher)
+    # Features plug in here, one line each: feature.setup(app, dispatcher).
 
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_expire_ctx)
