@@ -1,0 +1,135 @@
+"""Prometheus metrics at ``/metrics``, read from the live state of this app at scrape time."""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from collections.abc import Iterable, Iterator
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from classroom.permissions import Role
+from web.context import HUB, WEBSOCKETS
+from web.hub import Hub
+from web.ws import Dispatcher
+
+REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
+STATES = ("connected", "disconnected", "lobby")
+
+
+class MonotonicTotals:
+    """Counters summed over sources that come and go (a room's media router), never going back.
+
+    Each source reports its own running totals; when a source is gone (its room
+    closed), the last totals seen from it are kept, so the sums stay monotonic
+    as Prometheus counters must. Sources are held weakly.
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = tuple(names)
+        self.retired = dict.fromkeys(self.names, 0.0)
+        self.last: dict[int, dict[str, float]] = {}
+        self._finalizers: dict[int, weakref.finalize[..., object]] = {}
+
+    def _retire(self, key: int) -> None:
+        values = self.last.pop(key, None)
+        self._finalizers.pop(key, None)
+        if values is not None:
+            for name in self.names:
+                self.retired[name] += values[name]
+
+    def totals(self, sources: Iterable[tuple[object, dict[str, float]]]) -> dict[str, float]:
+        """The sum over live sources plus every retired one, for each counter name."""
+        for source, values in sources:
+            key = id(source)
+            if key not in self._finalizers:
+                self._finalizers[key] = weakref.finalize(source, self._retire, key)
+            self.last[key] = {name: float(values[name]) for name in self.names}
+        sums = dict(self.retired)
+        for values in self.last.values():
+            for name in self.names:
+                sums[name] += values[name]
+        return sums
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """What one scrape reads from the hub (kept apart so tests can check the arithmetic)."""
+
+    rooms: int
+    participants: dict[tuple[str, str], int]
+    websockets: int
+    outbox_messages: int
+    outbox_max: int
+
+
+def snapshot(hub: Hub, websockets: int) -> Snapshot:
+    participants = {(role.value, state): 0 for role in Role for state in STATES}
+    outbox_total = outbox_max = 0
+    for live in hub.rooms.values():
+        for participant in live.core.participants.values():
+            state = "connected" if participant.connected else "disconnected"
+            participants[participant.role.value, state] += 1
+        for participant in live.core.lobby.values():
+            participants[participant.role.value, "lobby"] += 1
+        for connection in live.connections.values():
+            depth = connection.outbox.qsize()
+            outbox_total += depth
+            outbox_max = max(outbox_max, depth)
+    return Snapshot(len(hub.rooms), participants, websockets, outbox_total, outbox_max)
+
+
+class ClassroomCollector(Collector):
+    """Reads rooms, participants and websocket queues of one app whenever it is scraped."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        state = snapshot(self.app[HUB], len(self.app[WEBSOCKETS]))
+        yield GaugeMetricFamily("classroom_rooms", "Live rooms in this process.", state.rooms)
+        participants = GaugeMetricFamily(
+            "classroom_participants",
+            "Participants by role and state (connected, disconnected within grace, lobby).",
+            labels=["role", "state"],
+        )
+        for (role, status), count in sorted(state.participants.items()):
+            participants.add_metric([role, status], count)
+        yield participants
+        yield GaugeMetricFamily(
+            "classroom_websockets", "Open websocket connections.", state.websockets
+        )
+        yield GaugeMetricFamily(
+            "classroom_ws_outbox_messages",
+            "Messages queued for clients, summed over connections.",
+            state.outbox_messages,
+        )
+        yield GaugeMetricFamily(
+            "classroom_ws_outbox_max_messages",
+            "Messages queued for the most backed-up connection.",
+            state.outbox_max,
+        )
+
+
+def _registry(app: web.Application) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ClassroomCollector(app))
+    ProcessCollector(registry=registry)
+    return registry
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[REGISTRY])
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def setup(app: web.Application, dispatcher: Dispatcher) -> None:
+    """Serve /metrics from a registry of this app's own (no process-global state)."""
+    app[REGISTRY] = _registry(app)
+    app.router.add_get("/metrics", metrics)
