@@ -37,6 +37,7 @@ class Action(enum.StrEnum):
     RECORD = "record"
     INTERPRET = "interpret"
     SET_FLOOR_LANGUAGE = "set_floor_language"
+    MANAGE_CHANNELS = "manage_channels"  # open and close interpretation channels
     LISTEN_CHANNEL = "listen_channel"
     REPLAY = "replay"
     VIEW_ATTENDANCE = "view_attendance"

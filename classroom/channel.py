@@ -1,0 +1,279 @@
+"""Interpretation channels as data: languages, booths, listener choices, commands and events.
+
+The state machine that takes these commands and returns these events is
+``classroom.interpretation``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from classroom.errors import InvalidCommand
+from classroom.permissions import Role
+from classroom.room import Event
+
+#: Languages a channel may carry, with whether their script runs right to left.
+LANGUAGES: dict[str, bool] = {
+    "sr": False,
+    "bs": False,
+    "hr": False,
+    "cnr": False,  # Montenegrin
+    "mk": False,
+    "sq": False,
+    "en": False,
+    "fr": False,
+    "tr": False,
+    "ar": True,
+    "ps": True,
+    "fa": True,
+}
+ORIGINAL = "original"  # a listener's choice: the floor alone, no interpretation
+FLOOR = "floor"  # an interpreter's source: the floor (else a pivot channel, for relay)
+DEFAULT_FLOOR_DB = -14.0
+FLOOR_DB_RANGE = (-60.0, 0.0)
+BOOTH_TEXT_MAX_CHARS = 1000
+
+# Media sources this module rules over (the media router's names).
+SOURCE_MICROPHONE = "microphone"
+SOURCE_INTERPRETATION = "interpretation"
+SOURCE_BOOTH = "booth"
+
+
+@dataclasses.dataclass
+class Member:
+    """Someone in the room as interpretation sees them."""
+
+    id: str
+    name: str
+    role: Role
+    connected: bool = True
+
+
+@dataclasses.dataclass
+class Interpreter:
+    """An interpreter assigned to one channel's booth, and what they listen to."""
+
+    id: str
+    channel: str
+    relay: str = FLOOR  # FLOOR or the channel they relay from (a pivot language)
+
+
+@dataclasses.dataclass
+class Handover:
+    giver: str
+    taker: str | None  # None: whoever of the booth takes it first
+
+
+@dataclasses.dataclass
+class Channel:
+    lang: str
+    booth: list[str] = dataclasses.field(default_factory=list)  # interpreter ids, in arrival order
+    on_air: str | None = None
+    on_air_since: float | None = None
+    handover: Handover | None = None
+
+
+@dataclasses.dataclass
+class Listening:
+    """A listener's choice, kept across reconnects: a channel (or ORIGINAL) and the floor level."""
+
+    channel: str = ORIGINAL
+    floor_db: float = DEFAULT_FLOOR_DB
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "floor_db": self.floor_db}
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """One stretch of one interpreter on air in one channel (end None: still on air)."""
+
+    channel: str
+    id: str
+    name: str
+    start: float
+    end: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --- commands (imperative) --------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Arrive:
+    """Someone joined (or rejoined); an interpreter's ``lang`` names their channel."""
+
+    id: str
+    name: str
+    role: Role
+    lang: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Depart:
+    """Someone's connection closed: they go off air but keep their booth place and choice."""
+
+    id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Forget:
+    """Someone left the room for good: they leave their booth too."""
+
+    id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenChannel:
+    actor: str
+    lang: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CloseChannel:
+    actor: str
+    lang: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TakeAir:
+    """Go on air in one's channel: when nobody is, or to take a handover offered."""
+
+    actor: str
+    channel: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaveAir:
+    actor: str
+
+
+@dataclasses.dataclass(frozen=True)
+class OfferHandover:
+    actor: str
+    to: str | None = None  # None: to whoever of the booth takes it
+
+
+@dataclasses.dataclass(frozen=True)
+class CancelHandover:
+    actor: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SetRelay:
+    actor: str
+    source: str  # FLOOR or a channel
+
+
+@dataclasses.dataclass(frozen=True)
+class SetFloorLanguage:
+    actor: str
+    lang: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectChannel:
+    actor: str
+    channel: str  # ORIGINAL or a channel
+
+
+@dataclasses.dataclass(frozen=True)
+class SetFloorLevel:
+    actor: str
+    floor_db: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SendBoothMessage:
+    actor: str
+    text: str
+
+
+Command = (
+    Arrive
+    | Depart
+    | Forget
+    | OpenChannel
+    | CloseChannel
+    | TakeAir
+    | LeaveAir
+    | OfferHandover
+    | CancelHandover
+    | SetRelay
+    | SetFloorLanguage
+    | SelectChannel
+    | SetFloorLevel
+    | SendBoothMessage
+)
+
+
+# --- events (past tense) ----------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelChanged(Event):
+    """A channel opened or its booth, air or pending handover changed."""
+
+    channel: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelClosed(Event):
+    channel: str
+
+
+@dataclasses.dataclass(frozen=True)
+class OnAirChanged(Event):
+    """Who speaks in a channel changed at ``at`` (id None: nobody): the timeline to journal."""
+
+    channel: str
+    id: str | None
+    name: str | None
+    previous: str | None
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class HandoverOffered(Event):
+    channel: str
+    by: str
+    taker: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class HandoverCancelled(Event):
+    channel: str
+    by: str
+
+
+@dataclasses.dataclass(frozen=True)
+class FloorLanguageChanged(Event):
+    lang: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ListeningChanged(Event):
+    """One listener's own choice (sent to them alone)."""
+
+    channel: str
+    floor_db: float
+
+
+@dataclasses.dataclass(frozen=True)
+class BoothMessagePosted(Event):
+    """Private text between booth partners (sent to that booth alone)."""
+
+    channel: str
+    sender: str
+    name: str
+    text: str
+    at: float
+
+
+def known_language(lang: str) -> str:
+    if lang not in LANGUAGES:
+        raise InvalidCommand(f"no interpretation into {lang!r}; one of {', '.join(LANGUAGES)}")
+    return lang

@@ -1,0 +1,403 @@
+"""Interpretation channels: booths, who is on air, handover, relay, floor language, listeners.
+
+A sans-I/O state machine like the room: ``handle(command, now)`` applies one command
+and returns the events it caused (each with its audience); a refused command raises
+a ClassroomError and changes nothing. The media layer asks ``forwards`` whether a
+published audio source may reach a subscriber; it never mixes or decodes audio.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from classroom.channel import (
+    BOOTH_TEXT_MAX_CHARS,
+    FLOOR,
+    FLOOR_DB_RANGE,
+    LANGUAGES,
+    ORIGINAL,
+    SOURCE_BOOTH,
+    SOURCE_INTERPRETATION,
+    SOURCE_MICROPHONE,
+    Arrive,
+    BoothMessagePosted,
+    CancelHandover,
+    Channel,
+    ChannelChanged,
+    ChannelClosed,
+    CloseChannel,
+    Command,
+    Depart,
+    FloorLanguageChanged,
+    Forget,
+    Handover,
+    HandoverCancelled,
+    HandoverOffered,
+    Interpreter,
+    LeaveAir,
+    Listening,
+    ListeningChanged,
+    Member,
+    OfferHandover,
+    OnAirChanged,
+    OpenChannel,
+    Segment,
+    SelectChannel,
+    SendBoothMessage,
+    SetFloorLanguage,
+    SetFloorLevel,
+    SetRelay,
+    TakeAir,
+    known_language,
+)
+from classroom.errors import Forbidden, InvalidCommand, NotFound
+from classroom.permissions import Action, Role, require
+from classroom.room import Event
+
+
+class Interpretation:
+    """The channels of one room; mutate it only through ``handle``."""
+
+    def __init__(self, channels: tuple[str, ...] = ()) -> None:
+        for lang in channels:
+            known_language(lang)
+        self.channels: dict[str, Channel] = {lang: Channel(lang) for lang in channels}
+        self.members: dict[str, Member] = {}
+        self.interpreters: dict[str, Interpreter] = {}
+        self.listening: dict[str, Listening] = {}  # outlives Depart and Forget: choices persist
+        self.floor_language: str | None = None
+        self.timeline: list[Segment] = []
+
+    # -- queries --
+
+    def channel_json(self, channel: Channel) -> dict[str, Any]:
+        on_air = self.members.get(channel.on_air) if channel.on_air else None
+        return {
+            "lang": channel.lang,
+            "rtl": LANGUAGES[channel.lang],
+            "live": on_air is not None,
+            "on_air": on_air.id if on_air else None,
+            "on_air_name": on_air.name if on_air else None,
+            "on_air_since": channel.on_air_since,
+            "booth": [
+                {
+                    "id": pid,
+                    "name": self.members[pid].name,
+                    "connected": self.members[pid].connected,
+                    "relay": self.interpreters[pid].relay,
+                }
+                for pid in channel.booth
+            ],
+            "handover": dataclasses.asdict(channel.handover) if channel.handover else None,
+        }
+
+    def snapshot(self, pid: str | None = None) -> dict[str, Any]:
+        """The channels for everyone, and (given ``pid``) that participant's own place."""
+        data: dict[str, Any] = {
+            "channels": [self.channel_json(c) for c in self.channels.values()],
+            "floor_language": self.floor_language,
+            "languages": [{"code": code, "rtl": rtl} for code, rtl in LANGUAGES.items()],
+        }
+        if pid is not None:
+            interpreter = self.interpreters.get(pid)
+            data["listening"] = self.listening.get(pid, Listening()).to_json()
+            data["booth"] = interpreter.channel if interpreter else None
+        return data
+
+    def segments(self, now: float | None = None) -> list[dict[str, Any]]:
+        """The on-air timeline; the open segment ends at ``now`` when given."""
+        out = []
+        for segment in self.timeline:
+            if segment.end is None and now is not None:
+                segment = dataclasses.replace(segment, end=now)
+            out.append(segment.to_json())
+        return out
+
+    def hearing(self, pid: str) -> str:
+        """What ``pid`` listens to: ORIGINAL/FLOOR, or a channel (its choice or relay)."""
+        interpreter = self.interpreters.get(pid)
+        if interpreter is not None:
+            return interpreter.relay
+        return self.listening.get(pid, Listening()).channel
+
+    def forwards(self, publisher: str, source: str, subscriber: str) -> bool:
+        """Whether the media server may forward ``publisher``'s ``source`` to ``subscriber``.
+
+        Interpretation reaches the listeners of its channel only while its author is
+        on air there (or is about to take a handover, so the switch has no gap);
+        booth talk reaches the booth partners alone; an interpreter's microphone
+        never reaches the floor. Sources interpretation does not own are allowed.
+        """
+        if publisher == subscriber:
+            return False
+        interpreter = self.interpreters.get(publisher)
+        if source == SOURCE_INTERPRETATION:
+            if interpreter is None:
+                return False
+            channel = self.channels.get(interpreter.channel)
+            if channel is None or not self._audible(channel, publisher):
+                return False
+            return subscriber not in self.members or self.hearing(subscriber) == channel.lang
+        if source == SOURCE_BOOTH:
+            partner = self.interpreters.get(subscriber)
+            return (
+                interpreter is not None
+                and partner is not None
+                and partner.channel == interpreter.channel
+            )
+        if source == SOURCE_MICROPHONE:
+            return interpreter is None
+        return True
+
+    def _audible(self, channel: Channel, pid: str) -> bool:
+        if channel.on_air == pid:
+            return True
+        offer = channel.handover
+        return (
+            offer is not None
+            and self._present(pid)
+            and (offer.taker == pid or (offer.taker is None and pid in channel.booth))
+        )
+
+    def _present(self, pid: str) -> bool:
+        member = self.members.get(pid)
+        return member is not None and member.connected
+
+    def _member(self, pid: str, action: Action) -> Member:
+        member = self.members.get(pid)
+        if member is None:
+            raise NotFound(f"{pid!r} is not in this room")
+        require(member.role, action)
+        return member
+
+    def _interpreter(self, pid: str) -> Interpreter:
+        self._member(pid, Action.INTERPRET)
+        interpreter = self.interpreters.get(pid)
+        if interpreter is None:
+            raise InvalidCommand("you are not assigned to a channel")
+        return interpreter
+
+    def _channel(self, lang: str) -> Channel:
+        channel = self.channels.get(lang)
+        if channel is None:
+            open_ = ", ".join(self.channels) or "none"
+            raise NotFound(f"there is no {lang!r} channel (open channels: {open_})")
+        return channel
+
+    def _booth(self, channel: Channel) -> tuple[str, ...]:
+        return tuple(pid for pid in channel.booth if self._present(pid))
+
+    # -- the one entry point --
+
+    def handle(self, command: Command, now: float) -> list[Event]:
+        """Apply one command at time ``now`` and return the events it caused.
+
+        Raises a ClassroomError (Forbidden, NotFound, InvalidCommand) and changes
+        nothing when the command is not allowed.
+        """
+        method = getattr(self, "_on_" + type(command).__name__, None)
+        if method is None:
+            raise InvalidCommand(f"interpretation does not handle {type(command).__name__}")
+        events: list[Event] = method(command, now)
+        return events
+
+    # -- on air: every change goes through here, so the timeline has no gap or overlap --
+
+    def _put_on_air(self, channel: Channel, pid: str | None, now: float) -> list[Event]:
+        previous = channel.on_air
+        if previous == pid:
+            return []
+        if self.timeline and previous is not None:
+            for i in range(len(self.timeline) - 1, -1, -1):
+                segment = self.timeline[i]
+                if segment.channel == channel.lang and segment.end is None:
+                    self.timeline[i] = dataclasses.replace(segment, end=now)
+                    break
+        channel.on_air, channel.on_air_since, channel.handover = pid, now, None
+        name = None
+        if pid is not None:
+            name = self.members[pid].name
+            self.timeline.append(Segment(channel.lang, pid, name, now))
+        else:
+            channel.on_air_since = None
+        return [
+            OnAirChanged(None, channel.lang, pid, name, previous, now),
+            ChannelChanged(None, self.channel_json(channel)),
+        ]
+
+    # -- handlers --
+
+    def _on_Arrive(self, cmd: Arrive, now: float) -> list[Event]:
+        if cmd.role is Role.INTERPRETER:
+            if cmd.lang is None:
+                raise InvalidCommand("your join token names no language channel to interpret into")
+            lang = known_language(cmd.lang)
+            known = self.interpreters.get(cmd.id)
+            if known is not None and known.channel != lang:
+                raise Forbidden(f"you interpret into {known.channel}, not {lang}")
+        member = self.members.get(cmd.id)
+        if member is None:
+            member = self.members[cmd.id] = Member(cmd.id, cmd.name, cmd.role)
+        member.connected, member.name = True, cmd.name
+        if cmd.role is not Role.INTERPRETER or cmd.lang is None:
+            return []
+        events: list[Event] = []
+        channel = self.channels.get(lang)
+        if channel is None:  # an interpreter's token opens their channel
+            channel = self.channels[lang] = Channel(lang)
+        if cmd.id not in self.interpreters:
+            self.interpreters[cmd.id] = Interpreter(cmd.id, lang)
+            channel.booth.append(cmd.id)
+        if channel.on_air is None:
+            events += self._put_on_air(channel, cmd.id, now)
+        else:
+            events.append(ChannelChanged(None, self.channel_json(channel)))
+        return events
+
+    def _on_Depart(self, cmd: Depart, now: float) -> list[Event]:
+        member = self.members.get(cmd.id)
+        if member is None or not member.connected:
+            return []
+        member.connected = False
+        interpreter = self.interpreters.get(cmd.id)
+        if interpreter is None:
+            return []
+        channel = self.channels[interpreter.channel]
+        if channel.on_air == cmd.id:
+            return self._put_on_air(channel, None, now)
+        if channel.handover is not None and channel.handover.taker == cmd.id:
+            channel.handover = None
+        return [ChannelChanged(None, self.channel_json(channel))]
+
+    def _on_Forget(self, cmd: Forget, now: float) -> list[Event]:
+        events = self._on_Depart(Depart(cmd.id), now)
+        self.members.pop(cmd.id, None)
+        interpreter = self.interpreters.pop(cmd.id, None)
+        if interpreter is None:
+            return events
+        channel = self.channels[interpreter.channel]
+        channel.booth.remove(cmd.id)
+        events = [e for e in events if not isinstance(e, ChannelChanged)]
+        return [*events, ChannelChanged(None, self.channel_json(channel))]
+
+    def _on_OpenChannel(self, cmd: OpenChannel, now: float) -> list[Event]:
+        self._member(cmd.actor, Action.MANAGE_CHANNELS)
+        lang = known_language(cmd.lang)
+        if lang in self.channels:
+            return []
+        channel = self.channels[lang] = Channel(lang)
+        return [ChannelChanged(None, self.channel_json(channel))]
+
+    def _on_CloseChannel(self, cmd: CloseChannel, now: float) -> list[Event]:
+        self._member(cmd.actor, Action.MANAGE_CHANNELS)
+        channel = self._channel(cmd.lang)
+        if channel.booth:
+            names = ", ".join(self.members[pid].name for pid in channel.booth)
+            raise InvalidCommand(f"the {cmd.lang} booth is not empty ({names})")
+        del self.channels[cmd.lang]
+        events: list[Event] = [ChannelClosed(None, cmd.lang)]
+        for pid, choice in self.listening.items():  # its listeners fall back to the floor
+            if choice.channel == cmd.lang:
+                choice.channel = ORIGINAL
+                events.append(ListeningChanged((pid,), ORIGINAL, choice.floor_db))
+        for other in self.interpreters.values():
+            if other.relay == cmd.lang:
+                other.relay = FLOOR
+                events.append(ChannelChanged(None, self.channel_json(self.channels[other.channel])))
+        return events
+
+    def _on_TakeAir(self, cmd: TakeAir, now: float) -> list[Event]:
+        interpreter = self._interpreter(cmd.actor)
+        if cmd.channel != interpreter.channel:
+            raise Forbidden(f"you interpret into {interpreter.channel}, not {cmd.channel}")
+        channel = self._channel(interpreter.channel)
+        if channel.on_air == cmd.actor:
+            return []
+        if channel.on_air is not None and not self._audible(channel, cmd.actor):
+            on_air = self.members[channel.on_air].name
+            raise InvalidCommand(f"{on_air} is on air; wait until they offer the handover")
+        return self._put_on_air(channel, cmd.actor, now)
+
+    def _on_LeaveAir(self, cmd: LeaveAir, now: float) -> list[Event]:
+        interpreter = self._interpreter(cmd.actor)
+        channel = self.channels[interpreter.channel]
+        if channel.on_air != cmd.actor:
+            raise InvalidCommand("you are not on air")
+        return self._put_on_air(channel, None, now)
+
+    def _on_OfferHandover(self, cmd: OfferHandover, now: float) -> list[Event]:
+        interpreter = self._interpreter(cmd.actor)
+        channel = self.channels[interpreter.channel]
+        if channel.on_air != cmd.actor:
+            raise InvalidCommand("only the interpreter on air can offer the handover")
+        partners = tuple(pid for pid in self._booth(channel) if pid != cmd.actor)
+        if cmd.to is not None and cmd.to not in partners:
+            raise InvalidCommand(
+                f"{cmd.to!r} is not your booth partner in the {channel.lang} booth"
+            )
+        if not partners:
+            raise InvalidCommand("nobody in your booth could take over")
+        channel.handover = Handover(cmd.actor, cmd.to)
+        return [
+            HandoverOffered(self._booth(channel), channel.lang, cmd.actor, cmd.to),
+            ChannelChanged(None, self.channel_json(channel)),
+        ]
+
+    def _on_CancelHandover(self, cmd: CancelHandover, now: float) -> list[Event]:
+        interpreter = self._interpreter(cmd.actor)
+        channel = self.channels[interpreter.channel]
+        if channel.handover is None or channel.handover.giver != cmd.actor:
+            raise InvalidCommand("you have no handover offer to cancel")
+        channel.handover = None
+        return [
+            HandoverCancelled(self._booth(channel), channel.lang, cmd.actor),
+            ChannelChanged(None, self.channel_json(channel)),
+        ]
+
+    def _on_SetRelay(self, cmd: SetRelay, now: float) -> list[Event]:
+        interpreter = self._interpreter(cmd.actor)
+        if cmd.source != FLOOR:
+            self._channel(cmd.source)
+            if cmd.source == interpreter.channel:
+                raise InvalidCommand("relay from another channel than your own")
+        if interpreter.relay == cmd.source:
+            return []
+        interpreter.relay = cmd.source
+        return [ChannelChanged(None, self.channel_json(self.channels[interpreter.channel]))]
+
+    def _on_SetFloorLanguage(self, cmd: SetFloorLanguage, now: float) -> list[Event]:
+        self._member(cmd.actor, Action.SET_FLOOR_LANGUAGE)
+        lang = None if cmd.lang is None else known_language(cmd.lang)
+        if lang == self.floor_language:
+            return []
+        self.floor_language = lang
+        return [FloorLanguageChanged(None, lang)]
+
+    def _on_SelectChannel(self, cmd: SelectChannel, now: float) -> list[Event]:
+        self._member(cmd.actor, Action.LISTEN_CHANNEL)
+        if cmd.actor in self.interpreters:
+            raise InvalidCommand("interpreters choose what they hear with set_relay")
+        if cmd.channel != ORIGINAL:
+            self._channel(cmd.channel)
+        choice = self.listening.setdefault(cmd.actor, Listening())
+        choice.channel = cmd.channel
+        return [ListeningChanged((cmd.actor,), choice.channel, choice.floor_db)]
+
+    def _on_SetFloorLevel(self, cmd: SetFloorLevel, now: float) -> list[Event]:
+        self._member(cmd.actor, Action.LISTEN_CHANNEL)
+        low, high = FLOOR_DB_RANGE
+        if not low <= cmd.floor_db <= high:
+            raise InvalidCommand(f"floor level must be between {low:g} and {high:g} dB")
+        choice = self.listening.setdefault(cmd.actor, Listening())
+        choice.floor_db = float(cmd.floor_db)
+        return [ListeningChanged((cmd.actor,), choice.channel, choice.floor_db)]
+
+    def _on_SendBoothMessage(self, cmd: SendBoothMessage, now: float) -> list[Event]:
+        interpreter = self._interpreter(cmd.actor)
+        text = cmd.text.strip()
+        if not text or len(text) > BOOTH_TEXT_MAX_CHARS:
+            raise InvalidCommand(f"booth messages are 1 to {BOOTH_TEXT_MAX_CHARS} characters")
+        channel = self.channels[interpreter.channel]
+        name = self.members[cmd.actor].name
+        return [BoothMessagePosted(self._booth(channel), channel.lang, cmd.actor, name, text, now)]
