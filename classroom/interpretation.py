@@ -333,9 +333,7 @@ class Interpretation:
             raise InvalidCommand("only the interpreter on air can offer the handover")
         partners = tuple(pid for pid in self._booth(channel) if pid != cmd.actor)
         if cmd.to is not None and cmd.to not in partners:
-            raise InvalidCommand(
-                f"{cmd.to!r} is not your booth partner in the {channel.lang} booth"
-            )
+            raise InvalidCommand(f"{cmd.to!r} is not your partner in the {channel.lang} booth")
         if not partners:
             raise InvalidCommand("nobody in your booth could take over")
         channel.handover = Handover(cmd.actor, cmd.to)
