@@ -75,6 +75,7 @@ class Settings:
     turn_username: str
     turn_password: Secret
     public_ip: str
+    interpretation_channels: tuple[str, ...]
 
     @property
     def public_url(self) -> str:
