@@ -1,0 +1,145 @@
+"""The load tool's media: a clip encoded once and replayed, and receivers that count packets."""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+
+from web.loadtest.clip import (
+    AUDIO_RATE,
+    VIDEO_CLOCK,
+    Clip,
+    ClipTrack,
+    add_clip_track,
+    encode_audio,
+    encode_video,
+)
+from web.loadtest.counter import Reading, StreamCounter, Tap, rates
+
+
+@pytest.fixture(scope="module")
+def video() -> Clip:
+    return encode_video(bitrate=500_000, width=320, height=240, fps=30, seconds=2.0)
+
+
+@pytest.fixture(scope="module")
+def audio() -> Clip:
+    return encode_audio(seconds=0.5)
+
+
+def test_the_video_clip_has_its_bitrate_and_a_keyframe_each_second(video: Clip) -> None:
+    assert 0.8 <= video.bitrate / 500_000 <= 1.2
+    assert video.keyframes == (0, 30)
+    assert len(video.frames) == 60
+
+
+def test_the_audio_clip_is_twenty_millisecond_opus_frames(audio: Clip) -> None:
+    assert audio.rate == 50 and audio.clock == AUDIO_RATE
+    assert 24 <= len(audio.frames) <= 26
+
+
+@pytest.mark.parametrize("bitrate", [0, 10_000, 50_000_000])
+def test_an_impossible_bitrate_is_refused(bitrate: int) -> None:
+    with pytest.raises(ValueError, match="bitrate"):
+        encode_video(bitrate=bitrate)
+
+
+async def test_the_track_loops_with_running_timestamps_and_jumps_to_a_keyframe(
+    video: Clip,
+) -> None:
+    track = ClipTrack(Clip(video.kind, video.frames, 1000.0, video.clock))  # fast pace
+    packets = [await track.recv() for _ in range(70)]
+    assert [bytes(p) for p in packets[60:]] == [f.data for f in video.frames[:10]]
+    step = VIDEO_CLOCK // 1000
+    assert [p.pts for p in packets] == [n * step for n in range(70)]
+    assert all(p.time_base == fractions.Fraction(1, VIDEO_CLOCK) for p in packets)
+    track.request_keyframe()
+    assert bytes(await track.recv()) == video.frames[30].data  # frame 10 was next: skip to 30
+    assert track.keyframe_requests == 1
+
+
+def reading(at: float, packets: int, frames: int, size: int, expected: int) -> Reading:
+    return Reading(at, packets, frames, size, expected)
+
+
+@pytest.mark.parametrize(
+    ("sequences", "packets", "expected", "lost"),
+    [
+        ([1, 2, 3, 4], 4, 4, 0),
+        ([1, 2, 4, 5], 4, 5, 1),
+        ([65534, 65535, 0, 1], 4, 4, 0),  # wraps
+        ([65535, 2], 2, 4, 2),  # loss across the wrap
+        ([5, 3, 4, 6], 4, 4, 0),  # reordered, earlier than the first
+        ([1, 2, 2, 3], 4, 3, 0),  # a duplicate is not negative loss
+    ],
+)
+def test_sequence_numbers_give_loss(
+    sequences: list[int], packets: int, expected: int, lost: int
+) -> None:
+    counter = StreamCounter("video", clock=lambda: 0.0)
+    for seq in sequences:
+        counter.count(1234, seq, 0, 100)
+    assert (counter.packets, counter.expected, counter.lost) == (packets, expected, lost)
+
+
+def test_video_frames_end_on_the_marker_bit_and_audio_packets_are_frames() -> None:
+    video, audio = StreamCounter("video"), StreamCounter("audio")
+    for seq, marker in enumerate([0, 0, 1, 0, 1]):
+        video.count(1, seq, marker, 1000)
+        audio.count(2, seq, 0, 80)
+    assert (video.frames, audio.frames) == (2, 5)
+    assert video.bytes == 5000
+
+
+def test_rates_between_two_readings() -> None:
+    got = rates(reading(10.0, 100, 30, 12_500, 100), reading(12.0, 290, 90, 262_500, 300))
+    assert got == {"fps": 30.0, "pps": 95.0, "bps": 1_000_000.0, "loss": 10 / 200}
+    assert rates(reading(1.0, 0, 0, 0, 0), reading(1.0, 0, 0, 0, 0))["fps"] == 0.0
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[tuple[RTCPeerConnection, RTCPeerConnection]]:
+    sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    yield sender, viewer
+    await sender.close()
+    await viewer.close()
+
+
+async def until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    """Poll a condition that sender and receiver tasks make true (no event to wait on)."""
+    async with asyncio.timeout(seconds):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_a_real_peer_connection_carries_the_clip_to_a_tap(
+    peers: tuple[RTCPeerConnection, RTCPeerConnection], video: Clip, audio: Clip
+) -> None:
+    """Real aiortc on loopback: packets counted, none lost, keyframe requests reach the clip."""
+    pc, viewer = peers
+    video_track, video_sender = add_clip_track(pc, video)
+    add_clip_track(pc, audio)
+    await pc.setLocalDescription(await pc.createOffer())
+    await viewer.setRemoteDescription(pc.localDescription)
+    tap = Tap(viewer)
+    await viewer.setLocalDescription(await viewer.createAnswer())
+    await pc.setRemoteDescription(viewer.localDescription)
+
+    counters = {c.kind: c for c in tap.counters.values()}
+    await until(lambda: counters["video"].frames >= 40 and counters["audio"].frames >= 60)
+    assert counters["video"].lost == 0 and counters["audio"].lost == 0
+    assert counters["video"].packets > counters["video"].frames  # a 500k frame spans packets
+    assert counters["video"].first_frame_at is not None
+    assert tap.unrouted == 0
+
+    receiver = next(t.receiver for t in viewer.getTransceivers() if t.kind == "video")
+    # What aiortc's own receiver sends when it cannot decode: a picture loss indication.
+    await receiver._send_rtcp_pli(video_sender._ssrc)
+    await until(lambda: video_track.keyframe_requests == 1)
