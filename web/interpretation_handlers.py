@@ -267,6 +267,14 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     app.router.add_get("/api/rooms/{room}/interpretation", channels_api)
     route, run = dispatcher.route, service.run
 
+    @route("get_interpretation", Empty)
+    async def get_interpretation(conn: Connection, live: LiveRoom, msg: Empty) -> None:
+        state = service.state(live).snapshot(conn.pid)
+        reply: dict[str, Any] = {"type": "interpretation_state", **state}
+        if msg.ref is not None:
+            reply["ref"] = msg.ref
+        conn.send(reply)
+
     @route("open_channel", LangMessage)
     async def open_channel(conn: Connection, live: LiveRoom, msg: LangMessage) -> None:
         await run(live, ch.OpenChannel(conn.pid, msg.lang))
