@@ -1,0 +1,129 @@
+"""One simulated participant on the websocket: joins with its own token, reads, times replies."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
+
+
+class JoinRefused(Exception):
+    """The server refused the handshake or the join (the message says why)."""
+
+
+class Participant:
+    """A websocket client of the real protocol (docs/protocol.md), as a browser would be.
+
+    ``handlers`` map message types to callbacks; ``wait_for`` waits for one
+    message type (with a predicate); every message is timestamped on arrival.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession, url: str, token: str, name: str, role: str
+    ) -> None:
+        self.session, self.url, self.token = session, url.rstrip("/"), token
+        self.name, self.role = name, role
+        self.id = ""
+        self.handlers: dict[str, list[Handler]] = {}
+        self.join_s: float | None = None  # websocket opened to welcome
+        self.joined_at: float | None = None
+        self.started_at: float | None = None
+        self.errors: list[dict[str, Any]] = []
+        self.received = 0
+        self.closed = asyncio.Event()
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiters: list[tuple[str, Callable[[dict[str, Any]], bool], asyncio.Future[Any]]] = []
+
+    def on(self, type_: str, handler: Handler) -> None:
+        self.handlers.setdefault(type_, []).append(handler)
+
+    async def join(self, timeout_s: float = 30.0) -> dict[str, Any]:
+        """Open the websocket and wait for ``welcome``; JoinRefused if the server says no."""
+        self.started_at = time.monotonic()
+        welcome = asyncio.get_running_loop().create_future()
+        self._waiters.append(("welcome", lambda m: True, welcome))
+        try:
+            self._ws = await self.session.ws_connect(
+                self.url + "/ws",
+                headers={"Authorization": f"Bearer {self.token}"},
+                heartbeat=None,
+                max_msg_size=0,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5),
+            )
+        except aiohttp.WSServerHandshakeError as error:
+            raise JoinRefused(f"{self.name}: handshake refused ({error.status})") from None
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+        try:
+            message: dict[str, Any] = await asyncio.wait_for(welcome, timeout_s)
+        except (TimeoutError, ConnectionError):
+            refusal = self.errors[-1]["message"] if self.errors else "no welcome"
+            raise JoinRefused(f"{self.name}: {refusal}") from None
+        self.joined_at = time.monotonic()
+        self.join_s = self.joined_at - self.started_at
+        self.id = message["you"]["sub"]
+        return message
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self._ws is None or self._ws.closed:
+            raise ConnectionError(f"{self.name} is not connected")
+        await self._ws.send_str(json.dumps(message))
+
+    def wait_for(
+        self, type_: str, where: Callable[[dict[str, Any]], bool] = lambda m: True
+    ) -> asyncio.Future[dict[str, Any]]:
+        """A future of the next message of this type that satisfies ``where``."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters.append((type_, where, future))
+        return future
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        try:
+            async for msg in self._ws:
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                self.received += 1
+                message = json.loads(msg.data)
+                message["_at"] = time.monotonic()
+                await self._deliver(message)
+        finally:
+            self.closed.set()
+            for _, _, future in self._waiters:
+                if not future.done():
+                    future.set_exception(ConnectionError(f"{self.name}: connection closed"))
+
+    async def _deliver(self, message: dict[str, Any]) -> None:
+        type_ = message.get("type", "")
+        if type_ == "error":
+            self.errors.append(message)
+        for waiter in [w for w in self._waiters if w[0] == type_]:
+            _, where, future = waiter
+            if not future.done() and where(message):
+                future.set_result(message)
+                self._waiters.remove(waiter)
+        self._waiters = [w for w in self._waiters if not w[2].done()]
+        for handler in self.handlers.get(type_, ()):
+            result = handler(message)
+            if result is not None:
+                await result
+
+    async def close(self) -> None:
+        """Leave the room (no reconnect grace) and close the socket."""
+        if self._ws is not None and not self._ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.send({"type": "leave"})
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), 5)
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
