@@ -31,6 +31,12 @@ class InvalidCommand(ClassroomError):
     code = "invalid_state"
 
 
+class InvalidValue(ClassroomError):
+    """A value in the command is unacceptable (unknown option, text too long, bad setting)."""
+
+    code = "invalid"
+
+
 class TokenError(ClassroomError):
     """A join token was refused; the message says why."""
 

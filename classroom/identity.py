@@ -9,6 +9,7 @@ from typing import Any
 
 import jwt
 
+from classroom.companion import COMPANION_TOKEN_TTL_S, CompanionPaired
 from classroom.errors import TokenError
 from classroom.permissions import TOKEN_ROLES, Role
 
@@ -28,9 +29,10 @@ class Identity:
     lang: str | None
     exp: int
     iat: int
+    device: str | None = None  # companions only: the room device they paired with
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "sub": self.sub,
             "name": self.name,
             "room": self.room,
@@ -39,6 +41,9 @@ class Identity:
             "exp": self.exp,
             "iat": self.iat,
         }
+        if self.device is not None:
+            data["device"] = self.device
+        return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,8 +150,17 @@ def verify_token(token: str, policy: TokenPolicy, now: int, room: str | None = N
         raise TokenError("token has expired")
     if iat > now + policy.leeway_s:
         raise TokenError("token is issued in the future")
-    if claims["role"] not in {r.value for r in TOKEN_ROLES}:
+    device = claims.get("device")
+    if claims["role"] == Role.COMPANION.value:
+        # Companion tokens come only from pairing: tied to a device, short-lived.
+        if not isinstance(device, str) or not device or len(device) > 200:
+            raise TokenError("a companion token must name its room device")
+        if exp - iat > COMPANION_TOKEN_TTL_S:
+            raise TokenError("a companion token may live at most a training day")
+    elif claims["role"] not in {r.value for r in TOKEN_ROLES}:
         raise TokenError(f"unknown role {claims['role']!r}")
+    elif device is not None:
+        raise TokenError("only companion tokens name a room device")
     if not isinstance(claims["room"], str) or not valid_room_name(claims["room"]):
         raise TokenError("token room is invalid")
     if room is not None and claims["room"] != room:
@@ -167,7 +181,38 @@ def verify_token(token: str, policy: TokenPolicy, now: int, room: str | None = N
         lang=lang,
         exp=exp,
         iat=iat,
+        device=device,
     )
+
+
+def mint_companion_token(
+    paired: CompanionPaired,
+    *,
+    now: int,
+    signing_key: Any,
+    algorithm: str,
+    audience: str,
+    issuer: str,
+    lang: str | None = None,
+) -> str:
+    """The token of a trainee's phone that redeemed a room device's pairing code.
+
+    The only way to a companion token: ``mint_token`` refuses the role.
+    """
+    claims: dict[str, Any] = {
+        "sub": paired.companion,
+        "name": paired.name,
+        "room": paired.room,
+        "role": Role.COMPANION.value,
+        "device": paired.device,
+        "iat": now,
+        "exp": now + COMPANION_TOKEN_TTL_S,
+        "aud": audience,
+        "iss": issuer,
+    }
+    if lang:
+        claims["lang"] = lang
+    return jwt.encode(claims, signing_key, algorithm=algorithm)
 
 
 def parse_duration(text: str) -> int:

@@ -85,7 +85,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         }
     ),
     Role.OBSERVER: frozenset({_A.JOIN, _A.SUBSCRIBE_MEDIA, _A.LISTEN_CHANNEL}),
-    Role.COMPANION: frozenset({_A.CHAT, _A.RAISE_HAND, _A.ANSWER_POLLS}),
+    Role.COMPANION: frozenset({_A.JOIN, _A.CHAT, _A.RAISE_HAND, _A.ANSWER_POLLS}),
 }
 
 

@@ -13,7 +13,16 @@ from aiohttp import web
 
 from classroom.catalogue import Catalogue
 from config import Settings, SettingsError
-from web import api, interpretation_handlers, metrics, pages, room_handlers
+from web import (
+    api,
+    companion,
+    interpretation_handlers,
+    metrics,
+    pages,
+    polls,
+    quizzes,
+    room_handlers,
+)
 from web.context import BUS, CATALOGUE, HUB, KEYS, SETTINGS, STORE, WEBSOCKETS
 from web.errors import error_middleware
 from web.hub import Hub
@@ -77,6 +86,9 @@ def create_app(settings: Settings) -> web.Application:
     # Features plug in here, one line each: feature.setup(app, dispatcher).
     metrics.setup(app, dispatcher)
     interpretation_handlers.setup(app, dispatcher)
+    polls.setup(app, dispatcher)
+    quizzes.setup(app, dispatcher)
+    companion.setup(app, dispatcher)
 
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_expire_ctx)

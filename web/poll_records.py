@@ -1,0 +1,222 @@
+"""Polls and quizzes in the store: each room's books loaded once, every change written through.
+
+Key layout (``{room}`` and ids are validated names):
+
+- ``polls:{room}`` hash poll id -> the poll without answers; ``quizzes:{room}`` likewise.
+- ``poll:{room}:{id}:ballots`` hash participant -> their answer (named polls only).
+- ``poll:{room}:{id}:voters`` hash participant -> "1" (anonymous polls: who, never what).
+- ``poll:{room}:{id}:count:{n}`` counters and ``poll:{room}:{id}:texts`` hash random id ->
+  text (anonymous polls: what, never who).
+- ``quiz:{room}:{id}:answers`` hash "{question}:{participant}" -> the scored answer.
+- ``poll-templates:{module}`` / ``quiz-templates:{module}`` hash id -> a prepared spec.
+
+A participant's answer is claimed with HSETNX (or replaced with HSET where the poll lets
+answers change), so however many answers race, and across restarts, each person counts
+once. Writes happen under the room's lock, before the events go out: what a participant
+sees acknowledged is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from classroom.errors import InvalidCommand
+from classroom.permissions import Action, can
+from classroom.poll import Ballot, Poll, PollBook, PollSpec
+from classroom.ports import Store
+from classroom.quiz import Quiz, QuizAnswer, QuizBook, QuizSpec
+from classroom.room import Event
+from web.hub import LiveRoom
+
+log = logging.getLogger("classroom.polls")
+PART = "polls"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _poll_key(room: str, poll_id: str, what: str) -> str:
+    return f"poll:{room}:{poll_id}:{what}"
+
+
+class RoomBooks:
+    """The polls and quizzes of one live room, with the lock that orders their changes."""
+
+    def __init__(self, room: str) -> None:
+        self.room = room
+        self.lock = asyncio.Lock()
+        self.polls: PollBook | None = None
+        self.quizzes: QuizBook | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Whether the room may be forgotten: no quiz question is waiting for its deadline."""
+        return self.quizzes is None or self.quizzes.next_deadline() is None
+
+    async def load(self, store: Store) -> tuple[PollBook, QuizBook]:
+        if self.polls is None or self.quizzes is None:
+            self.polls = await load_polls(store, self.room)
+            self.quizzes = await load_quizzes(store, self.room)
+        return self.polls, self.quizzes
+
+    def forget(self) -> None:
+        """Drop what is in memory (after a failed write): the next use reloads the store."""
+        self.polls = self.quizzes = None
+
+
+def books(live: LiveRoom) -> RoomBooks:
+    part = live.parts.get(PART)
+    if part is None:
+        part = live.parts[PART] = RoomBooks(live.name)
+    assert isinstance(part, RoomBooks)
+    return part
+
+
+def viewers(live: LiveRoom) -> tuple[str, ...]:
+    """Who may see results, among those present: live tallies go to them."""
+    return tuple(p.id for p in live.core.present() if can(p.role, Action.VIEW_RESULTS))
+
+
+def live_session_id(live: LiveRoom) -> str | None:
+    session = live.core.session
+    return session.id if session is not None and session.state.value == "live" else None
+
+
+# --- polls ------------------------------------------------------------------
+
+
+async def load_polls(store: Store, room: str) -> PollBook:
+    book = PollBook(room)
+    records = [json.loads(v) for v in (await store.hgetall(f"polls:{room}")).values()]
+    for record in sorted(records, key=lambda r: r["created_at"]):
+        poll = Poll.from_record(record)
+        if poll.spec.anonymous:
+            poll.voters = set(await store.hgetall(_poll_key(room, poll.id, "voters")))
+            for counter in range(poll.spec.size):
+                value = await store.get(_poll_key(room, poll.id, f"count:{counter}"))
+                poll.counts[counter] = int(value or 0)
+            poll.texts = list((await store.hgetall(_poll_key(room, poll.id, "texts"))).values())
+        else:
+            stored = await store.hgetall(_poll_key(room, poll.id, "ballots"))
+            poll.ballots = {pid: Ballot.from_json(json.loads(b)) for pid, b in stored.items()}
+            poll.voters = set(poll.ballots)
+        book.polls[poll.id] = poll
+    return book
+
+
+async def save_poll(store: Store, room: str, poll: Poll) -> None:
+    await store.hset(f"polls:{room}", poll.id, json.dumps(poll.to_record()))
+
+
+async def save_answer(store: Store, room: str, poll: Poll, pid: str, answer: Any) -> None:
+    """Store one accepted answer; InvalidCommand if the store already has this person's."""
+    if poll.spec.anonymous:
+        # Claim first: a crash between the two writes loses an answer, never counts one twice.
+        if not await store.hsetnx(_poll_key(room, poll.id, "voters"), pid, "1"):
+            raise InvalidCommand("you have answered this poll already")
+        for counter in poll.spec.counters(poll.spec.check_answer(answer)):
+            await store.incr(_poll_key(room, poll.id, f"count:{counter}"))
+        if isinstance(answer, str):
+            await store.hset(_poll_key(room, poll.id, "texts"), uuid.uuid4().hex, answer)
+        return
+    ballot = json.dumps(poll.ballots[pid].to_json())
+    key = _poll_key(room, poll.id, "ballots")
+    if poll.spec.allow_change:
+        await store.hset(key, pid, ballot)
+    elif not await store.hsetnx(key, pid, ballot):
+        raise InvalidCommand("you have answered this poll already")
+
+
+# --- quizzes ----------------------------------------------------------------
+
+
+async def load_quizzes(store: Store, room: str) -> QuizBook:
+    book = QuizBook(room)
+    records = [json.loads(v) for v in (await store.hgetall(f"quizzes:{room}")).values()]
+    for record in sorted(records, key=lambda r: r["created_at"]):
+        quiz = Quiz.from_record(record)
+        for field, value in (await store.hgetall(f"quiz:{room}:{quiz.id}:answers")).items():
+            index, pid = field.split(":", 1)
+            quiz.answers[(int(index), pid)] = QuizAnswer.from_json(json.loads(value))
+        book.quizzes[quiz.id] = quiz
+    return book
+
+
+async def save_quiz(store: Store, room: str, quiz: Quiz) -> None:
+    await store.hset(f"quizzes:{room}", quiz.id, json.dumps(quiz.to_record()))
+
+
+async def save_quiz_answer(store: Store, room: str, quiz: Quiz, index: int, pid: str) -> None:
+    answer = json.dumps(quiz.answers[(index, pid)].to_json())
+    if not await store.hsetnx(f"quiz:{room}:{quiz.id}:answers", f"{index}:{pid}", answer):
+        raise InvalidCommand("you have answered this question already")
+
+
+# --- templates prepared for a training module ---------------------------------
+
+
+async def save_template(store: Store, kind: str, module: str, spec: dict[str, Any]) -> str:
+    template_id = "t" + new_id()
+    await store.hset(f"{kind}-templates:{module}", template_id, json.dumps(spec))
+    return template_id
+
+
+async def templates(store: Store, kind: str, module: str | None) -> dict[str, dict[str, Any]]:
+    if not module:
+        return {}
+    stored = await store.hgetall(f"{kind}-templates:{module}")
+    return {tid: json.loads(spec) for tid, spec in sorted(stored.items())}
+
+
+async def poll_template(store: Store, module: str | None, template_id: str) -> PollSpec | None:
+    spec = (await templates(store, "poll", module)).get(template_id)
+    return PollSpec.from_json(spec) if spec else None
+
+
+async def quiz_template(store: Store, module: str | None, template_id: str) -> QuizSpec | None:
+    spec = (await templates(store, "quiz", module)).get(template_id)
+    return QuizSpec.from_json(spec) if spec else None
+
+
+# --- applying a change --------------------------------------------------------
+
+Change = Callable[[PollBook, QuizBook], tuple[list[Event], Callable[[], Awaitable[None]]]]
+
+
+async def commit(live: LiveRoom, store: Store, change: Change) -> list[Event]:
+    """Run a change of the books under the room's lock: the core decides (raising and
+    changing nothing if refused), the store is written, then the events go out.
+
+    If the write fails, memory is dropped and reloaded from the store next time, so
+    what is in memory never runs ahead of what is stored.
+    """
+    part = books(live)
+    async with part.lock:
+        polls, quizzes = await part.load(store)
+        events, persist = change(polls, quizzes)
+        try:
+            await persist()
+        except BaseException:
+            part.forget()
+            raise
+        emit(live, events)
+    return events
+
+
+def emit(live: LiveRoom, events: list[Event]) -> None:
+    """Deliver events to their audience and tell the hub's listeners (the recorder's journal)."""
+    if not events:
+        return
+    live.deliver(events)
+    for listener in live.hub.listeners:
+        try:
+            listener(live, events)
+        except Exception:  # a faulty listener must not break the room
+            log.exception("event listener failed", extra={"room": live.name})

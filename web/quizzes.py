@@ -1,0 +1,258 @@
+"""Scored quizzes over the websocket and the JSON API, with each question's time limit kept.
+
+A quiz question closes at its deadline by a timer of the room's books; after a restart
+the first use of the room closes whatever passed its deadline meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pydantic
+from aiohttp import web
+
+from classroom import quiz as core
+from classroom.errors import NotFound
+from classroom.permissions import Action, can, require
+from classroom.poll import PollBook
+from classroom.quiz import Question, QuizBook, QuizSpec
+from classroom.room import Event
+from web.context import CATALOGUE, HUB, STORE
+from web.errors import read_json
+from web.hub import Connection, LiveRoom
+from web.poll_records import (
+    books,
+    commit,
+    live_session_id,
+    load_quizzes,
+    new_id,
+    quiz_template,
+    save_quiz,
+    save_quiz_answer,
+    save_template,
+    templates,
+    viewers,
+)
+from web.polls import member, module_of, own_room
+from web.ws import ClientMessage, Dispatcher
+
+log = logging.getLogger("classroom.quizzes")
+QuizId = pydantic.Field(min_length=1, max_length=64)
+routes = web.RouteTableDef()
+
+
+class QuestionFields(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
+    text: str = pydantic.Field(max_length=500)
+    options: list[str] = pydantic.Field(max_length=12)
+    correct: list[int] = pydantic.Field(max_length=12)
+    time_limit_s: int = 30
+    points: int = 100
+
+
+class QuizFields(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
+    title: str = pydantic.Field(max_length=200)
+    questions: list[QuestionFields] = pydantic.Field(max_length=core.MAX_QUESTIONS)
+    speed_bonus: bool = False
+    leaderboard: bool = True
+
+    def spec(self) -> QuizSpec:
+        questions = tuple(
+            Question(q.text, tuple(q.options), tuple(q.correct), q.time_limit_s, q.points)
+            for q in self.questions
+        )
+        return QuizSpec(self.title, questions, self.speed_bonus, self.leaderboard)
+
+
+class CreateQuiz(ClientMessage, QuizFields):
+    pass
+
+
+class QuizRef(ClientMessage):
+    quiz: str = QuizId
+
+
+class AnswerQuiz(ClientMessage):
+    quiz: str = QuizId
+    index: int
+    choices: list[int] = pydantic.Field(max_length=12)
+
+
+class PreparedQuiz(QuizFields):
+    module: str | None = pydantic.Field(default=None, max_length=100)
+
+
+def schedule_deadline(live: LiveRoom, store: Any) -> None:
+    """(Re)arm the room's timer for the next question deadline, if any."""
+    part = books(live)
+    if part.timer is not None:
+        part.timer.cancel()
+        part.timer = None
+    deadline = part.quizzes.next_deadline() if part.quizzes else None
+    if deadline is None:
+        return
+    delay = max(0.0, deadline + core.ANSWER_GRACE_S - live.hub.clock()) + 0.05
+
+    def fire() -> None:
+        part.timer = None
+        asyncio.get_running_loop().create_task(expire(live, store))
+
+    part.timer = asyncio.get_running_loop().call_later(delay, fire)
+
+
+async def expire(live: LiveRoom, store: Any) -> None:
+    """Close every question past its time limit, store it, tell everyone."""
+    now = live.hub.clock()
+
+    def change(_: PollBook, quizzes: QuizBook) -> Any:
+        events = quizzes.handle(core.ExpireQuestions(viewers(live)), now)
+        closed = {e.quiz for e in events if isinstance(e, core.QuestionClosed)}
+
+        async def persist() -> None:
+            for quiz_id in closed:
+                await save_quiz(store, live.name, quizzes.quizzes[quiz_id])
+
+        return events, persist
+
+    try:
+        await commit(live, store, change)
+    except Exception:
+        log.exception("could not close expired questions", extra={"room": live.name})
+    schedule_deadline(live, store)
+
+
+def setup(app: web.Application, dispatcher: Dispatcher) -> None:
+    """Plug quizzes into the app: websocket messages and the JSON API."""
+    route = dispatcher.route
+
+    async def run(live: LiveRoom, quiz_id: str, command: core.Command) -> list[Event]:
+        store, now = app[STORE], live.hub.clock()
+
+        def change(_: PollBook, quizzes: QuizBook) -> Any:
+            events = quizzes.handle(core.ExpireQuestions(viewers(live)), now)
+            events += quizzes.handle(command, now)
+            changed = {quiz_id} | {e.quiz for e in events if isinstance(e, core.QuestionClosed)}
+
+            async def persist() -> None:
+                for changed_id in sorted(changed):
+                    await save_quiz(store, live.name, quizzes.quiz(changed_id))
+
+            return events, persist
+
+        events = await commit(live, store, change)
+        schedule_deadline(live, store)
+        return events
+
+    @route("create_quiz", CreateQuiz)
+    async def create_quiz(conn: Connection, live: LiveRoom, msg: CreateQuiz) -> None:
+        member(conn, live)
+        quiz_id = new_id()
+        role = conn.identity.role
+        await run(
+            live, quiz_id, core.CreateQuiz(conn.pid, role, quiz_id, msg.spec(), viewers(live))
+        )
+
+    @route("start_quiz", QuizRef)
+    async def start_quiz(conn: Connection, live: LiveRoom, msg: QuizRef) -> None:
+        member(conn, live)
+        role, quiz_id = conn.identity.role, msg.quiz
+        _, quizzes = await books(live).load(app[STORE])
+        if quiz_id not in quizzes.quizzes:
+            spec = await quiz_template(app[STORE], module_of(live), quiz_id)
+            if spec is None:
+                raise NotFound(f"no quiz {quiz_id!r} in room {live.name}")
+            quiz_id = new_id()
+            await run(live, quiz_id, core.CreateQuiz(conn.pid, role, quiz_id, spec, viewers(live)))
+        command = core.StartQuiz(conn.pid, role, quiz_id, live_session_id(live), viewers(live))
+        await run(live, quiz_id, command)
+
+    @route("next_question", QuizRef)
+    async def next_question(conn: Connection, live: LiveRoom, msg: QuizRef) -> None:
+        member(conn, live)
+        command = core.NextQuestion(conn.pid, conn.identity.role, msg.quiz, viewers(live))
+        await run(live, msg.quiz, command)
+
+    @route("end_quiz", QuizRef)
+    async def end_quiz(conn: Connection, live: LiveRoom, msg: QuizRef) -> None:
+        member(conn, live)
+        await run(
+            live, msg.quiz, core.EndQuiz(conn.pid, conn.identity.role, msg.quiz, viewers(live))
+        )
+
+    @route("answer_quiz", AnswerQuiz)
+    async def answer_quiz(conn: Connection, live: LiveRoom, msg: AnswerQuiz) -> None:
+        member(conn, live)
+        identity, store, now = conn.identity, app[STORE], live.hub.clock()
+        command = core.AnswerQuestion(
+            identity.sub,
+            identity.role,
+            identity.name,
+            msg.quiz,
+            msg.index,
+            tuple(msg.choices),
+            viewers(live),
+        )
+
+        def change(_: PollBook, quizzes: QuizBook) -> Any:
+            events = quizzes.handle(command, now)
+            quiz = quizzes.quiz(msg.quiz)
+            return events, lambda: save_quiz_answer(store, live.name, quiz, msg.index, identity.sub)
+
+        await commit(live, store, change)
+
+    async def arrived(conn: Connection, live: LiveRoom) -> None:
+        """The room's first arrival after a restart closes questions whose time ran out."""
+        part = books(live)
+        if part.quizzes is None:
+            await part.load(app[STORE])
+            if part.quizzes is not None and part.quizzes.next_deadline() is not None:
+                schedule_deadline(live, app[STORE])
+
+    dispatcher.on_join.insert(0, arrived)
+    app.router.add_routes(routes)
+
+
+@routes.get("/api/rooms/{room}/quizzes")
+async def list_quizzes(request: web.Request) -> web.Response:
+    """The room's quizzes as the caller may see them; trainers also get prepared ones."""
+    identity = own_room(request)
+    store = request.app[STORE]
+    live = request.app[HUB].rooms.get(identity.room)
+    module = module_of(live) if live is not None else None
+    if live is not None:
+        _, quizzes = await books(live).load(store)
+    else:
+        quizzes = await load_quizzes(store, identity.room)
+    body: dict[str, Any] = {"quizzes": quizzes.view_for(identity.sub, identity.role)}
+    if can(identity.role, Action.MANAGE_POLLS):
+        prepared = await templates(store, "quiz", request.query.get("module") or module)
+        body["templates"] = [{"id": tid, **spec} for tid, spec in prepared.items()]
+    return web.json_response(body)
+
+
+@routes.post("/api/rooms/{room}/quizzes")
+async def prepare_quiz(request: web.Request) -> web.Response:
+    """A trainer prepares a quiz ahead: a draft in the room, or a template for a module."""
+    identity = own_room(request)
+    require(identity.role, Action.MANAGE_POLLS)
+    body = await read_json(request, PreparedQuiz)
+    spec, store = body.spec(), request.app[STORE]
+    if body.module is not None:
+        request.app[CATALOGUE].module(body.module)
+        template_id = await save_template(store, "quiz", body.module, spec.to_json())
+        prepared = {"id": template_id, "module": body.module, **spec.to_json()}
+        return web.json_response(prepared, status=201)
+    live = request.app[HUB].room(identity.room)
+    quiz_id, now = new_id(), live.hub.clock()
+    command = core.CreateQuiz(identity.sub, identity.role, quiz_id, spec, viewers(live))
+
+    def change(_: PollBook, quizzes: QuizBook) -> Any:
+        events = quizzes.handle(command, now)
+        return events, lambda: save_quiz(store, live.name, quizzes.quiz(quiz_id))
+
+    await commit(live, store, change)
+    quiz = books(live).quizzes.quiz(quiz_id)  # type: ignore[union-attr]
+    return web.json_response(quiz.full(), status=201)
