@@ -1,0 +1,409 @@
+"""The media of one room: who publishes what, who receives it, and the hooks other features use.
+
+A ``MediaRouter`` lives in ``LiveRoom.parts["media"]`` (``web.media_handlers``
+creates it on the first media message of a room). It forwards encoded media and
+never transcodes. Other features use four things:
+
+Forwarding policy
+    ``add_policy(policy)`` registers ``policy(publisher_pid, source, subscriber_pid)
+    -> bool``; a track goes to a subscriber only when every policy says yes (a
+    policy that raises says no). It is asked for every (track, viewer) pair on
+    every ``refresh()``: call ``refresh()`` whenever the state a policy reads has
+    changed. The subscriber may be a tap's pid (``"recorder"``), not a participant.
+    The web layer registers one policy itself: a microphone muted by a trainer is
+    not forwarded, nor a screen the room core does not show as shared.
+
+Taps
+    ``add_tap(consumer, pid)`` hands every forwarded packet of every track the
+    policy allows for ``pid`` to an in-process consumer; see ``media.tap``.
+
+Counters
+    ``counters`` (``media.forwarding.Counters``): plain attributes, shared by all
+    routers of the process when the web layer passes one object to each.
+
+Video selection
+    Each viewer gets every audio track allowed to it and at most
+    ``max_videos_per_viewer`` videos: screen shares, the pinned participant
+    (``pin``), the active speaker, then the most recent speakers. The active
+    speaker comes from RTP audio levels (``media.speaker``) and is announced
+    through ``Signalling.active_speaker``.
+
+Signalling (``ready``, ``publish``, ``answer``, ``remove``) is driven by the web
+layer, which also implements ``Signalling`` to carry the server's offers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any, Protocol
+
+from classroom.errors import InvalidCommand
+from config import Settings
+from media.codecs import Codec, choose_video_codec
+from media.forwarding import Counters, PublishedTrack
+from media.ice import gather_loopback_when_alone, rtc_configuration
+from media.peer import BadDescription, Inbound, Publisher, Subscriber
+from media.speaker import ActiveSpeaker, VideoCandidate, choose_videos
+from media.tap import SenderReport, Tap, TapConsumer, TrackInfo
+
+log = logging.getLogger("classroom.media")
+
+Policy = Callable[[str, str, str], bool]
+SPEAKER_TICK_S = 0.25
+
+
+class Signalling(Protocol):
+    """What the router needs sent to participants (the web layer implements it)."""
+
+    def subscribe_offer(self, pid: str, sdp: str, tracks: dict[str, Any]) -> None:
+        """A new offer for ``pid``'s subscribe connection and what each m-line shows."""
+
+    def subscribe_tracks(self, pid: str, tracks: dict[str, Any]) -> None:
+        """What each m-line of ``pid``'s subscribe connection shows now (no new offer)."""
+
+    def active_speaker(self, pid: str | None) -> None:
+        """The room's active speaker changed."""
+
+
+class MediaRouter:
+    """Forwards each participant's published tracks to the others (see the module docstring)."""
+
+    def __init__(
+        self,
+        room: str,
+        settings: Settings,
+        signalling: Signalling,
+        *,
+        counters: Counters | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        gather_loopback_when_alone()
+        self.room = room
+        self.settings = settings
+        self.signalling = signalling
+        self.counters = counters if counters is not None else Counters()
+        self.clock = clock
+        self.configuration = rtc_configuration(
+            settings.ice_servers, settings.turn_username, settings.turn_password.reveal()
+        )
+        self.publishers: dict[str, Publisher] = {}
+        self.subscribers: dict[str, Subscriber] = {}
+        self.tracks: dict[str, PublishedTrack] = {}
+        self.policies: list[Policy] = []
+        self.taps: list[Tap] = []
+        self.pinned: str | None = None
+        self.speaker = ActiveSpeaker()
+        self.active_speaker: str | None = None
+        self.closed = False
+        self._order = itertools.count()
+        self._published_at: dict[str, int] = {}
+        self._epochs: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._speaker_task: asyncio.Task[None] | None = None
+
+    # -- what other features use ------------------------------------------------
+
+    def add_policy(self, policy: Policy) -> Callable[[], None]:
+        """Consult ``policy`` for every (track, viewer) pair; returns a function removing it."""
+        self.policies.append(policy)
+        self.refresh()
+
+        def remove() -> None:
+            if policy in self.policies:
+                self.policies.remove(policy)
+                self.refresh()
+
+        return remove
+
+    def refresh(self) -> None:
+        """Re-ask the policies and the video selection; bind and unbind accordingly."""
+        if self.closed:
+            return
+        for pid, subscriber in self.subscribers.items():
+            subscriber.assign(self.selection(pid, subscriber))
+        for tap in self.taps:
+            self._assign_tap(tap)
+
+    def pin(self, pid: str | None) -> None:
+        """Show this participant to everyone (within the video limit), or nobody pinned."""
+        self.pinned = pid
+        self.refresh()
+
+    def add_tap(self, consumer: TapConsumer, pid: str = "recorder") -> Tap:
+        """Hand every packet of the tracks the policy allows for ``pid`` to ``consumer``."""
+        tap = Tap(consumer, pid, self.request_keyframe, self._remove_tap)
+        self.taps.append(tap)
+        self._assign_tap(tap)
+        return tap
+
+    def request_keyframe(self, track_id: str) -> None:
+        """Ask the publisher of a track for a keyframe (rate-limited)."""
+        track = self.tracks.get(track_id)
+        if track is not None:
+            track.request_keyframe()
+
+    def published(self) -> list[TrackInfo]:
+        return [track.info for track in self.tracks.values()]
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to keep the room for (the hub forgets an empty room when idle)."""
+        return not (self.publishers or self.subscribers or self.taps)
+
+    # -- signalling ------------------------------------------------------------
+
+    async def ready(self, pid: str, codecs: Iterable[str]) -> None:
+        """``pid`` can receive (video codecs it decodes); a fresh subscribe connection."""
+        old = self.subscribers.pop(pid, None)
+        if old is not None:
+            self._spawn(old.close())
+        self.subscribers[pid] = Subscriber(
+            pid,
+            frozenset(codecs),
+            self.configuration,
+            self.settings.public_ip,
+            self.counters,
+            send_offer=lambda sdp, tracks: self.signalling.subscribe_offer(pid, sdp, tracks),
+            send_tracks=lambda tracks: self.signalling.subscribe_tracks(pid, tracks),
+        )
+        self.refresh()
+
+    def choose_video(self, offered: dict[str, Codec]) -> Codec:
+        """H.264 when everyone receiving can decode it, else VP8."""
+        return choose_video_codec(offered, (s.codecs for s in self.subscribers.values()))
+
+    async def publish(self, pid: str, sdp: str, sources: Mapping[str, str]) -> str:
+        """Apply ``pid``'s publish offer (sources by mid); returns the answer.
+
+        Raises BadDescription (nothing changed) when the offer is malformed or does
+        not match ``sources``. Permission to publish each source is the caller's check.
+        """
+        publisher = self.publishers.get(pid)
+        fresh = publisher is None
+        if publisher is None:
+            publisher = Publisher(
+                pid,
+                self.configuration,
+                self.settings.public_ip,
+                self._audio_level,
+                self._sender_report,
+            )
+        epoch = self._epochs.get(pid, 0)
+        try:
+            answer = await publisher.negotiate(sdp, sources, self.choose_video)
+        except BadDescription:
+            if fresh:
+                self._spawn(publisher.close())
+            raise
+        if self.closed or self._epochs.get(pid, 0) != epoch:  # removed meanwhile
+            self._spawn(publisher.close())
+            raise InvalidCommand(f"{pid} left while publishing")
+        self.publishers[pid] = publisher
+        self._update_published(publisher)
+        self.refresh()
+        return answer
+
+    async def answer(self, pid: str, sdp: str) -> None:
+        """Apply ``pid``'s answer to the last subscribe offer."""
+        subscriber = self.subscribers.get(pid)
+        if subscriber is None:
+            raise InvalidCommand("no subscribe offer is waiting for an answer")
+        await subscriber.accept(sdp)
+
+    def remove(self, pid: str) -> None:
+        """``pid``'s media is gone (left, removed, disconnected): stop forwarding it."""
+        self._epochs[pid] = self._epochs.get(pid, 0) + 1
+        publisher = self.publishers.pop(pid, None)
+        if publisher is not None:
+            for inbound in publisher.inbound:
+                self._retarget(inbound, None, publisher)
+            self._spawn(publisher.close())
+        subscriber = self.subscribers.pop(pid, None)
+        if subscriber is not None:
+            self._spawn(subscriber.close())
+        self.speaker.forget(pid)
+        if self.pinned == pid:
+            self.pinned = None
+        self.refresh()
+
+    async def close(self) -> None:
+        """Close every connection (the room is gone or the server shuts down)."""
+        for pid in list(self.publishers) + list(self.subscribers):
+            self.remove(pid)
+        for tap in list(self.taps):
+            self._remove_tap(tap)
+        self.closed = True
+        if self._speaker_task is not None:
+            self._speaker_task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- inside ----------------------------------------------------------------
+
+    def selection(self, viewer: str, subscriber: Subscriber) -> list[PublishedTrack]:
+        """What ``viewer`` gets: every allowed audio track, and the videos chosen for it."""
+        allowed = [
+            track
+            for track in self.tracks.values()
+            if track.info.participant != viewer
+            and subscriber.accepts(track)
+            and self.allowed(track, viewer)
+        ]
+        audio = [track for track in allowed if track.info.kind == "audio"]
+        candidates = [
+            VideoCandidate(
+                t.info.id, t.info.participant, t.info.source, self._published_at[t.info.id]
+            )
+            for t in allowed
+            if t.info.kind == "video"
+        ]
+        chosen = choose_videos(
+            candidates,
+            self.settings.max_videos_per_viewer,
+            pinned=self.pinned,
+            speaker=self.active_speaker,
+            last_spoke=self.speaker.last_spoke,
+        )
+        return audio + [self.tracks[track_id] for track_id in chosen]
+
+    def allowed(self, track: PublishedTrack, subscriber: str) -> bool:
+        """Whether every policy lets this track reach this subscriber."""
+        info = track.info
+        for policy in self.policies:
+            try:
+                if not policy(info.participant, info.source, subscriber):
+                    return False
+            except Exception:
+                log.exception("forwarding policy failed", extra={"room": self.room})
+                return False
+        return True
+
+    def _update_published(self, publisher: Publisher) -> None:
+        # Stop first, then start: a source may have moved to another m-line.
+        for inbound in publisher.inbound:
+            if inbound.target is not None and inbound.target.info.source != inbound.source:
+                self._retarget(inbound, None, publisher)
+        for inbound in publisher.inbound:
+            if inbound.source is not None and inbound.target is None:
+                self._retarget(inbound, inbound.source, publisher)
+
+    def _retarget(self, inbound: Inbound, source: str | None, publisher: Publisher) -> None:
+        old = inbound.target
+        if old is not None:
+            inbound.target = None
+            self.tracks.pop(old.info.id, None)
+            self.counters.tracks_published -= 1
+            old.close()
+            for tap in list(old.taps):
+                self._end_for_tap(tap, old)
+            if old.info.source == "microphone":
+                self.speaker.forget(old.info.participant)
+        if source is None:
+            return
+        codec = inbound.codec
+        info = TrackInfo(
+            id=f"{publisher.pid}/{source}",
+            participant=publisher.pid,
+            source=source,
+            kind=inbound.kind,
+            codec=codec.name,
+            clock_rate=codec.clock_rate,
+        )
+        track = PublishedTrack(info, codec, self.counters, lambda: publisher.send_pli(inbound))
+        self.tracks[info.id] = track
+        self._published_at[info.id] = next(self._order)
+        self.counters.tracks_published += 1
+        inbound.target = track
+        if source == "microphone":
+            self._start_speaker_detection()
+
+    def _audio_level(self, inbound: Inbound, level: int) -> None:
+        if inbound.target is not None and inbound.target.info.source == "microphone":
+            self.speaker.observe(inbound.target.info.participant, level, self.clock())
+
+    def _sender_report(self, inbound: Inbound, report: SenderReport) -> None:
+        track = inbound.target
+        if track is None:
+            return
+        for tap in list(track.taps):
+            try:
+                tap.consumer.sender_report(track.info, report)
+            except Exception:
+                log.exception("tap consumer failed", extra={"track": track.info.id})
+
+    def _assign_tap(self, tap: Tap) -> None:
+        wanted = {tid for tid, track in self.tracks.items() if self.allowed(track, tap.pid)}
+        for track_id in sorted(tap.tracks - wanted):
+            track = self.tracks.get(track_id)
+            if track is not None:
+                self._end_for_tap(tap, track)
+        for track_id in sorted(wanted - tap.tracks):
+            track = self.tracks[track_id]
+            tap.tracks.add(track_id)
+            track.taps.add(tap)
+            self._call(tap, "track_started", track.info)
+            track.request_keyframe()
+
+    def _end_for_tap(self, tap: Tap, track: PublishedTrack) -> None:
+        track.taps.discard(tap)
+        tap.tracks.discard(track.info.id)
+        self._call(tap, "track_ended", track.info)
+
+    def _remove_tap(self, tap: Tap) -> None:
+        if tap not in self.taps:
+            return
+        self.taps.remove(tap)
+        for track_id in sorted(tap.tracks):
+            track = self.tracks.get(track_id)
+            if track is not None:
+                self._end_for_tap(tap, track)
+        tap.tracks.clear()
+
+    def _call(self, tap: Tap, method: str, info: TrackInfo) -> None:
+        try:
+            getattr(tap.consumer, method)(info)
+        except Exception:
+            log.exception("tap consumer failed", extra={"track": info.id})
+
+    def _start_speaker_detection(self) -> None:
+        if self._speaker_task is None or self._speaker_task.done():
+            self._speaker_task = asyncio.get_running_loop().create_task(self._detect_speakers())
+
+    async def _detect_speakers(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(SPEAKER_TICK_S)
+            microphones = [t for t in self.tracks.values() if t.info.source == "microphone"]
+            if not microphones:  # started again by the next microphone
+                self._speaker_task = None
+                if self.active_speaker is not None:
+                    self.active_speaker = None
+                    self.signalling.active_speaker(None)
+                return
+            candidates = [t.info.participant for t in microphones if self._audible(t)]
+            current = self.speaker.decide(self.clock(), candidates)
+            if current != self.active_speaker:
+                self.active_speaker = current
+                self.signalling.active_speaker(current)
+                self.refresh()
+
+    def _audible(self, track: PublishedTrack) -> bool:
+        others = [pid for pid in self.subscribers if pid != track.info.participant]
+        return not others or any(self.allowed(track, pid) for pid in others)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        error = task.exception()
+        if error is not None:
+            log.error("media task failed: %s", error, exc_info=error)
