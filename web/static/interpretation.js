@@ -147,8 +147,10 @@ export class InterpretationPanel {
   /** An interpreter's voice: one track into the channel, one to the booth partner. */
   async publishVoice() {
     if (this.voice || !this.media?.publishExtra) return;
+    // Interpreters wear headsets: echo cancellation stays, but no noise suppression or
+    // automatic gain, which pump and clip a voice that never pauses for long.
     const stream = await navigator.mediaDevices.getUserMedia({
-      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: false },
     });
     const [microphone] = stream.getAudioTracks();
     this.voice = { interpretation: microphone, booth: microphone.clone() };
