@@ -1,4 +1,4 @@
-"""The ``classroom`` console script: serve, and mint join tokens."""
+"""The ``classroom`` console script: serve, mint join tokens, and load-test a server."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from classroom.errors import TokenError
 from classroom.identity import mint_token, parse_duration
 from config import SettingsError, load_settings
 from web.keys import load_token_keys
+from web.loadtest import command as loadtest
 from web.logs import AccessLogger, setup_logging
 
 
@@ -84,6 +85,8 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--base-url", help="public URL of the service (default: base_url)")
     token.add_argument("--config", dest="config_sub", help=argparse.SUPPRESS)
     token.set_defaults(run=_token)
+
+    loadtest.register(commands)
     return top
 
 

@@ -1,0 +1,207 @@
+"""The load tool against a real server on loopback: joins, quiz burst, /metrics, CLI, bad input."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from config import Settings
+from tests.conftest import SECRET, free_port
+from web.cli import main
+from web.loadtest.command import parse_bitrate
+from web.loadtest.quiz import BurstResult, latencies
+from web.loadtest.report import ParticipantResult, Progress, Report, render_table
+from web.loadtest.runner import LoadConfig, run, server_figures
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+async def served(settings: Settings) -> AsyncIterator[str]:
+    """The app on a real port of 127.0.0.1, as the load tool reaches a server."""
+    from web.app import create_app
+
+    port = free_port()
+    runner = web.AppRunner(create_app(settings.replace(port=port)), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def config(url: str, settings: Settings, **changes: object) -> LoadConfig:
+    values: dict[str, object] = {
+        "url": url,
+        "room": "load",
+        "publishers": 0,
+        "subscribers": 2,
+        "duration_s": 1.0,
+        "warmup_s": 0.2,
+        "signing_key": SECRET,
+        "audience": settings.token_audience,
+        "issuer": settings.token_issuer,
+    }
+    values.update(changes)
+    return LoadConfig(**values)  # type: ignore[arg-type]
+
+
+async def test_participants_join_and_a_quiz_burst_is_timed(served: str, settings: Settings) -> None:
+    report = await run(config(served, settings, quiz_burst=12))
+    names = [p.name for p in report.participants]
+    assert names[:3] == ["sub-0", "sub-1", "trainer"] and len(names) == 15
+    assert all(p.join_ms is not None and p.error is None for p in report.participants)
+    assert report.quiz is not None
+    assert (report.quiz.answers, report.quiz.accepted, report.quiz.refused) == (12, 12, 0)
+    assert len(report.quiz.latencies_ms) == 12 and min(report.quiz.latencies_ms) >= 0
+    assert report.quiz.server_cpu_cores is not None
+    # The server's own figures come from its /metrics.
+    assert report.server["rss_bytes"] and report.server["rss_bytes"] > 0
+    assert report.server["cpu_cores"] is not None
+    assert report.summary()["failed"] == 0
+
+
+async def test_a_wrong_secret_is_reported_per_participant(served: str, settings: Settings) -> None:
+    report = await run(config(served, settings, signing_key="w" * 40, subscribers=1))
+    (result,) = report.participants
+    assert result.join_ms is None and result.error and "401" in result.error
+    assert report.summary()["failed"] == 1
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[str]:
+    """`classroom serve` as its own process, as an operator runs it."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "CLASSROOM_DATA_DIR": str(tmp_path / "data"),
+        "CLASSROOM_TOKEN_SECRET": SECRET,
+        "CLASSROOM_WS_RATE_PER_S": "200",
+        "CLASSROOM_WS_RATE_BURST": "200",
+    }
+    argv = [sys.executable, "-m", "web.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_the_command_prints_json(
+    server_process: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLASSROOM_DATA_DIR", "/nonexistent-unused")
+    argv = ["loadtest", "--url", server_process, "--room", "cli", "--subscribers", "3"]
+    code = main([*argv, "--duration", "1", "--quiz-burst", "4", "--json", "--secret", SECRET])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    report = json.loads(out.out)
+    assert report["summary"]["participants"] == 8 and report["summary"]["failed"] == 0
+    assert report["quiz"]["answers"] == 4 and report["quiz"]["p99_ms"] is not None
+    assert report["server"]["rss_bytes"] > 0
+    assert "loadtest: joined 8/8" in out.err  # progress, plain lines when not a terminal
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--subscribers", "1", "--duration", "0", "--secret", SECRET], "must be positive"),
+        (["--secret", SECRET], "nobody to simulate"),
+        (["--subscribers", "1", "--secret", "short"], "at least 32 characters"),
+        (["--subscribers", "1"], "no token secret"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_runs(
+    extra: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CLASSROOM_DATA_DIR", str(tmp_path / "empty"))
+    code = main(["loadtest", "--url", "http://127.0.0.1:9", "--room", "r", *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "empty" / "token_secret").exists()  # never creates a secret
+
+
+@pytest.mark.parametrize(
+    ("text", "bits"), [("1M", 1_000_000), ("500k", 500_000), ("2.5M", 2_500_000), ("800", 800)]
+)
+def test_bitrates(text: str, bits: int) -> None:
+    assert parse_bitrate(text) == bits
+
+
+def test_a_bad_bitrate_is_refused() -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="not a bitrate"):
+        parse_bitrate("fast")
+
+
+@pytest.mark.parametrize(
+    ("sent", "tallies", "expected"),
+    [
+        ([0.0, 1.0], [(1, 0.1), (2, 1.2)], [0.1, 0.2]),
+        ([0.0, 0.5, 1.0], [(3, 1.5)], [0.5, 1.0, 1.5]),  # one tally counted three answers
+        ([0.0, 1.0], [(1, 0.3)], [0.3]),  # the second answer was never counted
+    ],
+)
+def test_latency_is_from_the_nth_answer_to_the_tally_that_counts_it(
+    sent: list[float], tallies: list[tuple[int, float]], expected: list[float]
+) -> None:
+    assert latencies(sent, tallies) == pytest.approx(expected)
+
+
+def test_server_figures_are_rates_between_scrapes() -> None:
+    before = {"cpu_seconds": 10.0, "packets_forwarded": 1000.0, "rss_bytes": 1.0}
+    after = {"cpu_seconds": 11.0, "packets_forwarded": 5000.0, "rss_bytes": 2.0}
+    figures = server_figures(before, after, 2.0)
+    assert figures["cpu_cores"] == 0.5 and figures["packets_forwarded_per_s"] == 2000.0
+    assert figures["rss_bytes"] == 2.0 and figures["drops_per_s"] is None
+
+
+def test_the_table_lists_people_and_folds_quiz_answerers() -> None:
+    people = [
+        ParticipantResult("pub-0", "trainee", True, 40.0, None, 0),
+        ParticipantResult("sub-0", "trainee", False, 45.0, 300.0, 2, 29.5, 50.0, 0.01, 1000.0),
+        *(ParticipantResult(f"quiz-{n}", "trainee", False, 50.0) for n in range(100)),
+    ]
+    quiz = BurstResult(100, 99, 1, tuple(float(n) for n in range(99)), 0.4)
+    report = Report("http://x", "r", 10.0, 30.0, people, {"cpu_cores": 0.25}, quiz)
+    text = render_table(report)
+    assert "pub-0 (pub)" in text and "quiz-0..99" in text and "quiz-5 " not in text
+    assert "29.5" in text and "1.00" in text  # fps and loss %
+    assert "p99 98 ms" in text and "(1 refused)" in text
+
+
+def test_progress_redraws_on_a_terminal_and_prints_lines_elsewhere() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, log = Terminal(), io.StringIO()
+    Progress(10, terminal).update(5, "joined 3/3")
+    Progress(10, log).update(5, "joined 3/3")
+    assert terminal.getvalue().startswith("\r[###############") and "\n" not in terminal.getvalue()
+    assert log.getvalue() == "loadtest: 5/10 s  joined 3/3\n"
