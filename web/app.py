@@ -15,12 +15,14 @@ from classroom.catalogue import Catalogue
 from config import Settings, SettingsError
 from web import (
     api,
+    attendance,
     companion,
     interpretation_handlers,
     metrics,
     pages,
     polls,
     quizzes,
+    results,
     room_handlers,
 )
 from web.context import BUS, CATALOGUE, HUB, KEYS, SETTINGS, STORE, WEBSOCKETS
@@ -81,6 +83,8 @@ def create_app(settings: Settings) -> web.Application:
     app[HUB] = Hub()
     app[WEBSOCKETS] = set()
     app[TEMPLATES] = environment()
+    # The store opens before the features' start-up steps and closes after their clean-up.
+    app.cleanup_ctx.append(_store_ctx)
     dispatcher = app[DISPATCHER] = Dispatcher()
     room_handlers.register(dispatcher)
     # Features plug in here, one line each: feature.setup(app, dispatcher).
@@ -89,8 +93,9 @@ def create_app(settings: Settings) -> web.Application:
     polls.setup(app, dispatcher)
     quizzes.setup(app, dispatcher)
     companion.setup(app, dispatcher)
+    attendance.setup(app, dispatcher)
+    results.setup(app, dispatcher)
 
-    app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_expire_ctx)
     app.on_shutdown.append(close_websockets)
 

@@ -1,0 +1,118 @@
+"""Pictures of a session, drawn on the server as SVG: the presence timeline and result bars.
+
+Every text that reaches a picture (names, questions, options) is escaped; the SVGs
+carry a title and a description so screen readers announce them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from html import escape
+from typing import Any
+
+WIDTH = 760
+LABEL_WIDTH = 200
+ROW_HEIGHT = 22
+ROLE_COLOURS = {
+    "trainer": "#0b5cad",
+    "trainee": "#2e7d32",
+    "companion": "#6a1b9a",
+    "room": "#ef6c00",
+    "interpreter": "#00838f",
+    "observer": "#757575",
+}
+BAR_COLOUR, CORRECT_COLOUR = "#0b5cad", "#2e7d32"
+
+
+def _clock(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%H:%M")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _svg(width: int, height: int, title: str, description: str, body: list[str]) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" font-family="system-ui, sans-serif" '
+        f'font-size="12"><title>{escape(title)}</title><desc>{escape(description)}</desc>'
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def timeline_svg(rows: list[dict[str, Any]], start: float, end: float, title: str) -> str:
+    """One line per person: bars where they were present between start and end (UTC clock)."""
+    span = max(end - start, 1.0)
+    plot = WIDTH - LABEL_WIDTH - 20
+    height = 40 + ROW_HEIGHT * max(len(rows), 1)
+    body = [f'<rect width="{WIDTH}" height="{height}" fill="#fff"/>']
+    for step in range(5):  # the time axis: five ticks
+        x = LABEL_WIDTH + plot * step / 4
+        at = start + span * step / 4
+        body.append(f'<line x1="{x:.1f}" y1="18" x2="{x:.1f}" y2="{height - 4}" stroke="#ddd"/>')
+        body.append(f'<text x="{x:.1f}" y="13" text-anchor="middle">{_clock(at)}</text>')
+    described = []
+    for index, row in enumerate(rows):
+        y = 24 + ROW_HEIGHT * index
+        colour = ROLE_COLOURS.get(row["role"], "#444")
+        label = escape(_clip(row["name"], 28))
+        body.append(f'<text x="4" y="{y + 13}">{label}</text>')
+        minutes = 0.0
+        for began, left in row["spans"]:
+            x = LABEL_WIDTH + plot * (began - start) / span
+            w = max(plot * (left - began) / span, 1.0)
+            minutes += (left - began) / 60
+            body.append(
+                f'<rect x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{ROW_HEIGHT - 8}" '
+                f'fill="{colour}"><title>{escape(row["name"])}: {_clock(began)} to '
+                f"{_clock(left)}</title></rect>"
+            )
+        described.append(f"{row['name']} ({row['role']}): {minutes:.0f} min")
+    description = "; ".join(described) or "nobody was present"
+    return _svg(WIDTH, height, f"{title}: presence", description, body)
+
+
+def _bars(
+    title: str, labels: list[str], counts: list[int], correct: set[int] | None, top: int
+) -> tuple[list[str], str, int]:
+    """The drawing of one bar chart starting at ``top``, its description and its height."""
+    total = max(counts, default=0) or 1
+    plot = WIDTH - LABEL_WIDTH - 60
+    height = 34 + ROW_HEIGHT * max(len(labels), 1)
+    body = [f'<text x="4" y="{top + 16}" font-weight="bold">{escape(_clip(title, 100))}</text>']
+    for index, (label, count) in enumerate(zip(labels, counts, strict=True)):
+        y = top + 26 + ROW_HEIGHT * index
+        right = bool(correct) and index in (correct or set())
+        w = plot * count / total
+        mark = " ✓" if right else ""
+        body.append(f'<text x="4" y="{y + 13}">{escape(_clip(label, 28))}{mark}</text>')
+        body.append(
+            f'<rect x="{LABEL_WIDTH}" y="{y + 2}" width="{w:.1f}" height="{ROW_HEIGHT - 8}" '
+            f'fill="{CORRECT_COLOUR if right else BAR_COLOUR}"/>'
+        )
+        body.append(f'<text x="{LABEL_WIDTH + w + 6:.1f}" y="{y + 13}">{count}</text>')
+    pairs = zip(labels, counts, strict=True)
+    description = f"{title}: " + "; ".join(f"{label}: {count}" for label, count in pairs)
+    return body, description, height
+
+
+Chart = tuple[str, list[str], list[int], set[int] | None]  # title, labels, counts, correct
+
+
+def charts_svg(title: str, charts: list[Chart]) -> str:
+    """Bar charts one under the other (options or rating steps, correct ones in green)."""
+    body: list[str] = []
+    descriptions = []
+    top = 0
+    for chart_title, labels, counts, correct in charts:
+        drawing, description, height = _bars(chart_title, labels, counts, correct, top)
+        body += drawing
+        descriptions.append(description)
+        top += height + 10
+    if not charts:
+        body.append('<text x="4" y="20">—</text>')
+        top = 30
+    background = f'<rect width="{WIDTH}" height="{top}" fill="#fff"/>'
+    return _svg(WIDTH, top, title, " | ".join(descriptions) or "no results", [background, *body])
