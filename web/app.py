@@ -18,6 +18,7 @@ from web import (
     attendance,
     companion,
     interpretation_handlers,
+    media_handlers,
     metrics,
     pages,
     polls,
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> web.Application:
     room_handlers.register(dispatcher)
     # Features plug in here, one line each: feature.setup(app, dispatcher).
     metrics.setup(app, dispatcher)
+    media_handlers.setup(app, dispatcher)
     interpretation_handlers.setup(app, dispatcher)
     polls.setup(app, dispatcher)
     quizzes.setup(app, dispatcher)
