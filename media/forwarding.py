@@ -248,7 +248,7 @@ class PublishedTrack:
         for tap in list(self.taps):
             counters.packets_tapped += 1
             try:
-                tap.consumer.packet(self.info, packet)
+                tap.consumer.on_packet(self.info.id, packet)
             except Exception:  # a faulty consumer must not stop forwarding
                 log.exception("tap consumer failed", extra={"track": self.info.id})
 

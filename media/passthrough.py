@@ -269,7 +269,7 @@ def _watch_sender_reports(
             ntp = info.ntp_timestamp
             unix = (ntp >> 32) - NTP_UNIX_OFFSET + (ntp & 0xFFFFFFFF) / 2**32
             pts = frames.unwrapper.peek(info.rtp_timestamp)
-            report(SenderReport(ntp_time=unix, rtp_timestamp=info.rtp_timestamp, pts=pts))
+            report(SenderReport(unix, rtp_timestamp=pts, wire_rtp_timestamp=info.rtp_timestamp))
         await handle(packet)
 
     # The DTLS transport looks the method up on the instance for each packet.

@@ -276,7 +276,7 @@ class Subscriber:
         self._task: asyncio.Task[None] | None = None
 
     def accepts(self, track: PublishedTrack) -> bool:
-        return track.info.kind == "audio" or track.info.codec in self.codecs
+        return track.info.kind == "audio" or track.codec.name.upper() in self.codecs
 
     def assign(self, tracks: list[PublishedTrack]) -> None:
         """Forward exactly these tracks from now on (bindings are kept where possible)."""
@@ -309,11 +309,16 @@ class Subscriber:
 
     def tracks(self) -> dict[str, Any]:
         """Which participant's source each m-line shows now, for the client."""
-        return {
-            slot.mid: slot.track.source.info.to_json()
-            for slot in self.slots
-            if slot.mid is not None and slot.track.source is not None
-        }
+        shown = {}
+        for slot in self.slots:
+            if slot.mid is not None and slot.track.source is not None:
+                info = slot.track.source.info
+                shown[slot.mid] = {
+                    "participant": info.participant,
+                    "source": info.source,
+                    "kind": info.kind,
+                }
+        return shown
 
     def schedule(self) -> None:
         if self.closed or (self._task is not None and not self._task.done()):

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import time
@@ -164,7 +165,7 @@ class MediaRouter:
             self._spawn(old.close())
         self.subscribers[pid] = Subscriber(
             pid,
-            frozenset(codecs),
+            frozenset(name.upper() for name in codecs),
             self.configuration,
             self.settings.public_ip,
             self.counters,
@@ -311,7 +312,7 @@ class MediaRouter:
             participant=publisher.pid,
             source=source,
             kind=inbound.kind,
-            codec=codec.name,
+            codec=codec.name.lower(),
             clock_rate=codec.clock_rate,
         )
         track = PublishedTrack(info, codec, self.counters, lambda: publisher.send_pli(inbound))
@@ -332,7 +333,7 @@ class MediaRouter:
             return
         for tap in list(track.taps):
             try:
-                tap.consumer.sender_report(track.info, report)
+                tap.consumer.on_sender_report(track.info.id, report)
             except Exception:
                 log.exception("tap consumer failed", extra={"track": track.info.id})
 
@@ -346,13 +347,13 @@ class MediaRouter:
             track = self.tracks[track_id]
             tap.tracks.add(track_id)
             track.taps.add(tap)
-            self._call(tap, "track_started", track.info)
+            self._call(tap, functools.partial(tap.consumer.on_track, track.info), track.info)
             track.request_keyframe()
 
     def _end_for_tap(self, tap: Tap, track: PublishedTrack) -> None:
         track.taps.discard(tap)
         tap.tracks.discard(track.info.id)
-        self._call(tap, "track_ended", track.info)
+        self._call(tap, functools.partial(tap.consumer.on_track_ended, track.info.id), track.info)
 
     def _remove_tap(self, tap: Tap) -> None:
         if tap not in self.taps:
@@ -364,9 +365,9 @@ class MediaRouter:
                 self._end_for_tap(tap, track)
         tap.tracks.clear()
 
-    def _call(self, tap: Tap, method: str, info: TrackInfo) -> None:
+    def _call(self, tap: Tap, call: Callable[[], None], info: TrackInfo) -> None:
         try:
-            getattr(tap.consumer, method)(info)
+            call()
         except Exception:
             log.exception("tap consumer failed", extra={"track": info.id})
 

@@ -1,24 +1,25 @@
 """The in-process tap: how a consumer in this process (the recorder) receives forwarded media.
 
 Register a consumer with ``MediaRouter.add_tap(consumer, pid)``. The router then
-calls it, on the event loop and in this order for each track:
+calls it on the event loop, in this order for each track (the method names are
+those of ``recordings.tracks.TrackSink``, so the recorder plugs in as it is):
 
-- ``track_started(track)`` when a track becomes available to the tap (published,
-  or allowed again by the forwarding policy for the tap's ``pid``);
-- ``packet(track, packet)`` for every encoded frame: an ``av.Packet`` with ``pts``
-  in RTP clock units (0 at the track's first frame), ``time_base`` = 1 / clock
-  rate and ``is_keyframe``. The same object is handed to every consumer and must
-  not be changed. Video starts at a keyframe;
-- ``sender_report(track, report)`` for every RTCP sender report of the publisher:
-  the wall-clock time (NTP) of an RTP time, given in the track's ``pts`` units, so
-  tracks of several participants can be lined up;
-- ``track_ended(track)`` when it is unpublished, its publisher leaves, or the
-  policy stops it.
+- ``on_track(track)`` when a track becomes available to the tap (published, or
+  allowed again by the forwarding policy for the tap's ``pid``);
+- ``on_packet(track_id, packet)`` for every encoded frame: an ``av.Packet`` with
+  ``pts`` in RTP clock units (0 at the track's first frame, never wrapping),
+  ``time_base`` = 1 / clock rate and ``is_keyframe``. The same object goes to
+  every consumer and must not be changed. Video starts at a keyframe;
+- ``on_sender_report(track_id, report)`` for every RTCP sender report of the
+  publisher: the wall-clock time (NTP, as Unix seconds) of an RTP time given on
+  the packets' ``pts`` scale, so that tracks of several participants line up;
+- ``on_track_ended(track_id)`` when it is unpublished, its publisher leaves, or
+  the policy stops it.
 
 Every method must return quickly and never block: queue the work (for example in
-a ``media.forwarding.FrameQueue``, which is bounded and drops to the next keyframe)
-and do it in a task of your own. ``Tap.request_keyframe(track_id)`` asks the
-publisher for a keyframe (rate-limited, like a viewer's PLI).
+a ``media.forwarding.FrameQueue``, bounded, dropping to the next keyframe) and do
+it in a task of your own. ``Tap.request_keyframe(track_id)`` asks the publisher
+for a keyframe (rate-limited, like a viewer's PLI).
 """
 
 from __future__ import annotations
@@ -38,30 +39,31 @@ class TrackInfo:
     participant: str
     source: str  # camera, screen, microphone, interpretation, booth
     kind: str  # audio or video
-    codec: str  # opus, VP8 or H264
+    codec: str  # "opus", "vp8" or "h264"
     clock_rate: int  # RTP clock: 48000 for Opus, 90000 for video
 
-    def to_json(self) -> dict[str, str]:
-        return {"participant": self.participant, "source": self.source, "kind": self.kind}
+    def to_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
 class SenderReport:
-    """An RTCP sender report: at ``ntp_time`` (Unix seconds) the track's RTP clock read
-    ``rtp_timestamp``, which is ``pts`` in the units of the track's packets."""
+    """An RTCP sender report: at ``ntp_time`` (Unix seconds) the track's clock read
+    ``rtp_timestamp`` on the scale of its packets' ``pts``; ``wire_rtp_timestamp`` is
+    the 32-bit value the publisher sent."""
 
     ntp_time: float
     rtp_timestamp: int
-    pts: int
+    wire_rtp_timestamp: int
 
 
 class TapConsumer(Protocol):
     """What a tap consumer implements (see the module docstring for the order of calls)."""
 
-    def track_started(self, track: TrackInfo) -> None: ...
-    def packet(self, track: TrackInfo, packet: av.Packet) -> None: ...
-    def sender_report(self, track: TrackInfo, report: SenderReport) -> None: ...
-    def track_ended(self, track: TrackInfo) -> None: ...
+    def on_track(self, track: TrackInfo) -> None: ...
+    def on_packet(self, track_id: str, packet: av.Packet) -> None: ...
+    def on_sender_report(self, track_id: str, report: SenderReport) -> None: ...
+    def on_track_ended(self, track_id: str) -> None: ...
 
 
 class Tap:
@@ -85,5 +87,5 @@ class Tap:
         self._request(track_id)
 
     def close(self) -> None:
-        """Stop receiving; ``track_ended`` is called for each track it had."""
+        """Stop receiving; ``on_track_ended`` is called for each track it had."""
         self._remove(self)
