@@ -102,6 +102,8 @@ class Classroom {
     /** @type {any} the MediaSession of media.js, once loaded */
     this.media = null;
     this.featuresMounted = false;
+    /** @type {any} the interpretation panel, told about media once it starts */
+    this.interpretation = null;
     this.stage = new Stage($("#stage"), $("#gallery"), $("#sinks"));
     this.stage.onAudioBlocked = () => ($("#enable-sound").hidden = false);
     this.people = new People($("#people"), $("#lobby"), {
@@ -205,10 +207,23 @@ class Classroom {
     for (const [type, handler] of Object.entries(handlers)) {
       connection.addEventListener(type, (event) => handler(/** @type {CustomEvent} */ (event).detail));
     }
-    connection.addEventListener("reconnecting", () => this.setConnectionState("room.reconnecting"));
+    connection.addEventListener("reconnecting", () => {
+      this.setConnectionState("room.reconnecting");
+      this.checkToken();
+    });
     connection.addEventListener("open", () => this.setConnectionState(null));
     connection.addEventListener("close", (event) => this.onClose(/** @type {CustomEvent} */ (event).detail.code));
     connection.connect();
+  }
+
+  /** While reconnecting: a token that has expired (or been revoked) will never get back in. */
+  async checkToken() {
+    const response = await fetch("/api/me", { headers: { Authorization: `Bearer ${this.token}` } }).catch(
+      () => null,
+    );
+    if (response?.status !== 401 || this.phase === "ended") return;
+    const body = await response.json().catch(() => ({}));
+    this.end("refused", body?.error?.message);
   }
 
   /**
@@ -426,6 +441,7 @@ class Classroom {
       this.activeSpeaker = event.detail.id;
       this.render();
     });
+    this.interpretation?.setMedia?.(media);
     if (this.can("publish_media") && this.localStream.getTracks().length) {
       await media.publish(this.localStream);
     }
@@ -446,7 +462,12 @@ class Classroom {
     const interpretation = await importIfPresent("/static/interpretation.js");
     if (interpretation?.mountInterpretation) {
       $("#interpretation").hidden = false;
-      interpretation.mountInterpretation($("#interpretation"), this.connection, this.media, you);
+      this.interpretation = interpretation.mountInterpretation(
+        $("#interpretation"),
+        this.connection,
+        this.media,
+        you,
+      );
     }
   }
 
@@ -537,18 +558,22 @@ class Classroom {
     this.end("left");
   }
 
-  /** @param {"left"|"removed"|"denied"|"replaced"} why */
-  end(why) {
+  /**
+   * @param {"left"|"removed"|"denied"|"replaced"|"refused"} why
+   * @param {string} [detail] the server's reason, shown as it is
+   */
+  end(why, detail) {
     if (this.phase === "ended") return;
     this.setPhase("ended");
     this.connection?.close();
+    this.setConnectionState(null);
     this.media?.close();
     this.media = null;
     for (const track of this.localStream.getTracks()) track.stop();
     if (this.screenStream) for (const track of this.screenStream.getTracks()) track.stop();
     this.store.save({ joined: false });
     $("#ended-heading").textContent = t(`ended.${why}.title`);
-    $("#ended-text").textContent = t(`ended.${why}.text`);
+    $("#ended-text").textContent = detail || t(`ended.${why}.text`);
     $("#join-again").hidden = !["left", "replaced"].includes(why);
     $("#ended-heading").setAttribute("tabindex", "-1");
     $("#ended-heading").focus();
@@ -564,7 +589,10 @@ class Classroom {
     for (const button of root.querySelectorAll(".leave-button")) {
       button.addEventListener("click", () => this.leave());
     }
-    $("#join-again").addEventListener("click", () => location.reload());
+    // The join page needs the token in its address (join.js takes it out again at once).
+    $("#join-again").addEventListener("click", () =>
+      location.assign(`/join?token=${encodeURIComponent(this.token)}`),
+    );
     $("#toggle-panel").addEventListener("click", () => {
       const open = $("#toggle-panel").getAttribute("aria-expanded") !== "true";
       this.setPanel(open);

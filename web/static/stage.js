@@ -189,17 +189,17 @@ export class Stage {
       return;
     }
     if (source !== "microphone" && source !== "screen") return; // other audio is a feature's own
+    // A new element for a new track, so that whoever watches the page's audio elements
+    // (the interpretation mixer) sees each track arrive.
     const key = `${participant}:${source}`;
-    let element = this.audio.get(key);
-    if (!element) {
-      element = document.createElement("audio");
-      element.autoplay = true;
-      element.dataset.participant = participant;
-      element.dataset.source = source;
-      this.audio.set(key, element);
-      this.sinks.append(element);
-    }
+    this.audio.get(key)?.remove();
+    const element = document.createElement("audio");
+    element.autoplay = true;
+    element.dataset.participant = participant;
+    element.dataset.source = source;
     element.srcObject = new MediaStream([track]);
+    this.audio.set(key, element);
+    this.sinks.append(element);
     element.play().catch(() => this.onAudioBlocked());
   }
 
