@@ -26,9 +26,11 @@ from classroom.errors import ClassroomError, Forbidden
 from classroom.interpretation import Interpretation
 from classroom.room import Event, ParticipantLeft
 from config import SettingsError
+from media.router import MediaRouter
 from web.api import authenticate
 from web.context import HUB, SETTINGS, STORE
 from web.hub import Connection, LiveRoom
+from web.media_handlers import add_router_hook
 from web.ws import ClientMessage, Dispatcher, error_message
 
 log = logging.getLogger("classroom.interpretation")
@@ -106,10 +108,14 @@ def policy(live: LiveRoom) -> Callable[[str, str, str], bool]:
 
 
 def refresh_media(live: LiveRoom) -> None:
-    """Make the media router apply the new forwarding rules (if this room has one)."""
+    """Make the media router apply the new forwarding rules (if this room has one yet)."""
     router = live.parts.get("media")
-    if router is not None and hasattr(router, "refresh"):
+    if router is not None:
         router.refresh()
+
+
+def _plug_policy(live: LiveRoom, router: MediaRouter) -> None:
+    router.add_policy(policy(live))
 
 
 class Channels:
@@ -261,6 +267,7 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
         raise SettingsError(f"interpretation_channels: {error.message}") from None
     service = app[SERVICE] = Channels(app, channels)
     app.cleanup_ctx.append(_writer_ctx)
+    add_router_hook(app, _plug_policy)  # every room's media router asks the channels
     app[HUB].listeners.append(service.forget)
     dispatcher.on_join.append(service.joined)
     dispatcher.on_leave.append(service.left)

@@ -225,3 +225,30 @@ async def test_channels_from_settings_and_only_ones_own_room(
         assert response.status == 403
     with pytest.raises(SettingsError, match="interpretation_channels"):
         create_app(settings.replace(interpretation_channels=("sr", "xx")))
+
+
+async def test_every_media_router_asks_the_channels_who_hears_what(
+    client: Client, mint: Mint
+) -> None:
+    from web.context import HUB
+    from web.media_handlers import router_for
+
+    await join(client, mint("trainer", "Tea", sub="t"))
+    listener, _ = await join(client, mint("trainee", "Ana", sub="a"))
+    await join(client, mint("interpreter", "Ivana", sub="i1", lang="sr"))
+    await join(client, mint("interpreter", "Igor", sub="i2", lang="sr"))
+    await listener.send_json({"type": "select_channel", "channel": "sr"})
+    await receive(listener, "listening_changed")
+    live = client.app[HUB].rooms["demo"]  # type: ignore[index]
+    router = router_for(client.app, live)  # type: ignore[arg-type]
+
+    def forwarded(publisher: str, source: str, subscriber: str) -> bool:
+        return all(policy(publisher, source, subscriber) for policy in router.policies)
+
+    assert forwarded("t", "microphone", "a") and forwarded("i1", "interpretation", "a")
+    assert not forwarded("i2", "interpretation", "a")  # the partner is not on air
+    assert not forwarded("a", "interpretation", "t")  # a trainee cannot publish into a channel
+    assert not forwarded("i1", "microphone", "a")  # interpreters are heard in channels only
+    assert forwarded("i2", "booth", "i1") and not forwarded("i2", "booth", "t")
+    assert forwarded("i1", "interpretation", "recorder")  # the recorder keeps every language
+    assert not forwarded("i1", "booth", "recorder")  # but never the booth's private talk
