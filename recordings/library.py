@@ -46,6 +46,7 @@ class RecordingStatus:
     module_id: str | None
     trainer: str  # the name of who started it
     started_at: float
+    owner: str = ""  # the node that records it (only that node recovers it after a crash)
     stopped_at: float | None = None
     status: str = "recording"  # one of STATES
     progress: float = 0.0  # percent of processing done

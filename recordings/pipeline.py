@@ -29,7 +29,7 @@ from recordings.journal import JOURNAL_FILE, read_journal
 from recordings.library import OUT_DIR
 from recordings.recorder import TRACKS_DIR
 from recordings.render import FPS, Source, copies_video, encode_command, ffmetadata
-from recordings.timeline import Chapter, Plan, Rendition, plan
+from recordings.timeline import Chapter, Plan, Rendition, plan, titled_spans
 
 log = logging.getLogger("classroom.recordings")
 
@@ -267,6 +267,9 @@ def run_ffmpeg(job: Job, step: str, command: Any, duration_s: float) -> None:
             process.kill()
         process.wait()
         drain.join(5)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
     _check(job)
     if code != 0:
         said = " | ".join(errors) or f"exit status {code}"
@@ -303,11 +306,8 @@ def _timestamp(seconds: float) -> str:
 
 def chapters_vtt(chapters: list[Chapter], duration: float) -> str:
     cues = ["WEBVTT", ""]
-    for index, chapter in enumerate(chapters):
-        end = chapters[index + 1].start_s if index + 1 < len(chapters) else duration
-        if end > chapter.start_s:
-            title = chapter.title.replace("-->", "->")
-            cues += [f"{_timestamp(chapter.start_s)} --> {_timestamp(end)}", title, ""]
+    for start, end, title in titled_spans(chapters, duration):
+        cues += [f"{_timestamp(start)} --> {_timestamp(end)}", title.replace("-->", "->"), ""]
     return "\n".join(cues)
 
 

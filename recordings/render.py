@@ -16,7 +16,7 @@ from typing import Any
 
 import ffmpeg
 
-from recordings.timeline import Chapter, Plan, Rendition
+from recordings.timeline import Chapter, Plan, Rendition, titled_spans
 from recordings.tracks import TrackInfo
 
 FLOOR_UNDER_INTERPRETATION_DB = -14.0
@@ -169,16 +169,13 @@ def escape_metadata(text: str) -> str:
 def ffmetadata(title: str, chapters: list[Chapter], duration_s: float) -> str:
     """Chapters in ffmpeg's metadata format (each ends where the next begins)."""
     lines = [";FFMETADATA1", f"title={escape_metadata(title)}"]
-    for index, chapter in enumerate(chapters):
-        end = chapters[index + 1].start_s if index + 1 < len(chapters) else duration_s
-        if end <= chapter.start_s:
-            continue
+    for start, end, name in titled_spans(chapters, duration_s):
         lines += [
             "[CHAPTER]",
             "TIMEBASE=1/1000",
-            f"START={round(chapter.start_s * 1000)}",
+            f"START={round(start * 1000)}",
             f"END={round(end * 1000)}",
-            f"title={escape_metadata(chapter.title)}",
+            f"title={escape_metadata(name)}",
         ]
     return "\n".join(lines) + "\n"
 

@@ -81,6 +81,22 @@ class Plan:
         return next(t for t in self.tracks if t.id == track_id)
 
 
+def titled_spans(chapters: list[Chapter], duration_s: float) -> list[tuple[float, float, str]]:
+    """Chapters for files: (start, end, title), those starting together merged into one."""
+    merged: list[tuple[float, str]] = []
+    for chapter in chapters:
+        if merged and abs(merged[-1][0] - chapter.start_s) < 0.001:
+            merged[-1] = (merged[-1][0], f"{merged[-1][1]} · {chapter.title}")
+        else:
+            merged.append((chapter.start_s, chapter.title))
+    spans = []
+    for index, (start, title) in enumerate(merged):
+        end = merged[index + 1][0] if index + 1 < len(merged) else duration_s
+        if end > start:
+            spans.append((start, end, title))
+    return spans
+
+
 def plan(entries: list[dict[str, Any]]) -> Plan:
     """The plan of a journal (the output of ``journal.read_journal``)."""
     started = next((e for e in entries if e["kind"] == "started"), None)
