@@ -428,6 +428,9 @@ class Classroom {
     const module = await importIfPresent("/static/media.js");
     if (!module || this.phase === "ended" || this.media) return;
     const media = new module.MediaSession(this.connection, { iceServers: [] });
+    // Created after our welcome (a lobby's welcome comes before we may receive media),
+    // so tell the session who we are; it learns it again from every later welcome.
+    media.you ||= this.you;
     this.media = media;
     media.addEventListener("track", (/** @type {any} */ event) => {
       this.stage.attach(event.detail);
@@ -535,8 +538,13 @@ class Classroom {
     const [track] = stream.getVideoTracks();
     track.addEventListener("ended", () => this.stopScreen());
     this.stage.attach({ participant: this.you, source: "screen", kind: "video", track, stream });
-    await this.media.shareScreen(stream);
     this.render();
+    try {
+      await this.media.shareScreen(stream);
+    } catch {
+      this.stopScreen();
+      this.alert(t("room.share_failed"));
+    }
   }
 
   stopScreen() {
