@@ -76,6 +76,7 @@ class Settings:
     turn_password: Secret
     public_ip: str
     interpretation_channels: tuple[str, ...]
+    recording_workers: int
 
     @property
     def public_url(self) -> str:
