@@ -21,6 +21,7 @@ from web import (
     media_handlers,
     metrics,
     pages,
+    poll_pages,
     polls,
     quizzes,
     results,
@@ -97,6 +98,7 @@ def create_app(settings: Settings) -> web.Application:
     companion.setup(app, dispatcher)
     attendance.setup(app, dispatcher)
     results.setup(app, dispatcher)
+    poll_pages.setup(app, dispatcher)
 
     app.cleanup_ctx.append(_expire_ctx)
     app.on_shutdown.append(close_websockets)

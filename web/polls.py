@@ -70,6 +70,10 @@ class CreatePoll(ClientMessage, PollFields):
     open: bool = False  # open it at once (a poll made on the spot)
 
 
+class GetPolls(ClientMessage):
+    pass
+
+
 class PollRef(ClientMessage):
     poll: str = PollId
 
@@ -172,6 +176,11 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
             conn = live.connections.get(event.id) if isinstance(event, Admitted) else None
             if conn is not None:
                 asyncio.get_running_loop().create_task(snapshot(conn, live))
+
+    @route("get_polls", GetPolls)
+    async def get_polls(conn: Connection, live: LiveRoom, msg: GetPolls) -> None:
+        member(conn, live)
+        await snapshot(conn, live)
 
     dispatcher.on_join.append(snapshot)
     app[HUB].listeners.append(admitted)

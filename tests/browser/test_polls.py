@@ -1,0 +1,87 @@
+"""Polls in a real Chromium: a trainer opens a poll, a trainee and a companion phone (paired
+with the conference room's code) answer, and the trainer sees the tally arrive."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import BrowserContext, Page, expect
+
+from tests.browser.conftest import LaunchBrowser, LiveServer
+from tests.conftest import Mint
+
+
+async def polls_page(context: BrowserContext, server: LiveServer, token: str) -> Page:
+    page = await context.new_page()
+    await page.goto(f"{server.url}/polls?token={token}")
+    await expect(page.locator("#polls-page-status")).to_contain_text("Connected as")
+    return page
+
+
+async def test_trainer_sees_the_answers_of_a_trainee_and_a_companion_phone(
+    live_server: LiveServer, launch_browser: LaunchBrowser, mint: Mint
+) -> None:
+    browser = await launch_browser()
+    contexts = [await browser.new_context() for _ in range(3)]
+    phone_context = await browser.new_context(
+        viewport={"width": 390, "height": 800}, is_mobile=True
+    )
+
+    trainer = await polls_page(contexts[0], live_server, mint("trainer", "Tea", sub="t"))
+    room = await polls_page(contexts[1], live_server, mint("room", "Room 3", sub="room3"))
+    trainee = await polls_page(contexts[2], live_server, mint("trainee", "Ana", sub="a"))
+
+    # The room device shows a code (and its QR code) for phones.
+    await room.get_by_role("button", name="Show the code for phones").click()
+    code_text = await room.locator(".pairing-code").inner_text()
+    assert re.fullmatch(r"[2-9A-Z]{3} [2-9A-Z]{3}", code_text)
+    await expect(room.locator(".pairing-qr svg")).to_be_visible()
+    code = code_text.replace(" ", "")
+
+    # A trainee in that room scans it: the phone page with the code filled in.
+    phone = await phone_context.new_page()
+    await phone.goto(f"{live_server.url}/companion?code={code}")
+    await expect(phone.get_by_label("Code from the room screen")).to_have_value(code)
+    await phone.get_by_label("Your name").fill("Besa")
+    await phone.get_by_role("button", name="Join").click()
+    await expect(phone.locator("#companion-you")).to_contain_text("Besa")
+    await expect(room.locator(".pairing-paired")).to_contain_text("Besa joined from a phone")
+
+    # The trainer makes a poll on the spot with the keyboard-usable form.
+    await trainer.get_by_label("Question", exact=True).fill("Is the asylum procedure clear?")
+    await trainer.get_by_label("Kind of poll").select_option("single")
+    await trainer.get_by_label("Options, one per line").fill("Yes\nNot yet")
+    await trainer.get_by_role("button", name="Create and open").click()
+
+    for page in (trainee, phone):
+        question = page.get_by_role("article", name="Is the asylum procedure clear?")
+        await expect(question).to_be_visible()
+    await trainee.get_by_label("Yes", exact=True).check()
+    await trainee.get_by_role("button", name="Send answer").click()
+    await expect(trainee.get_by_text("Your answer is recorded.")).to_be_visible()
+    await phone.get_by_label("Not yet").check()
+    await phone.get_by_role("button", name="Send answer").press("Enter")
+    await expect(phone.get_by_text("Your answer is recorded.")).to_be_visible()
+
+    # The trainer sees both answers arrive, as a picture with a text alternative.
+    chart = trainer.get_by_role("img", name=re.compile("Is the asylum procedure clear"))
+    await expect(chart).to_have_attribute("aria-label", re.compile(r"Yes: 1; Not yet: 1"))
+    await expect(trainer.get_by_text("2 answered")).to_be_visible()
+
+    # Closing and publishing shows the results to everyone, the phone included.
+    await trainer.get_by_role("button", name="Close").click()
+    await trainer.get_by_role("button", name="Publish results").click()
+    await expect(phone.get_by_role("img", name=re.compile("Yes: 1; Not yet: 1"))).to_be_visible()
+    assert await trainee.get_by_role("img", name=re.compile("Yes: 1")).count() == 1
+
+
+async def test_the_phone_page_refuses_a_wrong_code_clearly(
+    live_server: LiveServer, launch_browser: LaunchBrowser
+) -> None:
+    browser = await launch_browser()
+    page = await (await browser.new_context(locale="ar")).new_page()
+    await page.goto(f"{live_server.url}/companion?code=AAAAAA")
+    assert await page.get_attribute("html", "dir") == "rtl"
+    await page.get_by_label("اسمك").fill("Amir")
+    await page.get_by_role("button", name="انضم").click()
+    await expect(page.locator("#pair-status")).to_contain_text("هذا الرمز غير صحيح")

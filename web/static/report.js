@@ -1,0 +1,77 @@
+// A session's report: the presence timeline and result charts (SVG from the server), the
+// attendance table, and downloads of the CSV and xAPI exports.
+
+import { loadLanguage, t } from "/static/i18n.js";
+import { joinToken } from "/static/join.js";
+
+await loadLanguage();
+const root = /** @type {HTMLElement} */ (document.getElementById("report"));
+const session = root.dataset.session || "";
+const status = /** @type {HTMLElement} */ (document.getElementById("report-status"));
+const token = joinToken();
+const base = `/api/sessions/${encodeURIComponent(session)}`;
+
+/** @param {string} path */
+async function get(path) {
+  const response = await fetch(`${base}/${path}`, { headers: { Authorization: `Bearer ${token}` } });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(body.error?.message || `HTTP ${response.status}`);
+  }
+  return response;
+}
+
+/** Put the server's SVG into a figure, parsed as SVG (never as HTML). @param {string} id @param {string} text */
+function showSvg(id, text) {
+  const parsed = new DOMParser().parseFromString(text, "image/svg+xml");
+  const picture = document.importNode(parsed.documentElement, true);
+  picture.setAttribute("aria-labelledby", `${id}-caption`);
+  const caption = document.createElement("figcaption");
+  caption.id = `${id}-caption`;
+  caption.textContent = parsed.querySelector("desc")?.textContent || "";
+  caption.className = "visually-hidden";
+  /** @type {HTMLElement} */ (document.getElementById(id)).replaceChildren(picture, caption);
+}
+
+/** @param {number} seconds */
+const minutes = (seconds) => t("report.minutes", { minutes: Math.round(seconds / 60) });
+
+async function load() {
+  const attendance = await (await get("attendance")).json();
+  const title = attendance.session.title;
+  document.getElementById("report-title").textContent = t("report.title_of", { title });
+  const body = /** @type {HTMLElement} */ (document.querySelector("#report-table tbody"));
+  body.replaceChildren(
+    ...attendance.rows.map((/** @type {any} */ row) => {
+      const tr = document.createElement("tr");
+      const completed = row.completed === null ? "" : t(row.completed ? "report.yes" : "report.no");
+      for (const value of [row.name, t(`role.${row.role}`), row.joins, minutes(row.seconds_present), `${Math.round(row.share * 100)}%`, completed]) {
+        const td = document.createElement("td");
+        td.textContent = String(value);
+        tr.append(td);
+      }
+      return tr;
+    }),
+  );
+  showSvg("report-timeline", await (await get("timeline.svg")).text());
+  showSvg("report-charts", await (await get("charts.svg")).text());
+}
+
+for (const button of document.querySelectorAll("[data-download]")) {
+  button.addEventListener("click", async () => {
+    const path = /** @type {HTMLElement} */ (button).dataset.download || "";
+    try {
+      const blob = await (await get(path)).blob();
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = path === "xapi" ? `xapi-${session}.json` : `${path.replace(".csv", "")}-${session}.csv`;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+    } catch (error) {
+      status.textContent = String(/** @type {Error} */ (error).message);
+    }
+  });
+}
+
+if (!token) status.textContent = t("report.no_token");
+else load().catch((error) => (status.textContent = String(error.message)));
