@@ -159,6 +159,8 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
         live.core.member(conn.pid)
         router = router_for(app, live)
         _claim(app, conn, live, router)
+        if conn.pid in router.publishers or conn.pid in router.subscribers:
+            router.remove(conn.pid)  # the client starts its media afresh
         servers = browser_ice_servers(
             settings.ice_servers, settings.turn_username, settings.turn_password.reveal()
         )

@@ -1,0 +1,390 @@
+// Media in the browser: the two peer connections of a participant, negotiated over the
+// classroom websocket (docs/protocol.md: media_ready, publish, subscribe...). No DOM here:
+// the UI listens to events and attaches the tracks to elements itself.
+//
+//   const media = new MediaSession(connection, { iceServers: [] });
+//   media.addEventListener("track", (e) => show(e.detail));       // {participant, source, kind, track, stream}
+//   media.addEventListener("trackended", (e) => hide(e.detail));  // {participant, source}
+//   media.addEventListener("activespeaker", (e) => ring(e.detail.id));
+//   await media.publish(cameraAndMicrophoneStream);
+//
+// It starts again by itself after the websocket reconnects (a fresh `welcome`): the server
+// gives every connection fresh peer connections, so everything is published anew.
+
+/**
+ * @typedef {"camera" | "microphone" | "screen" | "interpretation" | "booth"} Source
+ * @typedef {{participant: string, source: string, kind: string}} Shown
+ * @typedef {Shown & {track: MediaStreamTrack, stream: MediaStream}} TrackDetail
+ * @typedef {{addEventListener: Function, removeEventListener: Function, send: Function, ws: WebSocket | null}} Connection
+ */
+
+const REPLY_TIMEOUT_MS = 15000;
+const GATHER_TIMEOUT_MS = 5000;
+
+/** The video codecs this browser decodes, as the server names them. */
+function receivableCodecs() {
+  const names = new Set();
+  const capabilities = globalThis.RTCRtpReceiver?.getCapabilities?.("video");
+  for (const codec of capabilities?.codecs ?? []) {
+    const name = codec.mimeType.split("/")[1];
+    const fmtp = codec.sdpFmtpLine || "";
+    if (name === "VP8") names.add("VP8");
+    if (name === "H264" && /packetization-mode=1/.test(fmtp) && /profile-level-id=42(e0|00)1f/i.test(fmtp)) {
+      names.add("H264");
+    }
+  }
+  return [...names];
+}
+
+/**
+ * The participant id (the token's `sub`) of a join token, without checking it.
+ * @param {string | undefined} token
+ */
+function subjectOf(token) {
+  try {
+    const payload = (token || "").split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload)).sub || "";
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Resolves once the connection has all its ICE candidates (we do not trickle them).
+ * @param {RTCPeerConnection} pc
+ */
+function gathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState !== "complete") return;
+      pc.removeEventListener("icegatheringstatechange", done);
+      resolve(undefined);
+    };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, GATHER_TIMEOUT_MS);
+  });
+}
+
+export class MediaSession extends EventTarget {
+  /**
+   * @param {Connection} connection the ClassroomConnection of protocol.js
+   * @param {{iceServers?: RTCIceServer[]}} [options] ICE servers besides those the server sends
+   */
+  constructor(connection, options = {}) {
+    super();
+    this.connection = connection;
+    this.options = options;
+    /** @type {RTCIceServer[]} */
+    this.serverIceServers = [];
+    /** @type {Map<string, MediaStreamTrack>} what should be published, by source */
+    this.published = new Map();
+    /** @type {Map<string, MediaStream>} */
+    this.streams = new Map();
+    /** @type {RTCPeerConnection | null} */
+    this.publisher = null;
+    /** @type {Map<string, RTCRtpTransceiver>} */
+    this.sending = new Map();
+    /** @type {RTCPeerConnection | null} */
+    this.subscriber = null;
+    /** @type {Map<string, TrackDetail>} what each subscribe m-line shows, by mid */
+    this.shown = new Map();
+    /** @type {Map<string, {resolve: Function, reject: Function, type: string}>} */
+    this.waiting = new Map();
+    this.refs = 0;
+    this.closed = false;
+    this.started = false;
+    this.publishing = Promise.resolve();
+    this.subscribing = Promise.resolve();
+    /** @type {Promise<void>} resolves when the server has sent media_config */
+    this.ready = new Promise(() => {});
+    this.you = subjectOf(/** @type {any} */ (connection).token);
+
+    /** @type {[string, (event: any) => void][]} */
+    this.listeners = [
+      ["welcome", (event) => this.onWelcome(event.detail)],
+      ["close", () => (this.started = false)],
+      ["media_config", (event) => this.onReply(event.detail)],
+      ["publish_answer", (event) => this.onReply(event.detail)],
+      ["error", (event) => this.onError(event.detail)],
+      ["subscribe", (event) => this.onSubscribe(event.detail)],
+      ["active_speaker", (event) => this.emit("activespeaker", { id: event.detail.id })],
+      ["screen_share_changed", (event) => this.onScreenShareChanged(event.detail)],
+    ];
+    for (const [type, listener] of this.listeners) connection.addEventListener(type, listener);
+    if (connection.ws && connection.ws.readyState === WebSocket.OPEN) this.start();
+  }
+
+  // --- the API ------------------------------------------------------------------
+
+  /**
+   * Publish a camera and microphone stream (either may be missing).
+   * @param {MediaStream} stream
+   */
+  publish(stream) {
+    const [camera] = stream.getVideoTracks();
+    const [microphone] = stream.getAudioTracks();
+    if (camera) this.setSource("camera", camera, stream);
+    if (microphone) this.setSource("microphone", microphone, stream);
+    return this.negotiatePublish();
+  }
+
+  /**
+   * Share a screen (its video track), or stop sharing with null.
+   * @param {MediaStream | null} stream
+   */
+  async shareScreen(stream) {
+    const track = stream?.getVideoTracks()[0];
+    if (!stream || !track) {
+      this.connection.send("share_screen", { sharing: false });
+      this.published.delete("screen");
+      return this.negotiatePublish();
+    }
+    this.connection.send("share_screen", { sharing: true });
+    this.setSource("screen", track, stream);
+    try {
+      await this.negotiatePublish();
+    } catch (error) {
+      this.published.delete("screen");
+      await this.negotiatePublish().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** @param {boolean} enabled */
+  setMicrophoneEnabled(enabled) {
+    const track = this.published.get("microphone");
+    if (track) track.enabled = enabled;
+  }
+
+  /** @param {boolean} enabled */
+  setCameraEnabled(enabled) {
+    const track = this.published.get("camera");
+    if (track) track.enabled = enabled;
+  }
+
+  /**
+   * Publish another audio track, e.g. an interpreter's "interpretation" or "booth" voice.
+   * @param {MediaStreamTrack} track
+   * @param {Source} source
+   */
+  publishExtra(track, source) {
+    this.setSource(source, track, new MediaStream([track]));
+    return this.negotiatePublish();
+  }
+
+  /** @param {Source} source */
+  unpublish(source) {
+    if (!this.published.delete(source)) return Promise.resolve();
+    return this.negotiatePublish();
+  }
+
+  /** Stop all media for good (the websocket stays as it is). */
+  close() {
+    this.closed = true;
+    for (const [type, listener] of this.listeners) this.connection.removeEventListener(type, listener);
+    this.reset();
+    for (const { reject } of this.waiting.values()) reject(new Error("media closed"));
+    this.waiting.clear();
+  }
+
+  // --- inside -------------------------------------------------------------------
+
+  /**
+   * @param {string} type
+   * @param {object} detail
+   */
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /**
+   * @param {string} source
+   * @param {MediaStreamTrack} track
+   * @param {MediaStream} stream
+   */
+  setSource(source, track, stream) {
+    this.published.set(source, track);
+    this.streams.set(source, stream);
+  }
+
+  iceServers() {
+    return [...(this.options.iceServers || []), ...this.serverIceServers];
+  }
+
+  /** @param {any} welcome */
+  onWelcome(welcome) {
+    this.you = welcome?.you?.sub || this.you;
+    if (!this.started) this.start();
+  }
+
+  /** Fresh peer connections for a fresh websocket connection; publish what we had. */
+  start() {
+    if (this.closed) return;
+    this.started = true;
+    this.reset();
+    this.ready = this.request("media_ready", { codecs: receivableCodecs() }, "media_config").then(
+      (config) => {
+        this.serverIceServers = (config.ice_servers || []).map((/** @type {any} */ server) => ({
+          ...server,
+        }));
+      },
+    );
+    this.ready.catch(() => {});
+    if (this.published.size) this.negotiatePublish().catch(() => {});
+  }
+
+  reset() {
+    this.publisher?.close();
+    this.publisher = null;
+    this.sending.clear();
+    this.subscriber?.close();
+    this.subscriber = null;
+    this.applyTracks({});
+    this.publishing = Promise.resolve();
+    this.subscribing = Promise.resolve();
+  }
+
+  /**
+   * Send a message and wait for the reply of the given type that echoes its ref.
+   * @param {string} type
+   * @param {object} fields
+   * @param {string} replyType
+   * @returns {Promise<any>}
+   */
+  request(type, fields, replyType) {
+    const ref = `media-${++this.refs}`;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(ref, { resolve, reject, type: replyType });
+      setTimeout(() => {
+        if (this.waiting.delete(ref)) reject(new Error(`no ${replyType} from the server`));
+      }, REPLY_TIMEOUT_MS);
+      this.connection.send(type, { ...fields, ref });
+    });
+  }
+
+  /** @param {any} message */
+  onReply(message) {
+    const waiter = this.waiting.get(message.ref);
+    if (!waiter || waiter.type !== message.type) return;
+    this.waiting.delete(message.ref);
+    waiter.resolve(message);
+  }
+
+  /** @param {any} message */
+  onError(message) {
+    const waiter = this.waiting.get(message.ref);
+    if (!waiter) return;
+    this.waiting.delete(message.ref);
+    waiter.reject(Object.assign(new Error(message.message), { code: message.code }));
+  }
+
+  /** Bring the publish connection in line with `published` (one negotiation at a time). */
+  negotiatePublish() {
+    const run = this.publishing.catch(() => {}).then(() => this.publishNow());
+    this.publishing = run;
+    return run;
+  }
+
+  async publishNow() {
+    if (this.closed) return;
+    await this.ready;
+    if (!this.publisher) {
+      if (!this.published.size) return;
+      this.publisher = new RTCPeerConnection({ iceServers: this.iceServers(), bundlePolicy: "max-bundle" });
+    }
+    const pc = this.publisher;
+    for (const [source, track] of this.published) {
+      const transceiver = this.sending.get(source);
+      const stream = this.streams.get(source) || new MediaStream([track]);
+      if (!transceiver) {
+        this.sending.set(source, pc.addTransceiver(track, { direction: "sendonly", streams: [stream] }));
+      } else {
+        if (transceiver.sender.track !== track) await transceiver.sender.replaceTrack(track);
+        transceiver.direction = "sendonly";
+      }
+    }
+    for (const [source, transceiver] of this.sending) {
+      if (this.published.has(source)) continue;
+      await transceiver.sender.replaceTrack(null);
+      transceiver.direction = "inactive";
+    }
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    /** @type {Record<string, string>} */
+    const sources = {};
+    for (const [source, transceiver] of this.sending) {
+      if (this.published.has(source) && transceiver.mid) sources[transceiver.mid] = source;
+    }
+    const sdp = pc.localDescription?.sdp || "";
+    let answer;
+    try {
+      answer = await this.request("publish", { sdp, sources }, "publish_answer");
+    } catch (error) {
+      if (this.publisher === pc && pc.signalingState === "have-local-offer") {
+        await pc.setLocalDescription({ type: "rollback" });
+      }
+      throw error;
+    }
+    if (this.publisher !== pc) return; // restarted meanwhile
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+  }
+
+  /** @param {any} message */
+  onSubscribe(message) {
+    this.subscribing = this.subscribing
+      .catch(() => {})
+      .then(() => this.subscribeNow(message))
+      .catch((error) => console.warn("media: subscribe failed", error));
+  }
+
+  /** @param {{sdp: string | null, tracks: Record<string, Shown>}} message */
+  async subscribeNow(message) {
+    if (this.closed || !this.started) return;
+    if (message.sdp) {
+      await this.ready;
+      if (!this.subscriber) {
+        this.subscriber = new RTCPeerConnection({ iceServers: this.iceServers(), bundlePolicy: "max-bundle" });
+      }
+      const pc = this.subscriber;
+      await pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      await gathered(pc);
+      if (this.subscriber !== pc) return;
+      this.connection.send("subscribe_answer", { sdp: pc.localDescription?.sdp || "" });
+    }
+    this.applyTracks(message.tracks || {});
+  }
+
+  /**
+   * Announce what changed in what the subscribe m-lines show.
+   * @param {Record<string, Shown>} tracks
+   */
+  applyTracks(tracks) {
+    for (const [mid, shown] of [...this.shown]) {
+      const now = tracks[mid];
+      if (now && now.participant === shown.participant && now.source === shown.source) continue;
+      this.shown.delete(mid);
+      this.emit("trackended", { participant: shown.participant, source: shown.source });
+    }
+    const transceivers = new Map((this.subscriber?.getTransceivers() || []).map((t) => [t.mid, t]));
+    for (const [mid, info] of Object.entries(tracks)) {
+      if (this.shown.has(mid)) continue;
+      const transceiver = transceivers.get(mid);
+      if (!transceiver) continue;
+      const track = transceiver.receiver.track;
+      const detail = { participant: info.participant, source: info.source, kind: info.kind, track, stream: new MediaStream([track]) };
+      this.shown.set(mid, detail);
+      this.emit("track", detail);
+    }
+  }
+
+  /** @param {{id: string, sharing: boolean}} change */
+  onScreenShareChanged(change) {
+    if (change.id !== this.you || change.sharing || !this.published.has("screen")) return;
+    // Someone else's share replaced ours, or the trainer withdrew the permission.
+    this.published.delete("screen");
+    this.negotiatePublish().catch(() => {});
+    this.emit("screenshareended", {});
+  }
+}
