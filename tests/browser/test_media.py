@@ -24,7 +24,8 @@ async ({ token, codecs }) => {
     RTCRtpReceiver.getCapabilities = (kind) => {
       const caps = real(kind);
       if (kind !== "video") return caps;
-      return { ...caps, codecs: caps.codecs.filter((c) => codecs.includes(c.mimeType.split("/")[1])) };
+      const kept = caps.codecs.filter((c) => codecs.includes(c.mimeType.split("/")[1]));
+      return { ...caps, codecs: kept };
     };
   }
   const { ClassroomConnection } = await import("/static/protocol.js");
@@ -35,7 +36,8 @@ async ({ token, codecs }) => {
   window.tracks = [];
   window.ended = [];
   media.addEventListener("track", ({ detail }) => {
-    window.tracks.push({ participant: detail.participant, source: detail.source, kind: detail.kind });
+    const { participant, source, kind } = detail;
+    window.tracks.push({ participant, source, kind });
     if (detail.kind !== "video") return;
     const video = document.createElement("video");
     video.muted = true;

@@ -226,8 +226,8 @@ class ViewingClient:
     def frames(self, participant: str, source: str) -> list[Received]:
         return [r for r in self.received if (r.participant, r.source) == (participant, source)]
 
-    async def wait_for(self, condition: Callable[[], bool], timeout: float = 10) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, condition: Callable[[], bool], within_s: float = 20) -> None:
+        async with asyncio.timeout(within_s):
             while not condition():
                 if self.errors:
                     raise self.errors[0]
