@@ -29,7 +29,8 @@ from classroom.errors import InvalidCommand
 from classroom.permissions import Action, can
 from classroom.poll import Ballot, Poll, PollBook, PollSpec
 from classroom.ports import Store
-from classroom.quiz import Quiz, QuizAnswer, QuizBook, QuizSpec
+from classroom.question import QuizSpec
+from classroom.quiz import Quiz, QuizAnswer, QuizBook
 from classroom.room import Event
 from web.hub import LiveRoom
 

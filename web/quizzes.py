@@ -17,7 +17,8 @@ from classroom import quiz as core
 from classroom.errors import NotFound
 from classroom.permissions import Action, can, require
 from classroom.poll import PollBook
-from classroom.quiz import Question, QuizBook, QuizSpec
+from classroom.question import MAX_QUESTIONS, Question, QuizSpec
+from classroom.quiz import QuizBook
 from classroom.room import Event
 from web.context import CATALOGUE, HUB, STORE
 from web.errors import read_json
@@ -55,7 +56,7 @@ class QuestionFields(pydantic.BaseModel):
 class QuizFields(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", strict=True)
     title: str = pydantic.Field(max_length=200)
-    questions: list[QuestionFields] = pydantic.Field(max_length=core.MAX_QUESTIONS)
+    questions: list[QuestionFields] = pydantic.Field(max_length=MAX_QUESTIONS)
     speed_bonus: bool = False
     leaderboard: bool = True
 
