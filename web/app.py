@@ -18,12 +18,14 @@ from web import (
     attendance,
     companion,
     interpretation_handlers,
+    library,
     media_handlers,
     metrics,
     pages,
     poll_pages,
     polls,
     quizzes,
+    recording_handlers,
     results,
     room_handlers,
 )
@@ -99,6 +101,8 @@ def create_app(settings: Settings) -> web.Application:
     attendance.setup(app, dispatcher)
     results.setup(app, dispatcher)
     poll_pages.setup(app, dispatcher)
+    recording_handlers.setup(app, dispatcher)
+    library.setup(app, dispatcher)
 
     app.cleanup_ctx.append(_expire_ctx)
     app.on_shutdown.append(close_websockets)

@@ -1,0 +1,260 @@
+"""The on-demand library: its pages, its JSON API, and the recordings' media files.
+
+Everything needs a join token of a role that may replay (trainees, trainers). The
+API hands out media URLs with a ticket in the path: short-lived, signed, good
+for one recording's ``out/`` files only, so a player (hls.js, a download link)
+needs no token of its own and relative playlist URLs keep working. Nothing
+outside a recording's ``out/`` directory is reachable through them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from aiohttp import web
+
+from classroom.catalogue import Catalogue
+from classroom.errors import Forbidden, NotFound
+from classroom.identity import Identity
+from classroom.permissions import Action, require
+from recordings.library import Library, RecordingStatus, search
+from recordings.pipeline import MANIFEST, THUMBS_DIR
+from web.api import authenticate
+from web.context import CATALOGUE, SETTINGS, STORE
+from web.errors import read_json
+from web.pages import render
+from web.recording_handlers import RECORDINGS
+from web.ws import Dispatcher
+
+TICKET_TTL_S = 6 * 3600
+SECRET_FILE = "media_secret"
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".vtt": "text/vtt",
+    ".jpg": "image/jpeg",
+    ".json": "application/json",
+}
+MEDIA_KEY = web.AppKey("media_key", bytes)
+routes = web.RouteTableDef()
+
+
+def media_key(data_dir: Path) -> bytes:
+    """The key that signs media tickets, made once (mode 0600) and shared by all nodes."""
+    path = data_dir / SECRET_FILE
+    if path.exists() and len(path.read_bytes().strip()) >= 32:
+        return path.read_bytes().strip()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_urlsafe(48) + "\n")
+    return path.read_bytes().strip()
+
+
+def _signature(key: bytes, recording_id: str, expires: int) -> str:
+    digest = hmac.new(key, f"{recording_id}:{expires}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode()
+
+
+def make_ticket(key: bytes, recording_id: str, now: float) -> str:
+    expires = int(now) + TICKET_TTL_S
+    return f"{expires}-{_signature(key, recording_id, expires)}"
+
+
+def check_ticket(key: bytes, recording_id: str, ticket: str, now: float) -> None:
+    expires, _, signature = ticket.partition("-")
+    if not expires.isdigit() or not hmac.compare_digest(
+        signature, _signature(key, recording_id, int(expires))
+    ):
+        raise Forbidden("this media link is not valid; open the recording from the library")
+    if int(expires) < now:
+        raise Forbidden("this media link has expired; open the recording from the library again")
+
+
+def _library(request: web.Request) -> Library:
+    return request.app[RECORDINGS].library
+
+
+def replayer(request: web.Request) -> Identity:
+    identity = authenticate(request)
+    require(identity.role, Action.REPLAY)
+    return identity
+
+
+def _manifest(library: Library, status: RecordingStatus) -> dict[str, Any] | None:
+    if status.status != "ready":
+        return None
+    path = library.directory(status.id) / "out" / MANIFEST
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest
+
+
+def summary(
+    status: RecordingStatus,
+    catalogue: Catalogue,
+    media: str | None,
+    manifest: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What the list shows of a recording (``media``: its ticketed URL prefix, once ready)."""
+    modules = {m.id: m for m in catalogue.modules}
+    topics = {t.id: t for t in catalogue.topics}
+    module = modules.get(status.module_id or "")
+    topic = topics.get(module.topic) if module else None
+    poster = manifest and manifest["files"].get("poster")
+    return {
+        "id": status.id,
+        "room": status.room,
+        "title": status.title,
+        "module": status.module_id,
+        "module_title": module.title if module else None,
+        "topic": topic.id if topic else None,
+        "topic_title": topic.title if topic else None,
+        "trainer": status.trainer,
+        "started_at": status.started_at,
+        "status": status.status,
+        "progress": status.progress,
+        "step": status.step,
+        "error": status.error,
+        "duration_s": status.duration_s,
+        "languages": status.languages,
+        "poster": f"{media}/{poster}" if media and poster else None,
+    }
+
+
+def _media_prefix(request: web.Request, status: RecordingStatus) -> str | None:
+    if status.status != "ready":
+        return None
+    ticket = make_ticket(request.app[MEDIA_KEY], status.id, time.time())
+    return f"/media/recordings/{status.id}/{ticket}"
+
+
+@routes.get("/api/recordings")
+async def list_recordings(request: web.Request) -> web.Response:
+    """Recordings, newest first, filtered by ?q=&topic=&trainer=&language=&module=."""
+    replayer(request)
+    library, catalogue = _library(request), request.app[CATALOGUE]
+    query = {key: request.query.get(key, "")[:200] for key in ("topic", "trainer", "language")}
+    found = search(
+        library.all(),
+        catalogue,
+        text=request.query.get("q", "")[:200],
+        module=request.query.get("module", "")[:100],
+        **query,
+    )
+    items = []
+    for status in found:
+        manifest = _manifest(library, status)
+        prefix = _media_prefix(request, status) if manifest else None
+        items.append(summary(status, catalogue, prefix, manifest))
+    return web.json_response({"recordings": items})
+
+
+@routes.get("/api/recordings/{id}")
+async def get_recording(request: web.Request) -> web.Response:
+    """One recording: its stream, download, chapters, audio languages, and where to resume."""
+    identity = replayer(request)
+    library, catalogue = _library(request), request.app[CATALOGUE]
+    status = library.load(request.match_info["id"])
+    manifest = _manifest(library, status)
+    prefix = _media_prefix(request, status) if manifest else None
+    body = summary(status, catalogue, prefix, manifest)
+    body.update(hls=None, download=None, chapters_vtt=None, chapters=[], audio=[], thumbnails=[])
+    if manifest is not None and prefix is not None:
+        files = manifest["files"]
+        thumbs = manifest["thumbnails"]
+        body.update(
+            hls=f"{prefix}/{files['hls']}",
+            download=f"{prefix}/{files['download']}",
+            chapters_vtt=f"{prefix}/{files['chapters']}",
+            chapters=manifest["chapters"],
+            audio=manifest["audio"],
+            video=manifest["video"],
+            thumbnails=[
+                {"t": i * thumbs["every_s"], "url": f"{prefix}/{THUMBS_DIR}/{i:05d}.jpg"}
+                for i in range(thumbs["count"])
+            ],
+            warnings=manifest["warnings"],
+        )
+    stored = await request.app[STORE].hget(position_key(identity), status.id)
+    body["resume_s"] = float(stored) if stored else 0.0
+    return web.json_response(body)
+
+
+def position_key(identity: Identity) -> str:
+    return f"recordings:positions:{identity.sub}"
+
+
+class Position(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    position_s: float = pydantic.Field(ge=0, le=7 * 24 * 3600, allow_inf_nan=False)
+
+
+@routes.put("/api/recordings/{id}/position")
+async def save_position(request: web.Request) -> web.Response:
+    """Where this learner stopped watching; ``GET`` gives it back as ``resume_s``."""
+    identity = replayer(request)
+    status = _library(request).load(request.match_info["id"])
+    body = await read_json(request, Position)
+    await request.app[STORE].hset(position_key(identity), status.id, f"{body.position_s:.1f}")
+    return web.Response(status=204)
+
+
+@routes.get("/media/recordings/{id}/{ticket}/{path:.+}")
+async def media(request: web.Request) -> web.StreamResponse:
+    """A file of a ready recording's out/ directory, for a valid ticket."""
+    recording_id = request.match_info["id"]
+    library = _library(request)
+    try:
+        check_ticket(
+            request.app[MEDIA_KEY], recording_id, request.match_info["ticket"], time.time()
+        )
+        relative = request.match_info["path"]
+        if any(part in ("", ".", "..") for part in relative.split("/")):
+            raise NotFound("no such file")
+        path = library.media_file(recording_id, relative)
+    except Forbidden as error:
+        raise web.HTTPForbidden(text=error.message) from None
+    except NotFound as error:
+        raise web.HTTPNotFound(text=error.message) from None
+    headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+    content_type = CONTENT_TYPES.get(path.suffix)
+    if content_type:
+        headers["Content-Type"] = content_type
+    if request.query.get("download") == "1":
+        headers["Content-Disposition"] = f'attachment; filename="{recording_id}.mp4"'
+    return web.FileResponse(path, headers=headers)
+
+
+@routes.get("/library")
+async def library_page(request: web.Request) -> web.Response:
+    catalogue = request.app[CATALOGUE]
+    return render(request, "library.html", topics=catalogue.topics, languages=_languages(request))
+
+
+@routes.get("/library/{id}")
+async def player_page(request: web.Request) -> web.Response:
+    _library(request).directory(request.match_info["id"])  # a malformed id: 404
+    return render(request, "player.html", recording_id=request.match_info["id"])
+
+
+def _languages(request: web.Request) -> list[str]:
+    found = {lang for s in _library(request).all() for lang in s.languages}
+    found |= {lang for m in request.app[CATALOGUE].modules for lang in m.languages}
+    return sorted(found)
+
+
+def setup(app: web.Application, dispatcher: Dispatcher) -> None:
+    app[MEDIA_KEY] = media_key(app[SETTINGS].data_dir)
+    app.router.add_routes(routes)

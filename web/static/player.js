@@ -1,0 +1,184 @@
+// The player: one recording through hls.js, with its audio languages, speed, chapters,
+// the MP4 download, and resuming where this learner stopped last time.
+import Hls from "/vendor/hls.js/hls.min.mjs";
+import { joinToken } from "/static/join.js";
+import { loadLanguage, t } from "/static/i18n.js";
+import { languageName } from "/static/languages.js";
+
+const SAVE_EVERY_S = 10;
+const RESUME_MARGIN_S = 5; // closer than this to either end: start from the beginning
+
+const root = /** @type {HTMLElement} */ (document.getElementById("player"));
+const video = /** @type {HTMLVideoElement} */ (document.getElementById("replay"));
+const audioSelect = /** @type {HTMLSelectElement} */ (document.getElementById("audio-language"));
+const speed = /** @type {HTMLSelectElement} */ (document.getElementById("speed"));
+const message = /** @type {HTMLElement} */ (document.getElementById("player-message"));
+const recordingId = root.dataset.recording || "";
+const token = joinToken();
+let lastSaved = -1;
+
+/** @param {number} seconds */
+function clock(seconds) {
+  const whole = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const s = String(whole % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+/** @param {string} path @param {RequestInit} [init] */
+async function api(path, init = {}) {
+  const headers = { Authorization: `Bearer ${token}`, ...(init.headers || {}) };
+  const response = await fetch(path, { ...init, headers });
+  if (response.status === 204) return null;
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
+  return body;
+}
+
+function savePosition() {
+  const position = Math.floor(video.currentTime);
+  if (!token || !Number.isFinite(position) || position === lastSaved) return;
+  lastSaved = position;
+  fetch(`/api/recordings/${encodeURIComponent(recordingId)}/position`, {
+    method: "PUT",
+    keepalive: true,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ position_s: position }),
+  }).catch(() => {});
+}
+
+/** @param {any} chapter */
+function chapterTitle(chapter) {
+  if (chapter.kind === "start") return chapter.title || t("chapter.start");
+  const params = { ...chapter.params };
+  if (params.channel) params.channel = languageName(params.channel);
+  return t(`chapter.${chapter.kind}`, params);
+}
+
+/** @param {any} recording */
+function showChapters(recording) {
+  const list = /** @type {HTMLElement} */ (document.getElementById("chapter-list"));
+  list.replaceChildren();
+  for (const chapter of recording.chapters) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.start = String(chapter.start_s);
+    button.dataset.kind = chapter.kind;
+    const time = document.createElement("span");
+    time.className = "chapter-time";
+    time.textContent = clock(chapter.start_s);
+    button.append(time, " ", chapterTitle(chapter));
+    button.addEventListener("click", () => {
+      video.currentTime = chapter.start_s;
+      video.play().catch(() => {});
+    });
+    item.append(button);
+    list.append(item);
+  }
+  const track = document.createElement("track");
+  track.kind = "chapters";
+  track.src = recording.chapters_vtt;
+  track.default = true;
+  video.append(track);
+}
+
+/** @param {any} recording @param {Hls} hls */
+function showLanguages(recording, hls) {
+  audioSelect.replaceChildren();
+  hls.audioTracks.forEach((track, index) => {
+    const rendition = recording.audio[index] || {};
+    const option = document.createElement("option");
+    option.value = String(index);
+    option.lang = track.lang || "";
+    const name = languageName(track.lang || rendition.language || "");
+    option.textContent = rendition.channel
+      ? t("player.interpretation", { language: name })
+      : t("player.original", { language: name });
+    audioSelect.append(option);
+  });
+  audioSelect.value = String(hls.audioTrack);
+  audioSelect.addEventListener("change", () => {
+    hls.audioTrack = Number(audioSelect.value);
+  });
+  hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_, data) => {
+    audioSelect.value = String(data.id);
+    root.dataset.audio = String(data.id);
+  });
+}
+
+/** @param {any} recording */
+function offerResume(recording) {
+  const at = recording.resume_s;
+  if (!(at > RESUME_MARGIN_S && at < (recording.duration_s || 0) - RESUME_MARGIN_S)) return;
+  video.currentTime = at;
+  const box = /** @type {HTMLElement} */ (document.getElementById("resume"));
+  /** @type {HTMLElement} */ (document.getElementById("resume-text")).textContent =
+    t("player.resumed", { time: clock(at) });
+  box.hidden = false;
+  /** @type {HTMLElement} */ (document.getElementById("start-over")).addEventListener("click", () => {
+    video.currentTime = 0;
+    box.hidden = true;
+  });
+}
+
+async function start() {
+  await loadLanguage();
+  if (!token) {
+    message.textContent = t("library.no_token");
+    return;
+  }
+  /** @type {any} */
+  let recording;
+  try {
+    recording = await api(`/api/recordings/${encodeURIComponent(recordingId)}`);
+  } catch (error) {
+    message.textContent = t("player.error", { message: error instanceof Error ? error.message : String(error) });
+    return;
+  }
+  document.getElementById("player-title").textContent = recording.title;
+  document.title = recording.title;
+  const meta = [recording.module_title, t("library.by", { name: recording.trainer })].filter(Boolean);
+  document.getElementById("player-meta").textContent = meta.join(" · ");
+  if (recording.status !== "ready") {
+    message.textContent = recording.status === "failed"
+      ? t("player.failed", { error: recording.error || "" })
+      : t("player.not_ready", { percent: Math.floor(recording.progress) });
+    return;
+  }
+  /** @type {HTMLElement} */ (document.getElementById("player-body")).hidden = false;
+  const download = /** @type {HTMLAnchorElement} */ (document.getElementById("download"));
+  download.href = `${recording.download}?download=1`;
+  if (recording.poster) video.poster = recording.poster;
+  showChapters(recording);
+  speed.addEventListener("change", () => {
+    video.playbackRate = Number(speed.value);
+  });
+  video.addEventListener("ratechange", () => {
+    speed.value = String(video.playbackRate);
+  });
+  if (!Hls.isSupported()) {
+    message.textContent = t("player.error", { message: "Media Source Extensions" });
+    return;
+  }
+  // enableWorker: off, as the page's Content-Security-Policy allows no blob: workers.
+  const hls = new Hls({ enableWorker: false });
+  hls.on(Hls.Events.MANIFEST_PARSED, () => {
+    showLanguages(recording, hls);
+    offerResume(recording);
+    root.dataset.ready = "true";
+  });
+  hls.on(Hls.Events.ERROR, (_, data) => {
+    if (data.fatal) message.textContent = t("player.error", { message: data.details });
+  });
+  hls.loadSource(recording.hls);
+  hls.attachMedia(video);
+  video.addEventListener("timeupdate", () => {
+    if (Math.abs(video.currentTime - lastSaved) >= SAVE_EVERY_S) savePosition();
+  });
+  video.addEventListener("pause", savePosition);
+  window.addEventListener("pagehide", savePosition);
+}
+
+start();
