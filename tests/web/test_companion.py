@@ -31,7 +31,7 @@ async def test_the_room_device_shows_a_code_a_url_and_a_qr_code(client: Client, 
     assert len(issued["code"]) == 6 and issued["ref"] == "p"
     assert issued["url"].endswith(f"/companion?code={issued['code']}")
     svg = ET.fromstring(issued["qr_svg"])
-    assert svg.tag == "svg" and svg.find("path") is not None  # inline SVG, no XML prolog
+    assert svg.tag == "svg" and svg.find(".//path[@class='qrline']") is not None
     page = await client.get("/companion", params={"code": issued["code"].lower()})
     assert page.status == 200 and f'value="{issued["code"]}"' in await page.text()
 
