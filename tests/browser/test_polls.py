@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 
+import aiohttp
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import LaunchBrowser, LiveServer
 from tests.conftest import Mint
+from tests.web.test_polls import open_poll, receive
 
 
 async def polls_page(context: BrowserContext, server: LiveServer, token: str) -> Page:
@@ -85,3 +87,36 @@ async def test_the_phone_page_refuses_a_wrong_code_clearly(
     await page.get_by_label("اسمك").fill("Amir")
     await page.get_by_role("button", name="انضم").click()
     await expect(page.locator("#pair-status")).to_contain_text("هذا الرمز غير صحيح")
+
+
+async def test_the_report_page_shows_the_timeline_charts_and_downloads(
+    live_server: LiveServer, launch_browser: LaunchBrowser, mint: Mint
+) -> None:
+    token = mint("trainer", "Tea", sub="t")
+    async with aiohttp.ClientSession() as http:
+        trainer = await http.ws_connect(f"{live_server.url}/ws?token={token}")
+        ana = await http.ws_connect(f"{live_server.url}/ws?token={mint('trainee', 'Ana', sub='a')}")
+        await trainer.send_json({"type": "start_session", "module": "m02-human-rights"})
+        session = (await receive(trainer, "session_changed"))["session"]["id"]
+        poll = await open_poll(trainer)
+        await ana.send_json({"type": "answer_poll", "poll": poll["id"], "answer": 1})
+        await receive(ana, "poll_answer_recorded")
+
+        browser = await launch_browser()
+        page = await (await browser.new_context(accept_downloads=True)).new_page()
+        await page.goto(f"{live_server.url}/sessions/{session}/report?token={token}")
+        await expect(page.locator("#report-title")).to_contain_text("Session report")
+        timeline = page.locator("#report-timeline svg")
+        await expect(timeline).to_have_attribute("role", "img")
+        await expect(timeline).to_contain_text("Ana")
+        await expect(page.locator("#report-charts svg")).to_contain_text("Which border crossing?")
+        await expect(page.locator("#report-table tbody tr")).to_have_count(2)
+        async with page.expect_download() as download_info:
+            await page.get_by_role("button", name="Attendance (CSV)").click()
+        download = await download_info.value
+        path = await download.path()
+        assert download.suggested_filename == f"attendance-{session}.csv"
+        assert "participant_id" in path.read_text().splitlines()[0]
+        assert "token=" not in page.url
+        await trainer.close()
+        await ana.close()
