@@ -271,7 +271,7 @@ class Subscriber:
         self.offers = 0
         self._send_offer = send_offer
         self._send_tracks = send_tracks
-        self._changed = False
+        self._sent: dict[str, Any] | None = None  # what the client was last told it shows
         self._desired: list[PublishedTrack] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -286,16 +286,11 @@ class Subscriber:
             source = slot.track.source
             if source is not None and (source.info.id not in wanted or slot.broken):
                 slot.track.bind(None)
-                self._changed = True
         bound = {s.track.source.info.id for s in self.slots if s.track.source is not None}
         for track in self._desired:
-            if track.info.id in bound:
-                continue
-            slot = self._free_slot(track)
-            slot.track.bind(track)
-            self._changed = True
-        if self._changed:
-            self.schedule()
+            if track.info.id not in bound:
+                self._free_slot(track).track.bind(track)
+        self.schedule()  # tells the client when what it shows changed
 
     def _free_slot(self, track: PublishedTrack) -> Slot:
         codec = track.codec
@@ -329,9 +324,9 @@ class Subscriber:
         while not self.closed and not self.awaiting_answer:
             if any(slot.transceiver is None for slot in self.slots):
                 await self._offer()
-            elif self._changed:
-                self._changed = False
-                self._send_tracks(self.tracks())
+            elif self.tracks() != self._sent:
+                self._sent = self.tracks()
+                self._send_tracks(self._sent)
             else:
                 return
 
@@ -348,14 +343,14 @@ class Subscriber:
                     transceiver.sender, slot.codec, functools.partial(self._keyframe, slot)
                 )
                 slot.transceiver = transceiver
-        self._changed = False
         await self.pc.setLocalDescription(await self.pc.createOffer())
         if self.closed:
             return
         self.awaiting_answer = True
         self.offers += 1
         sdp = announce_public_ip(self.pc.localDescription.sdp, self.public_ip)
-        self._send_offer(sdp, self.tracks())
+        self._sent = self.tracks()
+        self._send_offer(sdp, self._sent)
 
     def _keyframe(self, slot: Slot) -> None:
         """A viewer's PLI/FIR: forwarded to the publisher of what the slot shows."""

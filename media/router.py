@@ -56,6 +56,8 @@ log = logging.getLogger("classroom.media")
 
 Policy = Callable[[str, str, str], bool]
 SPEAKER_TICK_S = 0.25
+#: Keyframe requests to one publisher's track are sent at most this often.
+KEYFRAME_INTERVAL_S = 0.5
 
 
 class Signalling(Protocol):
@@ -82,6 +84,7 @@ class MediaRouter:
         *,
         counters: Counters | None = None,
         clock: Callable[[], float] = time.monotonic,
+        keyframe_interval_s: float = KEYFRAME_INTERVAL_S,
     ) -> None:
         gather_loopback_when_alone()
         self.room = room
@@ -89,6 +92,7 @@ class MediaRouter:
         self.signalling = signalling
         self.counters = counters if counters is not None else Counters()
         self.clock = clock
+        self.keyframe_interval_s = keyframe_interval_s
         self.configuration = rtc_configuration(
             settings.ice_servers, settings.turn_username, settings.turn_password.reveal()
         )
@@ -315,7 +319,13 @@ class MediaRouter:
             codec=codec.name.lower(),
             clock_rate=codec.clock_rate,
         )
-        track = PublishedTrack(info, codec, self.counters, lambda: publisher.send_pli(inbound))
+        track = PublishedTrack(
+            info,
+            codec,
+            self.counters,
+            functools.partial(publisher.send_pli, inbound),
+            self.keyframe_interval_s,
+        )
         self.tracks[info.id] = track
         self._published_at[info.id] = next(self._order)
         self.counters.tracks_published += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fractions
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from media.codecs import Codec, codec_named, offered_video_codecs
 from media.packing import send_encoded
-from media.passthrough import keep_encoded
+from media.passthrough import Frames, keep_encoded
 from media.router import MediaRouter
 
 VIDEO_FPS = 30
@@ -34,7 +35,8 @@ def _picture(n: int, width: int, height: int) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(picture, format="yuv420p")
 
 
-def encode_video(codec: str, count: int = 30, width: int = 320, height: int = 240) -> list[bytes]:
+@functools.cache
+def encode_video(codec: str, count: int = 30, width: int = 160, height: int = 120) -> list[bytes]:
     """``count`` encoded frames of a moving gradient; the first is the only keyframe."""
     name = {"VP8": "libvpx", "H264": "libx264"}[codec]
     context = av.CodecContext.create(name, "w")
@@ -48,7 +50,7 @@ def encode_video(codec: str, count: int = 30, width: int = 320, height: int = 24
         context.options = {"tune": "zerolatency", "preset": "ultrafast", "bf": "0"}
     else:
         context.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    frames: list[bytes] = []
+    frames: list[bytes] = []  # cached: callers must not change it
     for n in range(count):
         picture = _picture(n, width, height)
         picture.pts = n
@@ -57,6 +59,7 @@ def encode_video(codec: str, count: int = 30, width: int = 320, height: int = 24
     return frames[:count]
 
 
+@functools.cache
 def encode_opus(count: int = 50, frequency: float = 440.0, amplitude: float = 0.3) -> list[bytes]:
     """``count`` 20 ms Opus frames of a sine tone (amplitude 0: silence)."""
     context = av.CodecContext.create("libopus", "w")
@@ -167,6 +170,7 @@ class ViewingClient:
         self.shown: dict[str, dict[str, Any]] = {}
         self.received: list[Received] = []
         self.hooked: set[int] = set()
+        self.assemblers: dict[str, Frames] = {}  # by mid
         self.offers = 0
         self.errors: list[BaseException] = []
         self._task: asyncio.Task[None] | None = None
@@ -198,7 +202,8 @@ class ViewingClient:
             self.hooked.add(id(receiver))
             offered = codecs[transceiver.mid]
             codec = self._codec(offered[0].name, dict(offered[0].parameters))
-            keep_encoded(receiver, codec, self._collector(transceiver.mid, codec))
+            frames = keep_encoded(receiver, codec, self._collector(transceiver.mid, codec))
+            self.assemblers[transceiver.mid] = frames
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         await self.router.answer(self.pid, self.pc.localDescription.sdp)
 
@@ -222,6 +227,21 @@ class ViewingClient:
             )
 
         return collect
+
+    def mid_of(self, participant: str, source: str) -> str:
+        return next(
+            mid
+            for mid, shown in self.shown.items()
+            if (shown["participant"], shown["source"]) == (participant, source)
+        )
+
+    async def send_pli(self, participant: str, source: str) -> None:
+        """Ask for a keyframe the way a browser does: RTCP PLI to the server's sender."""
+        mid = self.mid_of(participant, source)
+        transceiver = next(t for t in self.pc.getTransceivers() if t.mid == mid)
+        ssrc = self.assemblers[mid].ssrc
+        assert ssrc is not None
+        await transceiver.receiver._send_rtcp_pli(ssrc)
 
     def frames(self, participant: str, source: str) -> list[Received]:
         return [r for r in self.received if (r.participant, r.source) == (participant, source)]
