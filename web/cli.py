@@ -15,6 +15,7 @@ from config import SettingsError, load_settings
 from web.keys import load_token_keys
 from web.loadtest import command as loadtest
 from web.logs import AccessLogger, setup_logging
+from web.worker import register as register_worker
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -87,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
     token.set_defaults(run=_token)
 
     loadtest.register(commands)
+    register_worker(commands)
     return top
 
 
