@@ -155,15 +155,21 @@ class VideoFrames(Frames):
         if progressed or not self.packets:
             self.stalled_since = now if self.packets else None
             return False, None
+        if len(self.packets) > self.max_packets:
+            return self._give_up(), None
         if self.stalled_since is None:
             self.stalled_since = now
-        elif now - self.stalled_since > self.max_wait_s or len(self.packets) > self.max_packets:
+        elif now - self.stalled_since > self.max_wait_s:
             return self._give_up(), None
         return False, None
 
     def _give_up(self) -> bool:
         """Drop the incomplete frame; restart at the next keyframe; ask for one (PLI)."""
         self.given_up += 1
+        stuck = self.packets.get(self.next_seq) if self.next_seq is not None else None
+        if stuck is not None:  # never restart at the frame that could not complete
+            ts = stuck.timestamp
+            self.packets = {s: p for s, p in self.packets.items() if p.timestamp != ts}
         self.need_keyframe = True
         self.next_seq = None
         self.stalled_since = None
