@@ -28,7 +28,8 @@ async def join(
     if not autojoin:
         await expect(page.locator("#prejoin")).to_be_visible()
         await page.locator("#join-button").click()
-    await expect(page.locator("#classroom")).to_have_attribute("data-phase", "room")
+    # Generous: on a busy 2-core machine opening the fake devices can take a while.
+    await expect(page.locator("#classroom")).to_have_attribute("data-phase", "room", timeout=20_000)
     return page
 
 

@@ -159,11 +159,16 @@ class Classroom {
       return;
     }
     const prejoin = new PreJoin($("#prejoin"), view.choice);
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const { stream, choice } = prejoin.finish();
-      this.enter(stream, choice);
-    });
+    form.addEventListener(
+      "submit",
+      async (event) => {
+        event.preventDefault();
+        /** @type {HTMLButtonElement} */ ($("#join-button")).disabled = true;
+        const { stream, choice } = await prejoin.finish();
+        this.enter(stream, choice);
+      },
+      { once: true },
+    );
     $("#join-button").focus();
     await prejoin.start();
   }

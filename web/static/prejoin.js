@@ -114,6 +114,8 @@ export class PreJoin {
     this.choice = { cameraId: null, microphoneId: null, camera: true, microphone: true, ...saved };
     /** @type {MediaStream} */
     this.stream = new MediaStream();
+    /** @type {Promise<void>} the device opening under way, if any */
+    this.opening = Promise.resolve();
     this.cameraToggle.checked = this.choice.camera;
     this.microphoneToggle.checked = this.choice.microphone;
     this.cameraSelect.addEventListener("change", () => this.reopen({ cameraId: this.cameraSelect.value }));
@@ -131,9 +133,18 @@ export class PreJoin {
     await this.reopen({});
   }
 
-  /** @param {DeviceChoice} change */
-  async reopen(change) {
+  /**
+   * Open the devices again with a changed choice; one opening at a time, in order.
+   * @param {DeviceChoice} change
+   * @returns {Promise<void>}
+   */
+  reopen(change) {
     Object.assign(this.choice, change);
+    this.opening = this.opening.then(() => this.openNow());
+    return this.opening;
+  }
+
+  async openNow() {
     for (const track of this.stream.getTracks()) track.stop();
     const { stream, error } = await openDevices({ ...this.choice, camera: true, microphone: true });
     this.stream = stream;
@@ -164,10 +175,12 @@ export class PreJoin {
   }
 
   /**
-   * Hand the stream over to the room and stop the preview's own uses of it.
-   * @returns {{stream: MediaStream, choice: DeviceChoice}}
+   * Hand the stream over to the room (once the devices are open: Join may be pressed
+   * sooner) and stop the preview's own uses of it.
+   * @returns {Promise<{stream: MediaStream, choice: DeviceChoice}>}
    */
-  finish() {
+  async finish() {
+    await this.opening;
     this.meter.stop();
     this.preview.srcObject = null;
     return { stream: this.stream, choice: { ...this.choice } };
