@@ -126,6 +126,7 @@ class PublishingClient:
         self.router, self.pid = router, pid
         self.pc = RTCPeerConnection(configuration())
         self.tracks: dict[str, ClipTrack] = {}
+        self.raw: dict[str, MediaStreamTrack] = {}
 
     def add(self, source: str, track: ClipTrack) -> None:
         transceiver = self.pc.addTransceiver(track, direction="sendonly")
@@ -134,11 +135,17 @@ class PublishingClient:
         send_encoded(transceiver.sender, codec, track.request_keyframe)
         self.tracks[source] = track
 
+    def add_raw(self, source: str, track: MediaStreamTrack) -> None:
+        """A track of raw frames that aiortc encodes (to get audio levels in the headers)."""
+        transceiver = self.pc.addTransceiver(track, direction="sendonly")
+        transceiver.setCodecPreferences(codec_named("opus").preferences())
+        self.raw[source] = track
+
     async def publish(self) -> str:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         sources = {}
         for transceiver in self.pc.getTransceivers():
-            for source, track in self.tracks.items():
+            for source, track in [*self.tracks.items(), *self.raw.items()]:
                 if transceiver.sender.track is track:
                     sources[transceiver.mid] = source
         offer = self.pc.localDescription.sdp
@@ -274,3 +281,30 @@ class Wire:
 
     def active_speaker(self, pid: str | None) -> None:
         self.speakers.append(pid)
+
+
+class ToneTrack(MediaStreamTrack):
+    """Raw audio (a sine tone, or silence) for a client that encodes it itself: aiortc's
+    sender then writes each packet's level in the RTP header, as a browser does."""
+
+    kind = "audio"
+
+    def __init__(self, amplitude: float, frequency: float = 440.0) -> None:
+        super().__init__()
+        self.amplitude, self.frequency = amplitude, frequency
+        self._n = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._n * AUDIO_FRAME / 48000 - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        t = (np.arange(AUDIO_FRAME) + self._n * AUDIO_FRAME) / 48000
+        wave = (self.amplitude * 32767 * np.sin(2 * math.pi * self.frequency * t)).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(np.repeat(wave, 2).reshape(1, -1), "s16", "stereo")
+        frame.sample_rate = 48000
+        frame.pts, frame.time_base = self._n * AUDIO_FRAME, fractions.Fraction(1, 48000)
+        self._n += 1
+        return frame
