@@ -271,7 +271,7 @@ class Subscriber:
         self.offers = 0
         self._send_offer = send_offer
         self._send_tracks = send_tracks
-        self._sent: dict[str, Any] | None = None  # what the client was last told it shows
+        self._sent: dict[str, Any] = {}  # what the client was last told it shows
         self._desired: list[PublishedTrack] = []
         self._task: asyncio.Task[None] | None = None
 
