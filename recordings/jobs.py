@@ -25,7 +25,7 @@ log = logging.getLogger("classroom.recordings")
 STREAM = "classroom:recordings:jobs"
 GROUP = "pipeline"
 CLAIM_IDLE_MS = 60_000
-BLOCK_MS = 5_000
+BLOCK_MS = 2_000  # under the client's socket timeout (5 s)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,6 +19,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import redis.exceptions
+
 from classroom.errors import ClassroomError
 from recordings.jobs import Delivery, JobQueue
 from recordings.journal import JOURNAL_FILE, Journal
@@ -33,6 +35,7 @@ RETRY_DELAYS_S = (2.0, 10.0)  # before the second and third attempt
 KEEPALIVE_S = 10.0
 PROGRESS_EVERY_S = 1.0
 LOCK_FILE = ".processing.lock"
+QUEUE_RETRY_S = 2.0
 
 
 @contextlib.contextmanager
@@ -94,7 +97,12 @@ class Worker:
         """Take and run jobs until cancelled; a cancelled job stays queued for the next start."""
         try:
             while True:
-                delivery = await self.queue.take()
+                try:
+                    delivery = await self.queue.take()
+                except (OSError, redis.exceptions.RedisError):
+                    log.exception("the job queue is out of reach; trying again")
+                    await asyncio.sleep(QUEUE_RETRY_S)
+                    continue
                 await self.handle(delivery)
         finally:
             self.cancel.set()  # stops the pipeline thread (and its ffmpeg) at once
