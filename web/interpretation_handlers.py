@@ -185,6 +185,8 @@ class Channels:
         state = self.state(live)
         identity = conn.identity
         if identity.sub not in state.listening:
+            # A channel chosen before may not be open yet (its interpreter not back):
+            # the choice stands, and the browser plays the floor until it is live.
             stored = await self.app[STORE].hget(listening_key(live.name), identity.sub)
             if stored is not None:
                 data = json.loads(stored)
@@ -194,9 +196,6 @@ class Channels:
             await self.run(live, command)
         except ClassroomError as error:
             conn.send(error_message(error.code, error.message))
-        listening = state.listening.get(identity.sub)
-        if listening is not None and listening.channel not in (ch.ORIGINAL, *state.channels):
-            listening.channel = ch.ORIGINAL  # that channel has closed since
         conn.send({"type": "interpretation_state", **state.snapshot(identity.sub)})
 
     async def left(self, conn: Connection, live: LiveRoom) -> None:
