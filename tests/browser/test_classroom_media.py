@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
 from aiohttp import WSCloseCode
 from playwright.async_api import Page, expect
 
@@ -16,6 +17,8 @@ from tests.conftest import Mint
 from web.context import HUB
 
 WAIT_MS = 30_000  # generous for a loaded 2-core machine: a correctness bound, not a speed one
+# Three Chromium pages encoding and decoding video on two cores take their time.
+pytestmark = pytest.mark.timeout(300)
 
 # True once the tile's <video> shows frames and more keep coming (decoded, not frozen).
 DECODING = """
@@ -146,9 +149,10 @@ async def test_a_trainee_muted_by_the_trainer_is_heard_no_more(
     await tea.get_by_role("button", name="Mute Besa").click()
     await expect(row(goran, "besa").locator(".person-state")).to_contain_text("Muted")
     await asyncio.sleep(1)  # packets already on their way still land
-    for listener in (tea, goran):
+    for listener, control in ((tea, "goran"), (goran, "tea")):
         assert not await growing(listener, "besa", "microphone", seconds=2)
-        assert await growing(listener, "tea" if listener is goran else "goran", "microphone")
+        # The measurement itself still works: someone not muted is still heard.
+        await eventually(lambda page=listener, who=control: growing(page, who, "microphone"))
 
     # Unmuted by the trainer and by herself: heard again.
     await tea.get_by_role("button", name="Unmute Besa").click()
