@@ -29,9 +29,9 @@ SEGMENT_S = 3.0
 # (the pipeline joins segments in order, so a cut between keyframes loses nothing).
 KEYFRAME_PATIENCE = 2.0
 SEGMENT_SUFFIX = ".mkv"
-# Matroska clusters of at most a second: a killed process leaves a readable segment
-# up to its last whole cluster.
-MUXER_OPTIONS = {"cluster_time_limit": "1000"}
+# Every packet goes to the file as it is muxed (one write each), in clusters of at most
+# a second: a killed process leaves the open segment readable up to its last packets.
+MUXER_OPTIONS = {"cluster_time_limit": "1000", "flush_packets": "1"}
 
 
 def opus_head(channels: int = 2, sample_rate: int = 48000) -> bytes:
