@@ -215,13 +215,15 @@ def _names(
     events: list[tuple[float, str, dict[str, Any]]], tracks: list[TrackPlan]
 ) -> dict[str, str]:
     names = {t.info.participant: t.info.name for t in tracks if t.info.name}
+    people: list[Any] = []
     for _, type_, data in events:
-        person = data.get("participant")
-        if type_ in ("participant_joined", "lobby_entered") and isinstance(person, dict):
-            names[str(person.get("id"))] = str(person.get("name") or "")
+        if type_ in ("participant_joined", "lobby_entered"):
+            people.append(data.get("participant"))
         elif type_ == "room_snapshot":
-            for person in data.get("participants", []):
-                names[str(person.get("id"))] = str(person.get("name") or "")
+            people += data.get("participants") or []
+    for person in people:
+        if isinstance(person, dict) and person.get("name"):
+            names[str(person.get("id"))] = str(person["name"])
     return names
 
 
