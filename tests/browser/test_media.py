@@ -47,7 +47,12 @@ async ({ token, codecs }) => {
     video.srcObject = detail.stream;
     document.body.append(video);
   });
-  media.addEventListener("trackended", ({ detail }) => window.ended.push(detail));
+  media.addEventListener("trackended", ({ detail }) => {
+    window.ended.push(detail);
+    if (detail.source !== "camera") return;
+    document.querySelector(`video[data-participant="${detail.participant}"]`)?.remove();
+    delete (window.seen || {})[detail.participant];
+  });
   connection.connect();
   const stream = await navigator.mediaDevices.getUserMedia({
     video: { width: 320, height: 240, frameRate: 15 }, audio: true,
@@ -147,3 +152,23 @@ async def test_two_browsers_see_and_hear_each_other_through_the_server(
     assert router.counters.packets_forwarded > 0
     assert router.counters.keyframe_requests_sent > 0
     assert codec_calls == []  # the server neither decoded nor encoded
+
+
+async def test_media_comes_back_by_itself_after_the_websocket_reconnects(
+    live_server: LiveServer, open_page: OpenPage, mint: Mint
+) -> None:
+    ana = await join(open_page, live_server, mint("trainer", "Ana", sub="ana"), ["VP8"])
+    bojan = await join(open_page, live_server, mint("trainee", "Bojan", sub="bojan"), ["VP8"])
+    await bojan.wait_for_function(DECODED, arg="ana", timeout=20_000, polling=300)
+    from web.context import HUB
+
+    # The server loses Ana's websocket (1011: an error, not a goodbye): her page reconnects.
+    live_server.app[HUB].rooms["demo"].connections["ana"].close(1011, "trouble")
+    await bojan.wait_for_function(
+        "window.ended.some((t) => t.participant === 'ana' && t.source === 'camera')",
+        timeout=20_000,
+    )
+    for page, other in ((bojan, "ana"), (ana, "bojan")):
+        await page.wait_for_function(DECODED, arg=other, timeout=30_000, polling=300)
+    tracks = await bojan.evaluate("window.tracks.filter((t) => t.participant === 'ana')")
+    assert len([t for t in tracks if t["source"] == "camera"]) == 2  # before and after
