@@ -8,13 +8,18 @@ from collections.abc import Iterable, Iterator
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from classroom.permissions import Role
+from media.router import MediaRouter
+from recordings.library import STATES as RECORDING_STATES
 from web.context import HUB, WEBSOCKETS
 from web.hub import Hub
+from web.media_handlers import PART as MEDIA_PART
+from web.recording_handlers import PART as RECORDING_PART
+from web.recording_handlers import RECORDINGS, RoomRecording
 from web.ws import Dispatcher
 
 REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
@@ -83,13 +88,53 @@ def snapshot(hub: Hub, websockets: int) -> Snapshot:
     return Snapshot(len(hub.rooms), participants, websockets, outbox_total, outbox_max)
 
 
+#: Counters of media.forwarding.Counters (totals only grow) -> (metric name, help).
+MEDIA_TOTALS = {
+    "packets_received": (
+        "classroom_media_frames_received_total",
+        "Encoded frames received from publishers.",
+    ),
+    "bytes_received": (
+        "classroom_media_bytes_received_total",
+        "Bytes of encoded frames received from publishers.",
+    ),
+    "packets_forwarded": (
+        "classroom_media_frames_forwarded_total",
+        "Encoded frames handed to viewers' senders (each is one or more RTP packets).",
+    ),
+    "bytes_forwarded": (
+        "classroom_media_bytes_forwarded_total",
+        "Bytes of encoded frames handed to viewers' senders.",
+    ),
+    "packets_tapped": (
+        "classroom_media_frames_tapped_total",
+        "Encoded frames handed to in-process taps (the recorder).",
+    ),
+    "packets_dropped": (
+        "classroom_media_frames_dropped_total",
+        "Encoded frames dropped from slow viewers' queues (until the next keyframe).",
+    ),
+}
+KEYFRAME_TOTALS = {
+    "keyframe_requests_received": "received",
+    "keyframe_requests_sent": "sent",
+    "keyframe_requests_coalesced": "coalesced",
+}
+
+
 class ClassroomCollector(Collector):
-    """Reads rooms, participants and websocket queues of one app whenever it is scraped."""
+    """Reads rooms, participants, queues, media and recordings of one app when scraped."""
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
+        self.media_totals = MonotonicTotals([*MEDIA_TOTALS, *KEYFRAME_TOTALS])
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._rooms()
+        yield from self._media()
+        yield from self._recordings()
+
+    def _rooms(self) -> Iterator[Metric]:
         state = snapshot(self.app[HUB], len(self.app[WEBSOCKETS]))
         yield GaugeMetricFamily("classroom_rooms", "Live rooms in this process.", state.rooms)
         participants = GaugeMetricFamily(
@@ -113,6 +158,74 @@ class ClassroomCollector(Collector):
             "Messages queued for the most backed-up connection.",
             state.outbox_max,
         )
+
+    def _media(self) -> Iterator[Metric]:
+        routers = [
+            live.parts[MEDIA_PART]
+            for live in self.app[HUB].rooms.values()
+            if isinstance(live.parts.get(MEDIA_PART), MediaRouter)
+        ]
+        # Routers may share one Counters object: count each object once.
+        counters = list({id(r.counters): r.counters for r in routers}.values())
+        totals = self.media_totals.totals(
+            (c, {name: getattr(c, name) for name in self.media_totals.names}) for c in counters
+        )
+        for attribute, (name, documentation) in MEDIA_TOTALS.items():
+            yield CounterMetricFamily(name, documentation, value=totals[attribute])
+        keyframes = CounterMetricFamily(
+            "classroom_media_keyframe_requests_total",
+            "Keyframe requests: received from viewers, joins and switches; sent to "
+            "publishers; coalesced by the rate limit.",
+            labels=["direction"],
+        )
+        for attribute, direction in KEYFRAME_TOTALS.items():
+            keyframes.add_metric([direction], totals[attribute])
+        yield keyframes
+        yield GaugeMetricFamily("classroom_media_rooms", "Rooms with a media router.", len(routers))
+        yield GaugeMetricFamily(
+            "classroom_media_tracks_published",
+            "Tracks being received from publishers.",
+            sum(c.tracks_published for c in counters),
+        )
+        yield GaugeMetricFamily(
+            "classroom_media_tracks_forwarded",
+            "(track, viewer) pairs being forwarded.",
+            sum(c.tracks_forwarded for c in counters),
+        )
+        yield GaugeMetricFamily(
+            "classroom_media_queued_frames",
+            "Encoded frames waiting in viewers' queues.",
+            sum(c.queued_frames for c in counters),
+        )
+        yield GaugeMetricFamily(
+            "classroom_media_queued_frames_max",
+            "The most frames ever waiting in one viewer's queue.",
+            max((c.queued_frames_max for c in counters), default=0),
+        )
+
+    def _recordings(self) -> Iterator[Metric]:
+        service = self.app.get(RECORDINGS)
+        active = sum(
+            1
+            for live in self.app[HUB].rooms.values()
+            if isinstance(live.parts.get(RECORDING_PART), RoomRecording)
+            and not live.parts[RECORDING_PART].idle
+        )
+        yield GaugeMetricFamily(
+            "classroom_recordings_active", "Rooms being recorded in this process.", active
+        )
+        jobs = GaugeMetricFamily(
+            "classroom_recordings",
+            "Recordings in the library by state (processing ones are jobs queued or running).",
+            labels=["state"],
+        )
+        counts = dict.fromkeys(RECORDING_STATES, 0)
+        if service is not None:
+            for status in service.library.all():
+                counts[status.status] = counts.get(status.status, 0) + 1
+        for state, count in counts.items():
+            jobs.add_metric([state], count)
+        yield jobs
 
 
 def _registry(app: web.Application) -> CollectorRegistry:

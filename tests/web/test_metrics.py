@@ -6,12 +6,16 @@ import asyncio
 import gc
 from typing import Any
 
+import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from config import Settings
 from tests.conftest import Mint
 from tests.web.test_ws import connect, receive
+from web.loadtest.clip import encode_audio, encode_video
+from web.loadtest.media import MediaClient
+from web.loadtest.participant import Participant
 from web.metrics import MonotonicTotals
 
 Client = TestClient[Any, Any]
@@ -93,6 +97,63 @@ async def test_each_app_has_its_own_registry(settings: Settings, mint: Mint) -> 
         assert (await scrape(first))["classroom_rooms", ()] == 1
         assert (await scrape(second))["classroom_rooms", ()] == 0
         await ws.close()
+
+
+async def test_media_counters_come_from_the_rooms_routers(client: Client, mint: Mint) -> None:
+    """A real publisher (the load tool's clip) and a real subscriber through the router."""
+    url = str(client.make_url("/")).rstrip("/")
+    video = encode_video(bitrate=200_000, width=160, height=120, seconds=1.0)
+    async with aiohttp.ClientSession() as session:
+        people = {
+            role: Participant(session, url, mint("trainee", role, sub=role), role, "trainee")
+            for role in ("publisher", "viewer")
+        }
+        for person in people.values():
+            await person.join()
+        publisher = MediaClient(people["publisher"], video, encode_audio(seconds=0.2))
+        viewer = MediaClient(people["viewer"])
+        await viewer.start()
+        await publisher.start()
+        async with asyncio.timeout(30):
+            while True:  # frames arrive on the viewer's own tasks: poll its counters
+                if sum(c.frames for _, c in viewer.shown().values()) >= 20:
+                    break
+                await asyncio.sleep(0.05)
+        samples = await scrape(client)
+        for closing in (publisher, viewer, *people.values()):
+            await closing.close()
+    assert samples["classroom_media_rooms", ()] == 1
+    assert samples["classroom_media_tracks_published", ()] == 2  # camera and microphone
+    assert samples["classroom_media_tracks_forwarded", ()] == 2  # both, to the one viewer
+    assert samples["classroom_media_frames_received_total", ()] >= 20
+    assert samples["classroom_media_frames_forwarded_total", ()] >= 20
+    assert samples["classroom_media_bytes_forwarded_total", ()] > 0
+    sent = samples["classroom_media_keyframe_requests_total", (("direction", "sent"),)]
+    assert sent >= 1  # the viewer's arrival asks the publisher for a keyframe
+
+
+async def test_recordings_are_counted_by_state(client: Client, mint: Mint) -> None:
+    trainer = await connect(client, mint("trainer", "Tea", sub="t"))
+    await receive(trainer, "welcome")
+    headers = {"Authorization": f"Bearer {mint('trainer', 'Tea', sub='t')}"}
+    started = await client.post(
+        "/api/rooms/demo/recording", json={"action": "start"}, headers=headers
+    )
+    assert started.status == 201, await started.text()
+    samples = await scrape(client)
+    assert samples["classroom_recordings_active", ()] == 1
+    assert samples["classroom_recordings", (("state", "recording"),)] == 1
+    stopped = await client.post(
+        "/api/rooms/demo/recording", json={"action": "stop"}, headers=headers
+    )
+    assert stopped.status == 200, await stopped.text()
+    samples = await scrape(client)
+    assert samples["classroom_recordings_active", ()] == 0
+    assert samples["classroom_recordings", (("state", "recording"),)] == 0
+    finished = sum(
+        samples["classroom_recordings", (("state", s),)] for s in ("processing", "ready", "failed")
+    )
+    assert finished == 1
 
 
 class Source:

@@ -16,7 +16,7 @@ import time
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError
 
 VIDEO_CLOCK = 90_000
@@ -171,6 +171,10 @@ class ClipTrack(MediaStreamTrack):
         self._keyframe_wanted = False
         self.keyframe_requests = 0
 
+    @property
+    def frames_sent(self) -> int:
+        return self._sent
+
     def request_keyframe(self) -> None:
         self.keyframe_requests += 1
         self._keyframe_wanted = True
@@ -198,11 +202,12 @@ class ClipTrack(MediaStreamTrack):
         return packet
 
 
-def add_clip_track(pc: RTCPeerConnection, clip: Clip) -> tuple[ClipTrack, RTCRtpSender]:
-    """Send a clip on a peer connection, answering the viewers' keyframe requests (PLI/FIR)."""
+def add_clip_track(pc: RTCPeerConnection, clip: Clip) -> tuple[ClipTrack, RTCRtpTransceiver]:
+    """Send a clip (send-only) on a peer connection, answering keyframe requests (PLI/FIR)."""
     track = ClipTrack(clip)
-    sender = pc.addTrack(track)
+    transceiver = pc.addTransceiver(track, direction="sendonly")
+    sender = transceiver.sender
     # The sender turns PLI/FIR into self._send_keyframe(), which only tells its encoder;
     # with packets given, nothing would happen, so the track is told instead.
     sender._send_keyframe = track.request_keyframe  # type: ignore[method-assign]
-    return track, sender
+    return track, transceiver

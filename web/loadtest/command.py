@@ -21,6 +21,17 @@ def parse_bitrate(text: str) -> int:
     return round(float(match.group(1)) * scale)
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """Width and height from '640x480' (even numbers, 16 to 3840)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (example: 640x480)")
+    width, height = int(match.group(1)), int(match.group(2))
+    if not (16 <= width <= 3840 and 16 <= height <= 2160) or width % 2 or height % 2:
+        raise argparse.ArgumentTypeError("size: even width 16-3840 and height 16-2160")
+    return width, height
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``loadtest`` subcommand to the ``classroom`` command."""
     load = commands.add_parser(
@@ -39,6 +50,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     load.add_argument("--subscribers", type=int, default=0, help="participants only receiving")
     load.add_argument("--duration", type=float, default=30.0, help="seconds measured (30)")
     load.add_argument("--bitrate", type=parse_bitrate, default=1_000_000, help="video (1M)")
+    load.add_argument("--size", type=parse_size, default=(640, 480), help="video (640x480)")
     load.add_argument(
         "--quiz-burst", type=int, default=0, metavar="K", help="K more answer one quiz at once"
     )
@@ -93,6 +105,7 @@ def run_command(args: argparse.Namespace) -> int:
             subscribers=args.subscribers,
             duration_s=args.duration,
             bitrate=args.bitrate,
+            size=args.size,
             quiz_burst=args.quiz_burst,
             signing_key=key,
             algorithm=algorithm,

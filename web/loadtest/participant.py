@@ -18,6 +18,10 @@ class JoinRefused(Exception):
     """The server refused the handshake or the join (the message says why)."""
 
 
+class RequestFailed(Exception):
+    """The server answered a request with an ``error``, or not at all."""
+
+
 class Participant:
     """A websocket client of the real protocol (docs/protocol.md), as a browser would be.
 
@@ -38,6 +42,7 @@ class Participant:
         self.errors: list[dict[str, Any]] = []
         self.received = 0
         self.closed = asyncio.Event()
+        self._refs = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._waiters: list[tuple[str, Callable[[dict[str, Any]], bool], asyncio.Future[Any]]] = []
@@ -71,10 +76,35 @@ class Participant:
         self.id = message["you"]["sub"]
         return message
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, type_: str, **fields: Any) -> None:
+        """Send one client message (docs/protocol.md): its type and its fields."""
         if self._ws is None or self._ws.closed:
             raise ConnectionError(f"{self.name} is not connected")
-        await self._ws.send_str(json.dumps(message))
+        await self._ws.send_str(json.dumps({"type": type_} | fields))
+
+    async def request(
+        self, type_: str, reply: str, timeout_s: float = 30.0, **fields: Any
+    ) -> dict[str, Any]:
+        """Send a message with a fresh ``ref``; its reply, or RequestFailed on its ``error``."""
+        self._refs += 1
+        ref = f"lt{self._refs}"
+        answered = self.wait_for(reply, lambda m: m.get("ref") == ref)
+        refused = self.wait_for("error", lambda m: m.get("ref") == ref)
+        await self.send(type_, ref=ref, **fields)
+        try:
+            done, _ = await asyncio.wait(
+                (answered, refused), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for future in (answered, refused):
+                if not future.done():
+                    future.cancel()
+        if answered in done:
+            return answered.result()
+        if refused in done:
+            error = refused.result()
+            raise RequestFailed(f"{type_}: {error['code']}: {error['message']}")
+        raise RequestFailed(f"{type_}: no {reply} within {timeout_s:.0f} s")
 
     def wait_for(
         self, type_: str, where: Callable[[dict[str, Any]], bool] = lambda m: True
@@ -104,11 +134,9 @@ class Participant:
         type_ = message.get("type", "")
         if type_ == "error":
             self.errors.append(message)
-        for waiter in [w for w in self._waiters if w[0] == type_]:
-            _, where, future = waiter
+        for _, where, future in [w for w in self._waiters if w[0] == type_]:
             if not future.done() and where(message):
                 future.set_result(message)
-                self._waiters.remove(waiter)
         self._waiters = [w for w in self._waiters if not w[2].done()]
         for handler in self.handlers.get(type_, ()):
             result = handler(message)
@@ -119,7 +147,7 @@ class Participant:
         """Leave the room (no reconnect grace) and close the socket."""
         if self._ws is not None and not self._ws.closed:
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await self.send({"type": "leave"})
+                await self.send("leave")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.closed.wait(), 5)
             await self._ws.close()

@@ -71,9 +71,7 @@ async def quiz_burst(
 ) -> BurstResult:
     """Run one burst; the trainer must be a trainer and every answerer joined."""
     created = trainer.wait_for("quiz_created")
-    await trainer.send(
-        {"type": "create_quiz", "title": "Load test", "questions": [QUESTION], "leaderboard": False}
-    )
+    await trainer.send("create_quiz", title="Load test", questions=[QUESTION], leaderboard=False)
     quiz_id = (await asyncio.wait_for(created, 30))["quiz"]["id"]
 
     opened = [a.wait_for("question_opened", lambda m: m["quiz"] == quiz_id) for a in answerers]
@@ -88,7 +86,7 @@ async def quiz_burst(
                 counted.set()
 
     trainer.on("question_tallied", on_tally)
-    await trainer.send({"type": "start_quiz", "quiz": quiz_id})
+    await trainer.send("start_quiz", quiz=quiz_id)
     await asyncio.wait_for(asyncio.gather(*opened), 60)
 
     sent: list[float] = []
@@ -100,7 +98,7 @@ async def quiz_burst(
     async def answer(n: int, who: Participant) -> None:
         await asyncio.sleep(max(0.0, start + spread_s * n / len(answerers) - time.monotonic()))
         sent.append(time.monotonic())
-        await who.send({"type": "answer_quiz", "quiz": quiz_id, "index": 0, "choices": [n % 4]})
+        await who.send("answer_quiz", quiz=quiz_id, index=0, choices=[n % 4])
 
     await asyncio.gather(*(answer(n, who) for n, who in enumerate(answerers)))
     done = await asyncio.wait(results, timeout=30)
@@ -112,7 +110,7 @@ async def quiz_burst(
         counted.set()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(counted.wait(), 10)
-    await trainer.send({"type": "end_quiz", "quiz": quiz_id})
+    await trainer.send("end_quiz", quiz=quiz_id)
     return BurstResult(
         answers=len(sent),
         accepted=accepted,

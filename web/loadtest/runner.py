@@ -12,7 +12,9 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from classroom.identity import mint_token
-from web.loadtest.participant import JoinRefused, Participant
+from web.loadtest.clip import encode_audio, encode_video
+from web.loadtest.media import MediaClient, start_all
+from web.loadtest.participant import JoinRefused, Participant, RequestFailed
 from web.loadtest.quiz import BurstResult, quiz_burst
 from web.loadtest.report import QUIZ_PREFIX, ParticipantResult, Progress, Report
 
@@ -20,10 +22,9 @@ from web.loadtest.report import QUIZ_PREFIX, ParticipantResult, Progress, Report
 SERVER_METRICS = {
     "cpu_seconds": "process_cpu_seconds_total",
     "rss_bytes": "process_resident_memory_bytes",
-    "packets_forwarded": "classroom_media_packets_forwarded_total",
+    "frames_forwarded": "classroom_media_frames_forwarded_total",
     "bytes_forwarded": "classroom_media_bytes_forwarded_total",
-    "drops": "classroom_media_drops_total",
-    "keyframe_requests": "classroom_media_keyframe_requests_total",
+    "frames_dropped": "classroom_media_frames_dropped_total",
 }
 
 
@@ -39,6 +40,7 @@ class LoadConfig:
     issuer: str
     algorithm: str = "HS256"
     bitrate: int = 1_000_000
+    size: tuple[int, int] = (640, 480)
     quiz_burst: int = 0
     warmup_s: float = 3.0
     join_batch: int = 50  # participants joining at once
@@ -107,6 +109,7 @@ class LoadTest:
         self.results: dict[Participant, ParticipantResult] = {}
         self.trainer: Participant | None = None
         self.answerers: list[Participant] = []
+        self.media: dict[Participant, MediaClient] = {}
 
     def _add(self, session: aiohttp.ClientSession, role: str, name: str) -> Participant:
         person = Participant(session, self.config.url, self.config.token(role, name), name, role)
@@ -132,9 +135,23 @@ class LoadTest:
 
     async def run(self, session: aiohttp.ClientSession) -> Report:
         config = self.config
+        video = audio = None
+        if config.publishers:
+            self.progress.note(
+                f"encoding a {config.size[0]}x{config.size[1]} {config.bitrate / 1e6:g} Mbit/s "
+                "clip once"
+            )
+            width, height = config.size
+            video = await asyncio.to_thread(
+                encode_video, bitrate=config.bitrate, width=width, height=height
+            )
+            audio = await asyncio.to_thread(encode_audio)
         publishers = [self._add(session, "trainee", f"pub-{n}") for n in range(config.publishers)]
+        for person in publishers:
+            self.media[person] = MediaClient(person, video, audio)
         for n in range(config.subscribers):
-            self._add(session, "trainee", f"sub-{n}")
+            subscriber = self._add(session, "trainee", f"sub-{n}")
+            self.media[subscriber] = MediaClient(subscriber)
         if config.quiz_burst:
             self.trainer = self._add(session, "trainer", "trainer")
             self.answerers = [
@@ -143,8 +160,11 @@ class LoadTest:
         for person in publishers:
             self.results[person].publishes = True
         await self._join(self.people)
+        await self._start_media()
 
         await asyncio.sleep(config.warmup_s)
+        readings = {person: client.readings() for person, client in self.media.items()}
+        sent = {person: self._frames_sent(person) for person in publishers}
         before, started = await scrape(session, config.url), time.monotonic()
         while (elapsed := time.monotonic() - started) < config.duration_s:
             self.progress.update(elapsed, self._status())
@@ -152,6 +172,9 @@ class LoadTest:
         after, seconds = await scrape(session, config.url), time.monotonic() - started
         self.progress.update(seconds, self._status())
         server = server_figures(before, after, seconds)
+        self._media_results(readings)
+        rates = [(self._frames_sent(p) - sent[p]) / seconds for p in publishers]
+        sent_fps = sum(rates) / len(rates) if rates else None
 
         burst: BurstResult | None = None
         if self.trainer is not None and self.trainer.join_s is not None:
@@ -167,19 +190,56 @@ class LoadTest:
             url=config.url,
             room=config.room,
             duration_s=seconds,
-            sent_fps=None,
+            sent_fps=sent_fps,
             participants=[self.results[p] for p in self.people],
             server=server,
             quiz=burst,
         )
 
+    async def _start_media(self) -> None:
+        clients = [c for p, c in self.media.items() if p.join_s is not None]
+        if not clients:
+            return
+        for client, outcome in zip(clients, await start_all(clients), strict=True):
+            if isinstance(outcome, RequestFailed | OSError | ValueError | TimeoutError):
+                self.results[client.participant].error = f"media: {outcome}"
+            elif outcome is not None:
+                raise outcome
+        self.progress.note(f"media started for {len(clients)}")
+
+    def _frames_sent(self, person: Participant) -> int:
+        client = self.media.get(person)
+        track = client.sent.get("camera") if client else None
+        return track.frames_sent if track else 0
+
+    def _media_results(self, readings: dict[Participant, dict[Any, Any]]) -> None:
+        for person, client in self.media.items():
+            result = self.results[person]
+            if person.started_at is None or person.join_s is None:
+                continue
+            got = client.received(readings.get(person, {}))
+            first = client.first_video_frame_at()
+            result.first_frame_ms = None if first is None else (first - person.started_at) * 1000
+            result.streams = got.streams
+            result.fps, result.audio_fps, result.loss = got.fps, got.audio_fps, got.loss
+            result.kbps = got.bps / 1000
+            problem = client.problem()
+            if problem and not result.error:
+                result.error = problem
+
     def _status(self) -> str:
         joined = sum(1 for p in self.people if p.join_s is not None)
-        return f"joined {joined}/{len(self.people)}"
+        frames = sum(
+            counter.frames
+            for client in self.media.values()
+            for _, counter in client.shown().values()
+        )
+        return f"joined {joined}/{len(self.people)}, frames received {frames}"
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await asyncio.gather(*(p.close() for p in self.people), return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in self.media.values()))
 
 
 async def run(config: LoadConfig, progress: Progress | None = None) -> Report:

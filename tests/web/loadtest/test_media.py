@@ -124,7 +124,7 @@ async def test_a_real_peer_connection_carries_the_clip_to_a_tap(
 ) -> None:
     """Real aiortc on loopback: packets counted, none lost, keyframe requests reach the clip."""
     pc, viewer = peers
-    video_track, video_sender = add_clip_track(pc, video)
+    video_track, video_transceiver = add_clip_track(pc, video)
     add_clip_track(pc, audio)
     await pc.setLocalDescription(await pc.createOffer())
     await viewer.setRemoteDescription(pc.localDescription)
@@ -141,5 +141,5 @@ async def test_a_real_peer_connection_carries_the_clip_to_a_tap(
 
     receiver = next(t.receiver for t in viewer.getTransceivers() if t.kind == "video")
     # What aiortc's own receiver sends when it cannot decode: a picture loss indication.
-    await receiver._send_rtcp_pli(video_sender._ssrc)
+    await receiver._send_rtcp_pli(video_transceiver.sender._ssrc)
     await until(lambda: video_track.keyframe_requests == 1)

@@ -19,7 +19,7 @@ from aiohttp import web
 from config import Settings
 from tests.conftest import SECRET, free_port
 from web.cli import main
-from web.loadtest.command import parse_bitrate
+from web.loadtest.command import parse_bitrate, parse_size
 from web.loadtest.quiz import BurstResult, latencies
 from web.loadtest.report import ParticipantResult, Progress, Report, render_table
 from web.loadtest.runner import LoadConfig, run, server_figures
@@ -73,6 +73,34 @@ async def test_participants_join_and_a_quiz_burst_is_timed(served: str, settings
     assert report.summary()["failed"] == 0
 
 
+async def test_media_flows_from_a_clip_publisher_to_counting_subscribers(
+    served: str, settings: Settings
+) -> None:
+    """Real signalling, real aiortc peer connections with the server's router, on loopback."""
+    report = await run(
+        config(
+            served,
+            settings,
+            publishers=1,
+            subscribers=2,
+            duration_s=2.0,
+            warmup_s=2.0,
+            bitrate=300_000,
+            size=(320, 240),
+        )
+    )
+    publisher, *subscribers = report.participants
+    assert publisher.publishes and publisher.streams == 0  # nobody else publishes
+    for viewer in subscribers:
+        assert viewer.error is None, viewer.error
+        assert viewer.streams == 2  # the publisher's camera and microphone
+        assert viewer.fps and viewer.fps > 0 and viewer.audio_fps and viewer.audio_fps > 0
+        assert viewer.loss is not None and viewer.kbps and viewer.kbps > 0
+        assert viewer.first_frame_ms is not None and viewer.first_frame_ms > viewer.join_ms
+    assert report.sent_fps and report.sent_fps > 0
+    assert report.server["frames_forwarded_per_s"] and report.server["frames_forwarded_per_s"] > 0
+
+
 async def test_a_wrong_secret_is_reported_per_participant(served: str, settings: Settings) -> None:
     report = await run(config(served, settings, signing_key="w" * 40, subscribers=1))
     (result,) = report.participants
@@ -97,11 +125,14 @@ def server_process(tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        deadline = time.monotonic() + 60  # a busy machine takes long to import everything
+        while True:
             try:
                 with urllib.request.urlopen(url + "/healthz", timeout=1):
                     break
             except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the server did not start (exit code {process.poll()})")
                 time.sleep(0.05)
         yield url
     finally:
@@ -159,6 +190,13 @@ def test_a_bad_bitrate_is_refused() -> None:
         parse_bitrate("fast")
 
 
+@pytest.mark.parametrize(("text", "message"), [("big", "not a size"), ("641x480", "even")])
+def test_sizes(text: str, message: str) -> None:
+    assert parse_size("320x240") == (320, 240)
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        parse_size(text)
+
+
 @pytest.mark.parametrize(
     ("sent", "tallies", "expected"),
     [
@@ -174,11 +212,11 @@ def test_latency_is_from_the_nth_answer_to_the_tally_that_counts_it(
 
 
 def test_server_figures_are_rates_between_scrapes() -> None:
-    before = {"cpu_seconds": 10.0, "packets_forwarded": 1000.0, "rss_bytes": 1.0}
-    after = {"cpu_seconds": 11.0, "packets_forwarded": 5000.0, "rss_bytes": 2.0}
+    before = {"cpu_seconds": 10.0, "frames_forwarded": 1000.0, "rss_bytes": 1.0}
+    after = {"cpu_seconds": 11.0, "frames_forwarded": 5000.0, "rss_bytes": 2.0}
     figures = server_figures(before, after, 2.0)
-    assert figures["cpu_cores"] == 0.5 and figures["packets_forwarded_per_s"] == 2000.0
-    assert figures["rss_bytes"] == 2.0 and figures["drops_per_s"] is None
+    assert figures["cpu_cores"] == 0.5 and figures["frames_forwarded_per_s"] == 2000.0
+    assert figures["rss_bytes"] == 2.0 and figures["frames_dropped_per_s"] is None
 
 
 def test_the_table_lists_people_and_folds_quiz_answerers() -> None:

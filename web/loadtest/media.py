@@ -1,0 +1,190 @@
+"""A simulated participant's media over the real signalling: a clip sent, what arrives counted.
+
+Follows docs/protocol.md: ``media_ready`` (answered with ``media_config``), then a
+publish connection the client offers (``publish`` -> ``publish_answer``) carrying
+the pre-encoded clip, and a subscribe connection the server offers (``subscribe``
+-> ``subscribe_answer``) whose RTP a ``Tap`` counts instead of decoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
+
+from web.loadtest.clip import Clip, ClipTrack, add_clip_track
+from web.loadtest.counter import Reading, StreamCounter, Tap, rates
+from web.loadtest.participant import Participant
+
+#: What the load tool says it receives: it decodes nothing, and its clips are VP8.
+CODECS = ["VP8"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Received:
+    """What a participant received between two moments, over the streams it was shown."""
+
+    streams: int
+    video_streams: int
+    fps: float | None  # mean over video streams shown
+    audio_fps: float | None
+    loss: float | None
+    bps: float
+
+
+class MediaClient:
+    """Publishes clips (if given) and counts the streams the server forwards to this participant."""
+
+    def __init__(
+        self, participant: Participant, video: Clip | None = None, audio: Clip | None = None
+    ) -> None:
+        self.participant = participant
+        self.clips = {"camera": video, "microphone": audio}
+        self.sent: dict[str, ClipTrack] = {}
+        self.tracks: dict[str, dict[str, Any]] = {}  # subscribe m-lines shown: mid -> what
+        self.configuration = RTCConfiguration(iceServers=[])
+        self.publish_pc: RTCPeerConnection | None = None
+        self.subscribe_pc: RTCPeerConnection | None = None
+        self.tap: Tap | None = None
+        self.offers = 0
+        self.error: str | None = None
+        participant.on("subscribe", self._on_subscribe)
+
+    @property
+    def publishes(self) -> bool:
+        return any(clip is not None for clip in self.clips.values())
+
+    async def start(self) -> None:
+        """Say the client can receive, then publish its clips."""
+        config = await self.participant.request("media_ready", "media_config", codecs=CODECS)
+        self.configuration = RTCConfiguration(
+            iceServers=[
+                RTCIceServer(s["urls"], s.get("username"), s.get("credential"))
+                for s in config["ice_servers"]
+            ]
+        )
+        if self.publishes:
+            await self.publish()
+
+    async def publish(self) -> None:
+        pc = self.publish_pc = RTCPeerConnection(self.configuration)
+        transceivers = {}
+        for source, clip in self.clips.items():
+            if clip is not None:
+                self.sent[source], transceivers[source] = add_clip_track(pc, clip)
+        await pc.setLocalDescription(await pc.createOffer())
+        sources = {t.mid: source for source, t in transceivers.items()}
+        answer = await self.participant.request(
+            "publish", "publish_answer", sdp=pc.localDescription.sdp, sources=sources
+        )
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+
+    async def _on_subscribe(self, message: dict[str, Any]) -> None:
+        self.tracks = message["tracks"]
+        if message.get("sdp") is None:
+            return
+        if self.subscribe_pc is None:
+            self.subscribe_pc = RTCPeerConnection(self.configuration)
+        pc = self.subscribe_pc
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
+            # New m-lines get their counters before any of their packets can arrive.
+            if self.tap is None:
+                self.tap = Tap(pc)
+            else:
+                self.tap.install()
+            await pc.setLocalDescription(await pc.createAnswer())
+            await self.participant.send("subscribe_answer", sdp=pc.localDescription.sdp)
+            self.offers += 1
+        except (ValueError, ConnectionError) as error:
+            self.error = f"subscribe: {error}"
+
+    def shown(self) -> dict[RTCRtpReceiver, tuple[str, StreamCounter]]:
+        """The counters of the m-lines that show a track now, with the track's kind."""
+        if self.subscribe_pc is None or self.tap is None:
+            return {}
+        found = {}
+        for transceiver in self.subscribe_pc.getTransceivers():
+            what = self.tracks.get(transceiver.mid or "")
+            counter = self.tap.counters.get(transceiver.receiver)
+            if what is not None and counter is not None:
+                found[transceiver.receiver] = (what["kind"], counter)
+        return found
+
+    def readings(self) -> dict[RTCRtpReceiver, Reading]:
+        return {receiver: counter.reading() for receiver, (_, counter) in self.shown().items()}
+
+    def received(self, before: dict[RTCRtpReceiver, Reading]) -> Received:
+        """Rates since ``before`` over the streams shown now (one shown late counts from 0)."""
+        video: list[float] = []
+        audio: list[float] = []
+        lost = expected = 0
+        bps = 0.0
+        for receiver, (kind, counter) in self.shown().items():
+            after = counter.reading()
+            start = before.get(receiver) or Reading(before_time(before, after.at), 0, 0, 0, 0)
+            figures = rates(start, after)
+            (video if kind == "video" else audio).append(figures["fps"])
+            bps += figures["bps"]
+            expected += after.expected - start.expected
+            lost += max(0, (after.expected - start.expected) - (after.packets - start.packets))
+        return Received(
+            streams=len(video) + len(audio),
+            video_streams=len(video),
+            fps=sum(video) / len(video) if video else None,
+            audio_fps=sum(audio) / len(audio) if audio else None,
+            loss=lost / expected if expected else None,
+            bps=bps,
+        )
+
+    def problem(self) -> str | None:
+        """Why this participant's media is not flowing, if it is not."""
+        if self.error:
+            return self.error
+        for name, pc in (("publish", self.publish_pc), ("subscribe", self.subscribe_pc)):
+            if pc is not None and pc.connectionState not in ("connected", "connecting", "new"):
+                return f"{name} connection {pc.connectionState}"
+        silent = [c for _, c in self.shown().values() if c.packets == 0]
+        if silent:
+            return f"{len(silent)} of {len(self.shown())} streams shown sent nothing"
+        return None
+
+    def first_video_frame_at(self) -> float | None:
+        if self.tap is None:
+            return None
+        times = [
+            c.first_frame_at
+            for c in self.tap.counters.values()
+            if c.kind == "video" and c.first_frame_at is not None
+        ]
+        return min(times, default=None)
+
+    async def close(self) -> None:
+        for pc in (self.publish_pc, self.subscribe_pc):
+            if pc is not None:
+                with contextlib.suppress(Exception):
+                    await pc.close()
+
+
+def before_time(before: dict[RTCRtpReceiver, Reading], default: float) -> float:
+    """When the earlier readings were taken (a stream shown since then counts from there)."""
+    return min((r.at for r in before.values()), default=default)
+
+
+async def start_all(clients: list[MediaClient], batch: int = 20) -> list[BaseException | None]:
+    """Start clients a batch at a time (each negotiation costs the server a moment)."""
+    outcomes: list[BaseException | None] = []
+    for start in range(0, len(clients), batch):
+        group = clients[start : start + batch]
+        results = await asyncio.gather(*(c.start() for c in group), return_exceptions=True)
+        outcomes += [r if isinstance(r, BaseException) else None for r in results]
+    return outcomes
