@@ -58,7 +58,9 @@ def machine() -> str:
         memory = "unknown memory"
     return (
         f"{os.cpu_count()} x {model}, {memory}, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, aiortc {metadata.version('aiortc')}"
+        f"Python {platform.python_version()}, aiortc {metadata.version('aiortc')}; "
+        f"load average {os.getloadavg()[0]:.1f} when written (other work on the machine "
+        "competes with the server for its core)"
     )
 
 

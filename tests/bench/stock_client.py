@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from web.loadtest.clip import Clip, add_clip_track
+from web.loadtest.clip import Clip, ClipTrack, add_clip_track
 from web.loadtest.counter import StreamCounter, Tap
 
 
@@ -18,11 +18,13 @@ async def _exchange(session: aiohttp.ClientSession, url: str, pc: RTCPeerConnect
     await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
 
 
-async def publish(session: aiohttp.ClientSession, base: str, clip: Clip) -> RTCPeerConnection:
+async def publish(
+    session: aiohttp.ClientSession, base: str, clip: Clip
+) -> tuple[RTCPeerConnection, ClipTrack]:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    add_clip_track(pc, clip)
+    track, _ = add_clip_track(pc, clip)
     await _exchange(session, base + "/publish", pc)
-    return pc
+    return pc, track
 
 
 async def view(
