@@ -23,13 +23,13 @@ import pydantic
 from aiohttp import web
 
 from classroom.catalogue import Catalogue
-from classroom.errors import Forbidden, NotFound
-from classroom.identity import Identity
+from classroom.errors import Forbidden, NotFound, TokenError
+from classroom.identity import Identity, verify_token
 from classroom.permissions import Action, require
 from recordings.library import Library, RecordingStatus, search
 from recordings.pipeline import MANIFEST, THUMBS_DIR
 from web.api import authenticate
-from web.context import CATALOGUE, SETTINGS, STORE
+from web.context import CATALOGUE, KEYS, SETTINGS, STORE
 from web.errors import read_json
 from web.pages import render
 from web.recording_handlers import RECORDINGS
@@ -237,16 +237,35 @@ async def media(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers=headers)
 
 
+def _token_language(request: web.Request) -> str | None:
+    """The language of the token a library link carries (the page then speaks it)."""
+    token = request.query.get("token")
+    if not token:
+        return None
+    try:
+        return verify_token(token, request.app[KEYS].policy, int(time.time())).lang
+    except TokenError:
+        return None  # the page's script says what to do
+
+
 @routes.get("/library")
 async def library_page(request: web.Request) -> web.Response:
     catalogue = request.app[CATALOGUE]
-    return render(request, "library.html", topics=catalogue.topics, languages=_languages(request))
+    return render(
+        request,
+        "library.html",
+        lang=_token_language(request),
+        topics=catalogue.topics,
+        languages=_languages(request),
+    )
 
 
 @routes.get("/library/{id}")
 async def player_page(request: web.Request) -> web.Response:
     _library(request).directory(request.match_info["id"])  # a malformed id: 404
-    return render(request, "player.html", recording_id=request.match_info["id"])
+    return render(
+        request, "player.html", lang=_token_language(request), recording_id=request.match_info["id"]
+    )
 
 
 def _languages(request: web.Request) -> list[str]:

@@ -42,7 +42,8 @@ function card(recording) {
   const heading = document.createElement("h4");
   if (recording.status === "ready") {
     const link = document.createElement("a");
-    link.href = `/library/${encodeURIComponent(recording.id)}`;
+    // The player speaks the library's language (its link carries no token to read it from).
+    link.href = `/library/${encodeURIComponent(recording.id)}?lang=${encodeURIComponent(document.documentElement.lang)}`;
     link.textContent = recording.title;
     link.setAttribute("aria-label", t("library.watch", { title: recording.title }));
     heading.append(link);

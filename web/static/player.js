@@ -98,14 +98,7 @@ function showLanguages(recording, hls) {
       : t("player.original", { language: name });
     audioSelect.append(option);
   });
-  audioSelect.value = String(hls.audioTrack);
-  audioSelect.addEventListener("change", () => {
-    hls.audioTrack = Number(audioSelect.value);
-  });
-  hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_, data) => {
-    audioSelect.value = String(data.id);
-    root.dataset.audio = String(data.id);
-  });
+  audioSelect.value = String(Math.max(hls.audioTrack, 0));
 }
 
 /** @param {any} recording */
@@ -164,10 +157,18 @@ async function start() {
   }
   // enableWorker: off, as the page's Content-Security-Policy allows no blob: workers.
   const hls = new Hls({ enableWorker: false });
-  hls.on(Hls.Events.MANIFEST_PARSED, () => {
+  hls.on(Hls.Events.MANIFEST_PARSED, () => offerResume(recording));
+  // The audio languages are known once hls.js has read the master playlist's renditions.
+  hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, () => {
     showLanguages(recording, hls);
-    offerResume(recording);
     root.dataset.ready = "true";
+  });
+  hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_, data) => {
+    audioSelect.value = String(data.id);
+    root.dataset.audio = String(data.id);
+  });
+  audioSelect.addEventListener("change", () => {
+    hls.audioTrack = Number(audioSelect.value);
   });
   hls.on(Hls.Events.ERROR, (_, data) => {
     if (data.fatal) message.textContent = t("player.error", { message: data.details });
