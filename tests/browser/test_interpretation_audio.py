@@ -133,40 +133,46 @@ async def test_the_listener_hears_the_interpreter_loud_the_floor_low_and_the_par
     # Ana shares the trainer's browser (and fake microphone): she never hears herself.
     ana = await person(floor_browser, live_server, mint("trainee", "Ana", sub="a", lang="en"))
 
-    # On the original, only the floor is heard: no interpreter at all.
+    # On the original, only the floor is heard: no interpreter at all. The floor's level
+    # is taken once the trainer's browser has settled its gain control on the tone.
     await until(ana, lambda m: m[FLOOR_HZ] > -90, "the floor")
     floor = await settled(ana, FLOOR_HZ)
-    original = await levels(ana)
-    assert original[IVANA_HZ] < floor - 40 and original[IGOR_HZ] < floor - 40, original
 
-    # The Serbian channel: Ivana at full level, the floor about 14 dB lower, Igor silent.
-    await ana.get_by_role("radio", name="Serbian").check()
+    def lowered(m: dict[int, float]) -> bool:  # about 14 dB under its full level
+        return 8 < floor - m[FLOOR_HZ] < 20
+
     await until(
-        ana, lambda m: m[IVANA_HZ] > -60 and m[FLOOR_HZ] < floor - 8, "Ivana over a lowered floor"
+        ana,
+        lambda m: m[IVANA_HZ] < floor - 40 and m[IGOR_HZ] < floor - 40,
+        "the original alone",
     )
-    await settled(ana, IVANA_HZ)
-    serbian = await levels(ana)
-    assert 8 < floor - serbian[FLOOR_HZ] < 20, (floor, serbian)
-    assert serbian[IVANA_HZ] > serbian[FLOOR_HZ] + 8, serbian
-    assert serbian[IGOR_HZ] < serbian[IVANA_HZ] - 40, serbian
+
+    # The Serbian channel: Ivana at full level over the lowered floor, Igor silent. Each
+    # step is measured until it holds (a loaded machine may drop packets for a moment).
+    await ana.get_by_role("radio", name="Serbian").check()
+    serbian = await until(
+        ana,
+        lambda m: lowered(m) and m[IVANA_HZ] > m[FLOOR_HZ] + 8 and m[IGOR_HZ] < m[IVANA_HZ] - 40,
+        "Ivana over a lowered floor",
+    )
 
     # The trainer says the floor now speaks Serbian: its listeners hear the floor in full.
     await tea.get_by_label("Floor language").select_option("sr")
-    full = await until(ana, lambda m: m[FLOOR_HZ] > floor - 4, "the floor at full level")
-    assert abs(full[FLOOR_HZ] - floor) < 4, (floor, full)
+    await until(
+        ana,
+        lambda m: abs(m[FLOOR_HZ] - floor) < 4 and m[IVANA_HZ] > -60,
+        "the floor at full level",
+    )
     await tea.get_by_label("Floor language").select_option("")
-    await until(ana, lambda m: m[FLOOR_HZ] < floor - 8, "the floor lowered again")
+    await until(ana, lowered, "the floor lowered again")
 
-    # Handover: Igor takes over; Ana hears him instead of Ivana, the floor still lowered.
+    # Handover: Igor takes over; Ana hears him as loud as Ivana was, and Ivana no more.
     await ivana.get_by_role("button", name="Ponudi predaju").click()
     await igor.get_by_role("button", name="Preuzmi").click()
     await until(
         ana,
-        lambda m: m[IGOR_HZ] > -60 and m[IVANA_HZ] < m[IGOR_HZ] - 40,
-        "Igor after the handover",
+        lambda m: (
+            lowered(m) and abs(m[IGOR_HZ] - serbian[IVANA_HZ]) < 6 and m[IVANA_HZ] < m[IGOR_HZ] - 40
+        ),
+        "Igor instead of Ivana after the handover",
     )
-    await settled(ana, IGOR_HZ)
-    after = await levels(ana)
-    assert 8 < floor - after[FLOOR_HZ] < 20, (floor, after)
-    assert after[IGOR_HZ] > after[FLOOR_HZ] + 8, after
-    assert abs(after[IGOR_HZ] - serbian[IVANA_HZ]) < 6, (serbian, after)  # as loud as Ivana was
