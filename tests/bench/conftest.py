@@ -69,3 +69,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
         yield process
     finally:
         await process.stop()
+
+
+# Real-browser fixtures for the join-time benchmark (Debian's Chromium through Playwright).
+from tests.browser.conftest import launch_browser  # noqa: E402, F401

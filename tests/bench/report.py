@@ -97,9 +97,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A markdown table; floats are shown with at most three significant decimals."""
 
     def cell(value: object) -> str:
-        if isinstance(value, float):
-            return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-        return str(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return str(value)
+        if abs(value) >= 1000 or isinstance(value, int):
+            return f"{value:,.0f}"
+        return f"{value:.3g}"
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
