@@ -302,6 +302,18 @@ async def recording_api(request: web.Request) -> web.Response:
     return web.json_response((await service.stop(live, identity)).to_json())
 
 
+async def recording_state(request: web.Request) -> web.Response:
+    """Whether one's own room is being recorded (for pages that start listening late)."""
+    identity = authenticate(request)
+    room = request.match_info["room"]
+    if room != identity.room:
+        raise Forbidden("you may ask only about your own room")
+    live = request.app[HUB].rooms.get(room)
+    part = live.parts.get(PART) if live is not None else None
+    current = part.state.snapshot() if isinstance(part, RoomRecording) else None
+    return web.json_response({"recording": current})
+
+
 def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     service = app[RECORDINGS] = Recordings(app)
     app[HUB].listeners.append(service.journal)
@@ -309,3 +321,4 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     app.on_shutdown.append(service.stop_all)
     app.cleanup_ctx.append(service.run_workers)
     app.router.add_post("/api/rooms/{room}/recording", recording_api)
+    app.router.add_get("/api/rooms/{room}/recording", recording_state)

@@ -68,6 +68,10 @@ async def test_a_trainer_records_and_everyone_sees_it(client: Client, mint: Mint
         "Asylum basics",
     )
 
+    state = await client.get(URL, headers=auth(mint("trainee", "Lena", sub="l")))
+    assert (await state.json())["recording"]["id"] == started["id"]
+    other_room = await client.get("/api/rooms/other/recording", headers=auth(trainer))
+    assert other_room.status == 403
     late = await client.ws_connect("/ws", params={"token": mint("trainee", "Lena", sub="l")})
     assert (await receive(late, "recording_started"))["id"] == started["id"]
     await trainee.send_json({"type": "chat", "text": "Pitanje?"})
@@ -77,6 +81,7 @@ async def test_a_trainer_records_and_everyone_sees_it(client: Client, mint: Mint
     assert response.status == 200
     stopped = await response.json()
     assert (stopped["status"], stopped["stop_reason"]) == ("processing", "stopped")
+    assert (await (await client.get(URL, headers=auth(trainer))).json()) == {"recording": None}
     for ws in (trainee, late):
         message = await receive(ws, "recording_stopped")
         assert (message["id"], message["reason"], message["by"]) == (

@@ -467,6 +467,8 @@ class Classroom {
       $("#polls").hidden = false;
       polls.mountPolls($("#polls"), this.connection, you);
     }
+    const recording = await importIfPresent("/static/recording.js");
+    recording?.mountRecording?.($("#recording"), this.connection, you);
     const interpretation = await importIfPresent("/static/interpretation.js");
     if (interpretation?.mountInterpretation) {
       $("#interpretation").hidden = false;
