@@ -18,8 +18,8 @@ Taps
     policy allows for ``pid`` to an in-process consumer; see ``media.tap``.
 
 Counters
-    ``counters`` (``media.forwarding.Counters``): plain attributes, shared by all
-    routers of the process when the web layer passes one object to each.
+    ``counters`` (``media.forwarding.Counters``): this router's own running figures
+    as plain attributes (pass one object to several routers to share it).
 
 Video selection
     Each viewer gets every audio track allowed to it and at most
@@ -107,7 +107,7 @@ class MediaRouter:
         self.closed = False
         self._order = itertools.count()
         self._published_at: dict[str, int] = {}
-        self._epochs: dict[str, int] = {}
+        self._publishing: dict[str, object] = {}  # pid -> token of a publish in flight
         self._tasks: set[asyncio.Task[Any]] = set()
         self._speaker_task: asyncio.Task[None] | None = None
 
@@ -198,14 +198,18 @@ class MediaRouter:
                 self._audio_level,
                 self._sender_report,
             )
-        epoch = self._epochs.get(pid, 0)
+        token = self._publishing[pid] = object()
         try:
             answer = await publisher.negotiate(sdp, sources, self.choose_video)
         except BadDescription:
             if fresh:
                 self._spawn(publisher.close())
             raise
-        if self.closed or self._epochs.get(pid, 0) != epoch:  # removed meanwhile
+        finally:
+            removed = self._publishing.get(pid) is not token  # remove() ran meanwhile
+            if not removed:
+                del self._publishing[pid]
+        if removed or self.closed:
             self._spawn(publisher.close())
             raise InvalidCommand(f"{pid} left while publishing")
         self.publishers[pid] = publisher
@@ -222,7 +226,7 @@ class MediaRouter:
 
     def remove(self, pid: str) -> None:
         """``pid``'s media is gone (left, removed, disconnected): stop forwarding it."""
-        self._epochs[pid] = self._epochs.get(pid, 0) + 1
+        self._publishing.pop(pid, None)
         publisher = self.publishers.pop(pid, None)
         if publisher is not None:
             for inbound in publisher.inbound:
@@ -302,6 +306,7 @@ class MediaRouter:
         if old is not None:
             inbound.target = None
             self.tracks.pop(old.info.id, None)
+            self._published_at.pop(old.info.id, None)
             self.counters.tracks_published -= 1
             old.close()
             for tap in list(old.taps):
