@@ -11,20 +11,17 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from classroom.identity import mint_token
-from media.codecs import codec_named
 from media.ice import gather_loopback_when_alone
-from media.packing import send_encoded
 from recordings.library import Library
 from tests.conftest import free_port
-from tests.media.clients import ClipTrack, configuration, encode_opus, encode_video
+from tests.media.clients import ClipTrack, encode_opus, encode_video
 from tests.recordings.conftest import probe
+from tests.recordings.publisher import publish, receive
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SECRET = "crash-test-secret-" + "x" * 40
@@ -96,40 +93,6 @@ def token(role: str, name: str, sub: str) -> str:
     )  # fmt: skip
 
 
-async def receive(ws: aiohttp.ClientWebSocketResponse, type_: str) -> dict[str, Any]:
-    async with asyncio.timeout(20):
-        while True:
-            message = await ws.receive()
-            assert message.type is aiohttp.WSMsgType.TEXT, f"closed waiting for {type_}"
-            data = json.loads(message.data)
-            assert data["type"] != "error", data
-            if data["type"] == type_:
-                return data  # type: ignore[no-any-return]
-
-
-async def publish(ws: aiohttp.ClientWebSocketResponse) -> RTCPeerConnection:
-    """Publish a VP8 camera and an Opus microphone the way the browser does, over the socket."""
-    await ws.send_json({"type": "media_ready", "codecs": ["VP8"]})
-    await receive(ws, "media_config")
-    pc = RTCPeerConnection(configuration())
-    sources = {}
-    for source, track in (
-        ("camera", ClipTrack("video", encode_video("VP8", 90), "VP8")),
-        ("microphone", ClipTrack("audio", encode_opus(100, 300.0), "opus")),
-    ):
-        transceiver = pc.addTransceiver(track, direction="sendonly")
-        codec = codec_named(track.codec)
-        transceiver.setCodecPreferences(codec.preferences())
-        send_encoded(transceiver.sender, codec, track.request_keyframe)
-        sources[source] = transceiver
-    await pc.setLocalDescription(await pc.createOffer())
-    mids = {t.mid: source for source, t in sources.items()}
-    await ws.send_json({"type": "publish", "sdp": pc.localDescription.sdp, "sources": mids})
-    answer = await receive(ws, "publish_answer")
-    await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
-    return pc
-
-
 async def test_a_killed_server_loses_only_the_last_seconds(
     servers: list[Server], tmp_path: Path
 ) -> None:
@@ -143,7 +106,13 @@ async def test_a_killed_server_loses_only_the_last_seconds(
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(f"{server.url}/ws", params={"token": trainer})
         await receive(ws, "welcome")
-        pc = await publish(ws)
+        pc = await publish(
+            ws,
+            {
+                "camera": ClipTrack("video", encode_video("VP8", 90), "VP8"),
+                "microphone": ClipTrack("audio", encode_opus(100, 300.0), "opus"),
+            },
+        )
         try:
             async with http.post(
                 f"{server.url}/api/rooms/crash/recording",
