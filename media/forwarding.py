@@ -193,7 +193,8 @@ class SlotTrack(MediaStreamTrack):
             shifted.is_keyframe = packet.is_keyframe
             packet = shifted
         self._last_pts = packet.pts
-        if self.queue.push(packet) and self.source is not None:
+        # Until the viewer is connected (first recv) its overflows bother no publisher.
+        if self.queue.push(packet) and self.source is not None and self.started:
             self.source.request_keyframe()
 
     async def recv(self) -> av.Packet:

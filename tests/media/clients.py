@@ -274,10 +274,12 @@ class Wire:
         self.speakers: list[str | None] = []
 
     def subscribe_offer(self, pid: str, sdp: str, tracks: dict[str, Any]) -> None:
-        self.viewers[pid].messages.put_nowait(("offer", sdp, tracks))
+        if pid in self.viewers:  # others never answer
+            self.viewers[pid].messages.put_nowait(("offer", sdp, tracks))
 
     def subscribe_tracks(self, pid: str, tracks: dict[str, Any]) -> None:
-        self.viewers[pid].messages.put_nowait(("tracks", None, tracks))
+        if pid in self.viewers:
+            self.viewers[pid].messages.put_nowait(("tracks", None, tracks))
 
     def active_speaker(self, pid: str | None) -> None:
         self.speakers.append(pid)

@@ -103,3 +103,15 @@ async def test_a_slot_keeps_its_clock_running_when_switched_to_another_source() 
     assert len(slot.queue) == 0
     slot.stop()
     assert counters.tracks_forwarded == 0 and not bojan.slots
+
+
+def test_a_viewer_not_yet_connected_asks_no_publisher_for_keyframes() -> None:
+    counters = Counters()
+    asked: list[str] = []
+    ana = published("ana", counters, asked)
+    slot = SlotTrack("video", "VP8", counters)
+    slot.bind(ana)
+    for n in range(3 * VIDEO_QUEUE_FRAMES):
+        ana.deliver(frame(3000 * n, keyframe=n % 25 == 0))
+    assert asked == [] and len(slot.queue) <= VIDEO_QUEUE_FRAMES
+    assert counters.packets_dropped > VIDEO_QUEUE_FRAMES

@@ -17,6 +17,7 @@ import pytest
 
 from classroom.errors import InvalidCommand
 from config import Settings
+from media.forwarding import AUDIO_QUEUE_FRAMES
 from media.peer import BadDescription
 from media.tap import SenderReport, TrackInfo
 from tests.media.clients import ClipTrack, PublishingClient, encode_video
@@ -211,6 +212,21 @@ async def test_each_viewer_gets_at_most_the_limit_and_a_pin_switches_in_place(
         assert 0 < after.pts - before.pts <= 3000 * 21  # the RTP clock went on
     finally:
         await room.close()
+
+
+async def test_a_viewer_that_never_connects_costs_no_more_than_a_bounded_queue(
+    room: Room,
+) -> None:
+    viewer = await room.viewer("b")
+    await room.router.ready("stalled", ("VP8",))  # it never answers the offer
+    publisher = await room.publisher("a", frames=300)
+    await viewer.wait_for(lambda: len(viewer.frames("a", "camera")) >= 60)
+    stalled = room.router.subscribers["stalled"]
+    assert stalled.awaiting_answer and len(stalled.slots) == 2
+    assert all(len(slot.track.queue) <= AUDIO_QUEUE_FRAMES for slot in stalled.slots)
+    assert room.router.counters.packets_dropped > 20
+    video = viewer.frames("a", "camera")
+    assert contiguous([r.data for r in video], publisher.tracks["camera"].sent)
 
 
 async def test_leaving_ends_every_forwarding(room: Room) -> None:
