@@ -66,6 +66,14 @@ function showChapters(recording) {
     button.type = "button";
     button.dataset.start = String(chapter.start_s);
     button.dataset.kind = chapter.kind;
+    const picture = recording.thumbnails.filter((/** @type {any} */ t) => t.t <= chapter.start_s).pop();
+    if (picture) {
+      const image = document.createElement("img");
+      image.src = picture.url;
+      image.alt = ""; // the title says it all
+      image.loading = "lazy";
+      button.append(image);
+    }
     const time = document.createElement("span");
     time.className = "chapter-time";
     time.textContent = clock(chapter.start_s);
