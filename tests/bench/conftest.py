@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -52,23 +52,40 @@ def bench_mint() -> Mint:
     return mint
 
 
+StartServer = Callable[[], Awaitable[Server]]
+
+
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    """`classroom serve` on core 0, generous websocket rate limits, logs in tmp_path."""
-    process = classroom_server(
-        free_port(),
-        tmp_path / "data",
-        SECRET,
-        cores=SERVER_CORES,
-        CLASSROOM_WS_RATE_PER_S="1000",
-        CLASSROOM_WS_RATE_BURST="1000",
-    )
-    (tmp_path / "data").mkdir()
-    await process.start()
+async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
+    """start_server() -> a fresh `classroom serve` on core 0 (stopped after the test)."""
+    started: list[Server] = []
+
+    async def start() -> Server:
+        data = tmp_path / f"data-{len(started)}"
+        data.mkdir()
+        process = classroom_server(
+            free_port(),
+            data,
+            SECRET,
+            cores=SERVER_CORES,
+            CLASSROOM_WS_RATE_PER_S="1000",
+            CLASSROOM_WS_RATE_BURST="1000",
+        )
+        started.append(process)
+        await process.start()
+        return process
+
     try:
-        yield process
+        yield start
     finally:
-        await process.stop()
+        for process in started:
+            await process.stop()
+
+
+@pytest.fixture
+async def server(start_server: StartServer) -> Server:
+    """`classroom serve` on core 0, generous websocket rate limits, logs in tmp_path."""
+    return await start_server()
 
 
 # Real-browser fixtures for the join-time benchmark (Debian's Chromium through Playwright).

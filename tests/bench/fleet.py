@@ -12,12 +12,13 @@ import dataclasses
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiortc import RTCPeerConnection
 
-from tests.bench import stock_client
+from tests.bench import profile, stock_client
 from tests.bench.process import CpuMeter, Server
 from web.loadtest.clip import Clip
 from web.loadtest.counter import StreamCounter, rates
@@ -75,8 +76,19 @@ class Fleet(abc.ABC):
             wanted = min(batch, total - len(self.counters))
             await asyncio.gather(*(self.add_viewer() for _ in range(wanted)))
 
-    async def measure(self, warmup_s: float, seconds: float) -> Window:
+    async def measure(
+        self, warmup_s: float, seconds: float, profile_to: Path | None = None
+    ) -> Window:
+        """Figures over ``seconds`` after ``warmup_s``; with ``profile_to``, py-spy samples
+        the server meanwhile (externally, without --blocking: little overhead)."""
         await asyncio.sleep(warmup_s)
+        sampling = (
+            asyncio.get_running_loop().create_task(
+                profile.record(self.server.pid, seconds, profile_to)
+            )
+            if profile_to is not None
+            else None
+        )
         meter = CpuMeter(self.server.pid)
         before = [c.reading() for c in self.counters]
         sent_before, load_before = self.sent_frames(), time.process_time()
@@ -87,6 +99,8 @@ class Fleet(abc.ABC):
         span = time.monotonic() - started
         load_cores = (time.process_time() - load_before) / span
         after = [c.reading() for c in self.counters]
+        if sampling is not None:
+            await sampling
         figures = [rates(b, a) for b, a in zip(before, after, strict=True)]
         fps = sorted(f["fps"] for f in figures)
         expected = sum(a.expected - b.expected for b, a in zip(before, after, strict=True))

@@ -7,12 +7,15 @@ import asyncio
 import aiohttp
 
 from tests.bench import report
-from tests.bench.conftest import Mint
+from tests.bench.conftest import Mint, StartServer
+from tests.bench.fleet import ClassroomFleet
 from tests.bench.process import Server, rss_bytes
+from web.loadtest.clip import encode_video
 from web.loadtest.participant import Participant
 
 ROOMS = 10
 PER_ROOM = 50  # a trainer and 49 trainees: a large class
+MEDIA_VIEWERS = 50
 
 
 async def settle(server: Server) -> int:
@@ -27,14 +30,13 @@ async def settle(server: Server) -> int:
     return previous
 
 
-async def test_memory_per_websocket_participant(server: Server, bench_mint: Mint) -> None:
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+async def websocket_participants(server: Server, bench_mint: Mint) -> tuple[float, list[float]]:
+    """Resident bytes per participant, and each one's join time."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         warm = Participant(session, server.url, bench_mint("warm", "trainer", "W"), "W", "trainer")
         await warm.join()
         await warm.close()
         before = await settle(server)
-
         people: list[Participant] = []
         for room in range(ROOMS):
             for n in range(PER_ROOM):
@@ -45,19 +47,48 @@ async def test_memory_per_websocket_participant(server: Server, bench_mint: Mint
         for start in range(0, len(people), 50):
             await asyncio.gather(*(p.join() for p in people[start : start + 50]))
         after = await settle(server)
-        joins = sorted(p.join_s or 0.0 for p in people)
         await asyncio.gather(*(p.close() for p in people))
+    return (after - before) / len(people), sorted(p.join_s or 0.0 for p in people)
 
-    count = len(people)
-    per = (after - before) / count
+
+async def media_viewers(server: Server, bench_mint: Mint) -> float:
+    """Resident bytes per viewer that also receives a video stream (a subscribe connection)."""
+    clip = encode_video(bitrate=1_000_000, seconds=2.0)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        fleet = ClassroomFleet(server, session, clip, bench_mint)
+        try:
+            await fleet.publish()
+            await fleet.grow(2)
+            before = await settle(server)
+            await fleet.grow(2 + MEDIA_VIEWERS)
+            after = await settle(server)
+        finally:
+            await fleet.close()
+    return (after - before) / MEDIA_VIEWERS
+
+
+async def test_memory_per_participant(start_server: StartServer, bench_mint: Mint) -> None:
+    per_ws, joins = await websocket_participants(await start_server(), bench_mint)
+    per_media = await media_viewers(await start_server(), bench_mint)
+    count = len(joins)
     body = (
-        f"The server (`classroom serve`, one process on core 0) before and after "
-        f"{count} websocket participants join, {ROOMS} rooms of {PER_ROOM} (a trainer "
-        f"and {PER_ROOM - 1} trainees each; every join is announced to the whole room). "
-        f"Resident set read from /proc once it stops growing.\n\n"
+        "The server (`classroom serve`, one process on core 0, a fresh one for each line) "
+        "before and after participants join; resident set read from /proc once it stops "
+        "growing.\n\n"
         + report.table(
-            ("participants", "RSS before (MiB)", "RSS after (MiB)", "per participant (KiB)"),
-            [(count, before / 2**20, after / 2**20, per / 1024)],
+            ("participants", "per participant (KiB)"),
+            [
+                (
+                    f"{count} on websockets only, {ROOMS} rooms of {PER_ROOM} (each join "
+                    "announced to the whole room)",
+                    per_ws / 1024,
+                ),
+                (
+                    f"{MEDIA_VIEWERS} viewers of one 1 Mbit/s video (websocket and a subscribe "
+                    "peer connection each)",
+                    per_media / 1024,
+                ),
+            ],
         )
         + f"\nJoin (websocket open to `welcome`) while the rooms fill: median "
         f"{joins[count // 2] * 1000:.0f} ms, slowest {joins[-1] * 1000:.0f} ms.\n"
@@ -67,10 +98,11 @@ async def test_memory_per_websocket_participant(server: Server, bench_mint: Mint
             name="memory",
             title="Memory per participant",
             target="(sizing figure)",
-            result=f"{per / 1024:.0f} KiB per websocket participant",
+            result=f"{per_ws / 1024:.0f} KiB per websocket participant, "
+            f"{per_media / 2**20:.1f} MiB per media viewer",
             met=None,
             body=body,
             command=".venv/bin/python -m pytest tests/bench/test_memory.py -o addopts='' -s",
         )
     )
-    assert per > 0
+    assert per_ws > 0 and per_media > 0
