@@ -4,7 +4,11 @@ A ``Tap`` takes the place of the RTP handler of a peer connection's DTLS transpo
 so a simulated viewer costs one SRTP decryption and a 12-byte header read per
 packet: no header-extension parsing, no jitter buffer, no depacketizing, no
 decoder. A video frame is counted when its last packet (the RTP marker bit)
-arrives; an audio packet is a frame.
+arrives; an audio packet is a frame. (The server's pass-through seam, the receiver's
+jitter buffer, hands on whole encoded frames; a viewer that only counts can stop one
+step earlier.) ``Tap`` relies on private parts of aiortc's DTLS transport
+(``_handle_rtp_data``, ``_rtp_router``, ``_rtp_header_extensions_map``); aiortc is
+pinned, and tests/web/loadtest/test_media.py fails if they move.
 """
 
 from __future__ import annotations
