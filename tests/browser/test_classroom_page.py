@@ -308,6 +308,24 @@ async def test_every_control_is_labelled_and_reachable_by_keyboard(
     assert await trainer.get_attribute("#toggle-microphone", "aria-keyshortcuts") == "m"
 
 
+async def test_an_observer_watches_without_devices_or_controls(
+    live_server: LiveServer, launch_browser: LaunchBrowser, mint: Mint
+) -> None:
+    browser = await launch_browser()
+    await join(browser, live_server, mint("trainer", "Tea"))
+    page = await open_join_page(browser, live_server, mint("observer", "Inspector"))
+    await expect(page.locator("#join-button")).to_be_visible()
+    await expect(page.locator("#camera-select")).to_be_hidden()
+    await expect(page.locator("#preview")).to_be_hidden()
+    await page.locator("#join-button").click()
+    await expect(page.locator("#participant-list li")).to_have_count(2)
+    for control in ("#toggle-microphone", "#toggle-camera", "#toggle-hand", "#chat-form"):
+        await expect(page.locator(control)).to_be_hidden()
+    assert await page.evaluate("window.classroom.localStream.getTracks().length") == 0
+    await page.keyboard.press("h")  # no hand to raise: the shortcut does nothing
+    await expect(page.locator("#alerts p")).to_have_count(0)
+
+
 async def test_a_link_that_expires_before_joining_says_why(
     live_server: LiveServer, launch_browser: LaunchBrowser, mint: Mint, settings: Settings
 ) -> None:

@@ -4,6 +4,7 @@
 import { Chat } from "/static/chat.js";
 import { formatTime, loadLanguage, t } from "/static/i18n.js";
 import { joinToken } from "/static/join.js";
+import { MediaSession } from "/static/media.js";
 import { People } from "/static/people.js";
 import { PreJoin, openDevices } from "/static/prejoin.js";
 import { ClassroomConnection } from "/static/protocol.js";
@@ -430,9 +431,8 @@ class Classroom {
 
   async startMedia() {
     if (this.media || !this.can("subscribe_media")) return;
-    const module = await importIfPresent("/static/media.js");
-    if (!module || this.phase === "ended" || this.media) return;
-    const media = new module.MediaSession(this.connection, { iceServers: [] });
+    // ICE servers come from the server (media_config); none of our own to add.
+    const media = new MediaSession(this.connection, { iceServers: [] });
     // Created after our welcome (a lobby's welcome comes before we may receive media),
     // so tell the session who we are; it learns it again from every later welcome.
     media.you ||= this.you;
@@ -500,7 +500,10 @@ class Classroom {
       return;
     }
     this.microphoneOn = on;
-    if (!byTrainer) this.store.save({ choice: { ...this.store.view.choice, microphone: on } });
+    if (!byTrainer) {
+      this.store.save({ choice: { ...this.store.view.choice, microphone: on } });
+      this.announce(t(on ? "room.microphone_is_on" : "room.microphone_is_off"));
+    }
     this.applyLocalTracks();
     this.render();
   }
@@ -509,6 +512,7 @@ class Classroom {
   setCamera(on) {
     this.cameraOn = on;
     this.store.save({ choice: { ...this.store.view.choice, camera: on } });
+    this.announce(t(on ? "room.camera_is_on" : "room.camera_is_off"));
     this.applyLocalTracks();
     this.render();
   }

@@ -297,6 +297,7 @@ export class Stage {
     for (const [key, tile] of this.tiles) {
       const participant = state.participants.get(tile.participant);
       if (participant) tile.describe(participant, key === featured);
+      tile.element.classList.toggle("speaking", tile.participant === state.activeSpeaker);
     }
     const featuredTile = featured ? this.tiles.get(featured) : undefined;
     if (featuredTile && featuredTile.element.parentElement !== this.stageElement) {
