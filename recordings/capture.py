@@ -46,7 +46,7 @@ class Capture:
         self.describe = describe
         self.clock = clock
         self.request_keyframe = request_keyframe
-        self.kinds: dict[str, TrackInfo] = {}
+        self.tracks: dict[str, TrackInfo] = {}
         self.skipping: set[str] = set()  # video tracks waiting for a keyframe after a drop
         self.dropped = 0
         self._now = clock()
@@ -58,13 +58,13 @@ class Capture:
 
     # --- TapConsumer (event loop) ----------------------------------------------
 
-    def on_track(self, track: TapTrack | TrackInfo) -> None:
+    def on_track(self, track: TapTrack) -> None:
         info = self.track_info(track)
-        self.kinds[info.id] = info
+        self.tracks[info.id] = info
         self._put("on_track", info, force=True)
 
     def on_packet(self, track_id: str, packet: av.Packet) -> None:
-        info = self.kinds.get(track_id)
+        info = self.tracks.get(track_id)
         if info is None:
             return
         data = bytes(packet)
@@ -97,9 +97,8 @@ class Capture:
         self._items.put(None)
         await asyncio.to_thread(self._thread.join)
 
-    def track_info(self, track: TapTrack | TrackInfo) -> TrackInfo:
-        if isinstance(track, TrackInfo):
-            return track
+    def track_info(self, track: TapTrack) -> TrackInfo:
+        """The router's description of a track, with what the room knows of its publisher."""
         name, role, language = self.describe(track.participant)
         return TrackInfo(
             id=track.id,

@@ -150,12 +150,12 @@ def encode_step(
     job: Job, session: Plan, sources: list[Source], duration: float, chapters: list[Chapter]
 ) -> list[Rendition]:
     metadata = job.path(WORK_DIR, "chapters.ffmeta")
-    title = str(session.info.get("title") or "")
-    metadata.write_text(ffmetadata(title, chapters, duration))
     partial = job.path(WORK_DIR, DOWNLOAD + ".part")
     command, renditions = encode_command(session, sources, duration, metadata, partial, job.fps)
     final = job.path(OUT_DIR, DOWNLOAD)
     if not final.exists():
+        title = str(session.info.get("title") or "")
+        metadata.write_text(ffmetadata(title, chapters, duration))
         run_ffmpeg(job, "encode", command, duration)
         partial.replace(final)
     return renditions
@@ -199,14 +199,14 @@ def hls_step(job: Job, renditions: list[Rendition], has_video: bool) -> None:
 
 
 def _name_renditions(master: Path, names: list[str]) -> None:
-    """ffmpeg names audio renditions audio_1, audio_2...: give them their languages' names."""
-    lines = []
+    """ffmpeg names audio renditions audio_0, audio_1...: give them, in order, their names."""
+    lines, remaining = [], iter(names)
     for line in master.read_text().splitlines():
         if line.startswith("#EXT-X-MEDIA:TYPE=AUDIO"):
-            match = re.search(r'NAME="audio_(\d+)"', line)
-            if match and 0 < int(match[1]) <= len(names):
-                name = names[int(match[1]) - 1].replace('"', "'")
-                line = line.replace(match[0], f'NAME="{name}",AUTOSELECT=YES')
+            name = next(remaining, None)
+            if name is not None:
+                name = name.replace('"', "'")
+                line = re.sub(r'NAME="[^"]*"', f'NAME="{name}",AUTOSELECT=YES', line, count=1)
         lines.append(line)
     master.write_text("\n".join(lines) + "\n")
 

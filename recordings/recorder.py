@@ -40,7 +40,6 @@ class Recorder:
         *,
         segment_s: float = SEGMENT_S,
         min_free_bytes: int = MIN_FREE_BYTES,
-        request_keyframe: Callable[[str], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
         durable: bool = True,
     ) -> None:
@@ -48,7 +47,6 @@ class Recorder:
         self.clock = clock
         self.segment_s = segment_s
         self.min_free_bytes = min_free_bytes
-        self.request_keyframe = request_keyframe
         self.on_failure = on_failure
         self.journal = Journal(directory / JOURNAL_FILE, durable)
         self.writers: dict[str, TrackWriter] = {}  # by the media layer's track id
@@ -80,8 +78,6 @@ class Recorder:
             )
 
         self._guard(add)
-        if track.kind == "video" and self.request_keyframe is not None:
-            self.request_keyframe(track.id)  # start the segments with a decodable frame
 
     def on_packet(self, track_id: str, packet: av.Packet) -> None:
         writer = self.writers.get(track_id)

@@ -68,7 +68,6 @@ class TrackWriter:
         self.stream: av.stream.Stream | None = None
         self.segment_start = 0
         self.segment_packets = 0
-        self.packets = 0
         self.dropped = 0
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -99,7 +98,6 @@ class TrackWriter:
         self.container.mux(copy)
         self.last = relative
         self.segment_packets += 1
-        self.packets += 1
 
     def _ticks(self, packet: av.Packet) -> int:
         pts = int(packet.pts or 0)

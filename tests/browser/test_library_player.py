@@ -17,7 +17,8 @@ from recordings.synthetic import generate_session
 from tests.browser.conftest import LiveServer, OpenPage
 from tests.conftest import Mint
 
-pytestmark = pytest.mark.browser
+# Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
 async def until(page: Page, condition: str, within_s: float = 30) -> None:

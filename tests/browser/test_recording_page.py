@@ -16,7 +16,8 @@ from tests.conftest import Mint
 from tests.recordings.conftest import probe
 from web.recording_handlers import RECORDINGS
 
-pytestmark = pytest.mark.browser
+# Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 RECORD_S = 6.0
 
 

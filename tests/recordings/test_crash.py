@@ -23,6 +23,9 @@ from tests.media.clients import ClipTrack, encode_opus, encode_video
 from tests.recordings.conftest import probe
 from tests.recordings.publisher import publish, receive
 
+# Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.
+pytestmark = pytest.mark.timeout(300)
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 SECRET = "crash-test-secret-" + "x" * 40
 RECORD_S = 9.0

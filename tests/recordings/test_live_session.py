@@ -19,6 +19,9 @@ from tests.recordings.conftest import probe, tone_levels
 from tests.recordings.publisher import publish, receive
 from web.recording_handlers import RECORDINGS
 
+# Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.
+pytestmark = pytest.mark.timeout(300)
+
 Client = TestClient[Any, Any]
 FLOOR_HZ, INTERPRETER_HZ = 300.0, 1000.0
 RECORD_S = 8.0

@@ -20,6 +20,9 @@ from recordings.library import Library, RecordingStatus
 from recordings.synthetic import generate_session
 from recordings.worker import MAX_ATTEMPTS, Worker, exclusive, recover
 
+# Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.
+pytestmark = pytest.mark.timeout(300)
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 

@@ -17,6 +17,9 @@ from recordings.synthetic import generate_session
 from tests.conftest import Mint
 from web.library import MEDIA_KEY, make_ticket
 
+# Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.
+pytestmark = pytest.mark.timeout(300)
+
 Client = TestClient[Any, Any]
 
 

@@ -98,6 +98,8 @@ async def test_a_trainer_records_and_everyone_sees_it(client: Client, mint: Mint
     # Processed by the server's own worker (a recording without media: silence).
     ready = await wait_for_status(client, started["id"], "ready")
     assert ready["progress"] == 100.0 and ready["languages"] == ["sr"]
+    master = library(client).directory(started["id"]) / "out" / "hls" / "master.m3u8"
+    assert 'NAME="Original (sr)",AUTOSELECT=YES' in master.read_text()  # audio alone
 
 
 @pytest.mark.parametrize(
