@@ -393,6 +393,27 @@ class Classroom {
   /** @param {ChatMessage} message */
   onChat(message) {
     this.chat.add(message);
+    if ($("#panel").hidden && message.sender !== this.you) this.toast(message);
+  }
+
+  /**
+   * With the side panel closed (a room device's big screen), chat shows over the video
+   * for a while, and is announced from there.
+   * @param {ChatMessage} message
+   */
+  toast(message) {
+    const item = document.createElement("p");
+    item.className = "chat-toast";
+    const who = document.createElement("strong");
+    who.textContent = message.name;
+    const text = document.createElement("span");
+    text.dir = "auto";
+    text.textContent = message.text;
+    item.append(who, ": ", text);
+    const toasts = $("#chat-toasts");
+    toasts.append(item);
+    while (toasts.children.length > 3) toasts.firstElementChild?.remove();
+    setTimeout(() => item.remove(), 15000);
   }
 
   /** @param {any} session */

@@ -54,7 +54,14 @@ export function currentLanguage() {
  * @returns {string}
  */
 export function formatTime(epochSeconds) {
-  return new Intl.DateTimeFormat(language, { hour: "2-digit", minute: "2-digit" }).format(
-    new Date(epochSeconds * 1000),
-  );
+  /** @type {Intl.DateTimeFormatOptions} */
+  const options = { hour: "2-digit", minute: "2-digit" };
+  let format = new Intl.DateTimeFormat(language, options);
+  if (format.resolvedOptions().locale.split("-")[0] !== language.split("-")[0]) {
+    // Some browser builds carry no data for the language (Macedonian and Albanian in
+    // Debian's Chromium) and fall back to American English: keep the 24-hour clock
+    // those countries use rather than "08:05 PM".
+    format = new Intl.DateTimeFormat(language, { ...options, hourCycle: "h23" });
+  }
+  return format.format(new Date(epochSeconds * 1000));
 }
