@@ -83,12 +83,21 @@ class Participant:
         await self._ws.send_str(json.dumps({"type": type_} | fields))
 
     async def request(
-        self, type_: str, reply: str, timeout_s: float = 30.0, **fields: Any
+        self,
+        type_: str,
+        reply: str,
+        timeout_s: float = 30.0,
+        reply_echoes_ref: bool = True,
+        **fields: Any,
     ) -> dict[str, Any]:
-        """Send a message with a fresh ``ref``; its reply, or RequestFailed on its ``error``."""
+        """Send a message with a fresh ``ref``; its reply, or RequestFailed on its ``error``.
+
+        Replies echo the ``ref``; events a message causes (``quiz_created``) do not, so
+        with ``reply_echoes_ref=False`` the next message of the reply's type is taken.
+        """
         self._refs += 1
         ref = f"lt{self._refs}"
-        answered = self.wait_for(reply, lambda m: m.get("ref") == ref)
+        answered = self.wait_for(reply, lambda m: not reply_echoes_ref or m.get("ref") == ref)
         refused = self.wait_for("error", lambda m: m.get("ref") == ref)
         await self.send(type_, ref=ref, **fields)
         try:

@@ -70,9 +70,15 @@ async def quiz_burst(
     trainer: Participant, answerers: list[Participant], spread_s: float = 2.0
 ) -> BurstResult:
     """Run one burst; the trainer must be a trainer and every answerer joined."""
-    created = trainer.wait_for("quiz_created")
-    await trainer.send("create_quiz", title="Load test", questions=[QUESTION], leaderboard=False)
-    quiz_id = (await asyncio.wait_for(created, 30))["quiz"]["id"]
+    created = await trainer.request(
+        "create_quiz",
+        "quiz_created",
+        reply_echoes_ref=False,
+        title="Load test",
+        questions=[QUESTION],
+        leaderboard=False,
+    )
+    quiz_id = created["quiz"]["id"]
 
     opened = [a.wait_for("question_opened", lambda m: m["quiz"] == quiz_id) for a in answerers]
     tallies: list[tuple[int, float]] = []

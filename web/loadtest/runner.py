@@ -181,10 +181,14 @@ class LoadTest:
             answerers = [a for a in self.answerers if a.join_s is not None]
             self.progress.note(f"quiz burst: {len(answerers)} answers within 2 s")
             before_burst, burst_start = await scrape(session, config.url), time.monotonic()
-            burst = await quiz_burst(self.trainer, answerers)
-            after_burst = await scrape(session, config.url)
-            cpu = server_figures(before_burst, after_burst, time.monotonic() - burst_start)
-            burst = dataclasses.replace(burst, server_cpu_cores=cpu["cpu_cores"])
+            try:
+                burst = await quiz_burst(self.trainer, answerers)
+            except RequestFailed as error:
+                self.results[self.trainer].error = f"quiz burst: {error}"
+            else:
+                after_burst = await scrape(session, config.url)
+                cpu = server_figures(before_burst, after_burst, time.monotonic() - burst_start)
+                burst = dataclasses.replace(burst, server_cpu_cores=cpu["cpu_cores"])
         self.progress.done()
         return Report(
             url=config.url,

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -20,6 +21,7 @@ from config import Settings
 from tests.conftest import SECRET, free_port
 from web.cli import main
 from web.loadtest.command import parse_bitrate, parse_size
+from web.loadtest.participant import Participant, RequestFailed
 from web.loadtest.quiz import BurstResult, latencies
 from web.loadtest.report import ParticipantResult, Progress, Report, render_table
 from web.loadtest.runner import LoadConfig, run, server_figures
@@ -106,6 +108,20 @@ async def test_a_wrong_secret_is_reported_per_participant(served: str, settings:
     (result,) = report.participants
     assert result.join_ms is None and result.error and "401" in result.error
     assert report.summary()["failed"] == 1
+
+
+async def test_a_refused_request_raises_with_the_servers_reason(
+    served: str, settings: Settings
+) -> None:
+    load = config(served, settings)
+    async with aiohttp.ClientSession() as session:
+        observer = Participant(session, served, load.token("observer", "obs"), "obs", "observer")
+        await observer.join()
+        with pytest.raises(RequestFailed, match="publish: forbidden"):
+            await observer.request("publish", "publish_answer", sdp="v=0", sources={"0": "camera"})
+        with pytest.raises(RequestFailed, match="no pong within 0 s"):
+            await observer.request("ping", "pong", timeout_s=0.0)
+        await observer.close()
 
 
 @pytest.fixture
