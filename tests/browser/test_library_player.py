@@ -64,6 +64,9 @@ async def test_a_learner_finds_and_replays_a_recording(
     await card.wait_for()
     assert "Smuggling routes" in await card.inner_text()
     assert "token=" not in page.url  # the token left the address bar
+    # Every module of the catalogue shows, by topic; those not recorded yet say so.
+    assert await page.locator("h3[data-module]").count() >= 10
+    assert await page.get_by_text("Ende nuk ka regjistrime.").count() >= 9
     await page.fill("#search-q", "no such words")
     await page.click("#library-search button")
     await page.locator("#library-message").filter(has_text="Asnjë").wait_for()  # Albanian

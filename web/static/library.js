@@ -74,33 +74,57 @@ function card(recording) {
   return item;
 }
 
-/** Group by topic, then module; recordings without a module come last. @param {any[]} recordings */
-function render(recordings) {
+/**
+ * The catalogue's topics and modules, each with its recordings; recordings without a module
+ * come last. Unfiltered, every module shows (with "none yet"); searching, only those that match.
+ * @param {any[]} recordings
+ * @param {{topics: any[]}} catalogue from GET /api/modules
+ * @param {boolean} filtered
+ */
+function render(recordings, catalogue, filtered) {
   results.replaceChildren();
-  /** @type {Map<string, {title: string, modules: Map<string, {title: string, items: any[]}>}>} */
-  const topics = new Map();
+  /** @type {Map<string, any[]>} */
+  const byModule = new Map();
   for (const recording of recordings) {
-    const topicKey = recording.topic || "";
-    if (!topics.has(topicKey)) {
-      topics.set(topicKey, { title: recording.topic_title || t("library.other"), modules: new Map() });
-    }
-    const modules = topics.get(topicKey).modules;
-    const moduleKey = recording.module || "";
-    if (!modules.has(moduleKey)) modules.set(moduleKey, { title: recording.module_title || "", items: [] });
-    modules.get(moduleKey).items.push(recording);
+    const key = recording.module || "";
+    if (!byModule.has(key)) byModule.set(key, []);
+    byModule.get(key).push(recording);
   }
-  for (const [topicKey, topic] of topics) {
+  const groups = catalogue.topics.map((topic) => ({
+    id: topic.id,
+    title: topic.title,
+    modules: topic.modules.map((/** @type {any} */ module) => ({
+      id: module.id,
+      title: module.title,
+      items: byModule.get(module.id) || [],
+    })),
+  }));
+  const known = new Set(groups.flatMap((group) => group.modules.map((m) => m.id)));
+  const others = recordings.filter((recording) => !known.has(recording.module || ""));
+  if (others.length) {
+    groups.push({ id: "", title: t("library.other"), modules: [{ id: "", title: "", items: others }] });
+  }
+  for (const group of groups) {
+    const modules = filtered ? group.modules.filter((m) => m.items.length) : group.modules;
+    if (!modules.length) continue;
     const section = document.createElement("section");
-    section.dataset.topic = topicKey;
+    section.dataset.topic = group.id;
     const heading = document.createElement("h2");
-    heading.textContent = topic.title;
+    heading.textContent = group.title;
     section.append(heading);
-    for (const [moduleKey, module] of topic.modules) {
+    for (const module of modules) {
       if (module.title) {
         const title = document.createElement("h3");
         title.textContent = module.title;
-        title.dataset.module = moduleKey;
+        title.dataset.module = module.id;
         section.append(title);
+      }
+      if (!module.items.length) {
+        const none = document.createElement("p");
+        none.className = "meta";
+        none.textContent = t("library.none_yet");
+        section.append(none);
+        continue;
       }
       const list = document.createElement("ul");
       list.className = "recordings";
@@ -111,6 +135,9 @@ function render(recordings) {
   }
 }
 
+/** @type {{topics: any[]}|null} */
+let catalogue = null;
+
 async function load() {
   clearTimeout(timer);
   const token = joinToken();
@@ -120,12 +147,17 @@ async function load() {
   }
   const query = new URLSearchParams();
   for (const [key, value] of new FormData(form)) if (String(value).trim()) query.set(key, String(value).trim());
+  const headers = { Authorization: `Bearer ${token}` };
   try {
-    const response = await fetch(`/api/recordings?${query}`, { headers: { Authorization: `Bearer ${token}` } });
+    if (!catalogue) {
+      const modules = await fetch("/api/modules", { headers });
+      catalogue = modules.ok ? await modules.json() : { topics: [] };
+    }
+    const response = await fetch(`/api/recordings?${query}`, { headers });
     const body = await response.json();
     if (!response.ok) throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
-    render(body.recordings);
-    message.textContent = body.recordings.length ? "" : t("library.empty");
+    render(body.recordings, /** @type {{topics: any[]}} */ (catalogue), query.toString() !== "");
+    message.textContent = body.recordings.length || !query.toString() ? "" : t("library.empty");
     if (body.recordings.some((/** @type {any} */ r) => r.status === "processing" || r.status === "recording")) {
       timer = window.setTimeout(load, REFRESH_MS);
     }
