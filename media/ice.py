@@ -16,7 +16,7 @@ import ipaddress
 from collections.abc import Callable, Sequence
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCIceServer
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 LOOPBACK = "127.0.0.1"
 
@@ -24,8 +24,16 @@ LOOPBACK = "127.0.0.1"
 def rtc_configuration(
     ice_servers: Sequence[str], username: str = "", password: str = ""
 ) -> RTCConfiguration:
-    """The server's configuration: the configured STUN/TURN servers, never a default."""
-    return RTCConfiguration(iceServers=ice_server_objects(ice_servers, username, password))
+    """The server's configuration: the configured STUN/TURN servers, never a default.
+
+    Everything on one transport (max-bundle): with aiortc's default (balanced), a
+    second video m-line of the same offer stays on a transport that the answer's
+    BUNDLE then stops, and never sends.
+    """
+    return RTCConfiguration(
+        iceServers=ice_server_objects(ice_servers, username, password),
+        bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+    )
 
 
 def ice_server_objects(

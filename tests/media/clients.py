@@ -14,7 +14,13 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError
 
@@ -116,7 +122,8 @@ class ClipTrack(MediaStreamTrack):
 
 
 def configuration() -> RTCConfiguration:
-    return RTCConfiguration(iceServers=[])
+    """What browsers do (one transport); aiortc's default loses a second video m-line."""
+    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
 
 class PublishingClient:

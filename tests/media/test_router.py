@@ -67,6 +67,19 @@ async def test_frames_arrive_as_published_without_any_codec(
     assert counters.tracks_published == 2 and counters.tracks_forwarded == 2
 
 
+async def test_a_viewer_joining_later_gets_every_camera_in_one_offer(room: Room) -> None:
+    await room.publisher("a", video="H264")
+    await room.publisher("c", video="H264")
+    viewer = await room.viewer("b", ("H264",))
+    await viewer.wait_for(
+        lambda: (
+            all(len(viewer.frames(p, "camera")) >= 10 for p in ("a", "c"))
+            and all(len(viewer.frames(p, "microphone")) >= 10 for p in ("a", "c"))
+        )
+    )
+    assert viewer.offers == 1  # two video m-lines in it, both sending (max-bundle)
+
+
 async def test_a_late_viewer_starts_at_a_keyframe_it_asked_for(room: Room) -> None:
     early = await room.viewer("b")
     publisher = await room.publisher("a", frames=300)  # one keyframe in ten seconds

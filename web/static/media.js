@@ -96,8 +96,12 @@ export class MediaSession extends EventTarget {
     this.started = false;
     this.publishing = Promise.resolve();
     this.subscribing = Promise.resolve();
-    /** @type {Promise<void>} resolves when the server has sent media_config */
-    this.ready = new Promise(() => {});
+    this.generation = 0; // one per websocket connection the media was started on
+    /** @type {Promise<void>} resolves once the server has sent media_config */
+    this.ready = Promise.resolve();
+    this.markReady = () => {};
+    this.readyDone = true;
+    this.newReady();
     this.you = subjectOf(/** @type {any} */ (connection).token);
 
     /** @type {[string, (event: any) => void][]} */
@@ -218,19 +222,29 @@ export class MediaSession extends EventTarget {
     if (!this.started) this.start();
   }
 
+  newReady() {
+    if (!this.readyDone) return; // still waited for: the next media_config settles it
+    this.readyDone = false;
+    this.ready = new Promise((resolve) => (this.markReady = resolve));
+  }
+
   /** Fresh peer connections for a fresh websocket connection; publish what we had. */
   start() {
     if (this.closed) return;
     this.started = true;
+    this.generation += 1;
+    const generation = this.generation;
     this.reset();
-    this.ready = this.request("media_ready", { codecs: receivableCodecs() }, "media_config").then(
-      (config) => {
-        this.serverIceServers = (config.ice_servers || []).map((/** @type {any} */ server) => ({
-          ...server,
-        }));
-      },
-    );
-    this.ready.catch(() => {});
+    this.newReady();
+    const markReady = this.markReady;
+    this.request("media_ready", { codecs: receivableCodecs() }, "media_config")
+      .then((config) => {
+        if (generation !== this.generation) return;
+        this.serverIceServers = config.ice_servers || [];
+        this.readyDone = true;
+        markReady();
+      })
+      .catch((error) => console.warn("media: not ready", error));
     if (this.published.size) this.negotiatePublish().catch(() => {});
   }
 
@@ -287,8 +301,9 @@ export class MediaSession extends EventTarget {
   }
 
   async publishNow() {
-    if (this.closed) return;
+    const generation = this.generation;
     await this.ready;
+    if (this.closed || generation !== this.generation) return; // start() publishes anew
     if (!this.publisher) {
       if (!this.published.size) return;
       this.publisher = new RTCPeerConnection({ iceServers: this.iceServers(), bundlePolicy: "max-bundle" });
