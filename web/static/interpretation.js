@@ -159,13 +159,21 @@ export class InterpretationPanel {
     await this.media.publishExtra(this.voice.booth, "booth");
   }
 
-  /** Speak into the channel only while on air (or taking over), never while talking to the booth. */
+  /**
+   * Speak into the channel while on air, and already while a handover is offered to us:
+   * the server then forwards our voice to the listeners, who keep it at zero gain until
+   * the switch, so it is flowing when they turn it up (no gap). Never while talking to
+   * the booth partner.
+   */
   updateVoice() {
     if (!this.voice) return;
     const channel = this.booth ? this.channels.get(this.booth) : null;
-    const onAir = channel?.on_air === this.you.id;
-    if (onAir || !channel?.handover) this.taking = false;
-    this.voice.interpretation.enabled = (onAir || this.taking) && !this.boothTalk;
+    const me = this.you.id;
+    const onAir = channel?.on_air === me;
+    const offer = channel?.handover;
+    const offered = !!offer && offer.giver !== me && (offer.taker === null || offer.taker === me);
+    if (onAir || !offer) this.taking = false;
+    this.voice.interpretation.enabled = (onAir || offered || this.taking) && !this.boothTalk;
     this.voice.booth.enabled = this.boothTalk;
   }
 
