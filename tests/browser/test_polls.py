@@ -120,3 +120,43 @@ async def test_the_report_page_shows_the_timeline_charts_and_downloads(
         assert "token=" not in page.url
         await trainer.close()
         await ana.close()
+
+
+async def test_a_quiz_in_the_browser_from_questions_to_the_leaderboard(
+    live_server: LiveServer, launch_browser: LaunchBrowser, mint: Mint
+) -> None:
+    browser = await launch_browser()
+    trainer = await polls_page(await browser.new_context(), live_server, mint("trainer", sub="t"))
+    ana = await polls_page(
+        await browser.new_context(), live_server, mint("trainee", "Ana", sub="a")
+    )
+
+    await trainer.get_by_label("Title").fill("Borders")
+    await trainer.get_by_label("Questions, one per line").fill(
+        "Which agency guards EU borders? | *Frontex | Europol\n"
+        "Which are EU members? | *Croatia | Serbia | *Slovenia"
+    )
+    await trainer.get_by_role("button", name="Create quiz").click()
+    await trainer.get_by_role("button", name="Start").click()
+
+    await expect(ana.get_by_text("Question 1 of 2:")).to_be_visible()
+    await expect(ana.locator(".quiz-countdown")).to_contain_text("s left")
+    await ana.get_by_label("Frontex").check()
+    await ana.locator(".quiz-answer").get_by_role("button", name="Send answer").click()
+    await expect(ana.get_by_text("Your answer is recorded.")).to_be_visible()
+    tally = trainer.get_by_role("img", name=re.compile("Which agency guards EU borders"))
+    await expect(tally).to_have_attribute("aria-label", re.compile("Frontex: 1; Europol: 0"))
+
+    await trainer.get_by_role("button", name="Next question").click()
+    await expect(ana.get_by_text("Question 2 of 2:")).to_be_visible()
+    for option in ("Croatia", "Slovenia"):  # several correct options: check boxes
+        await ana.get_by_role("checkbox", name=option).check()
+    await ana.locator(".quiz-answer").get_by_role("button", name="Send answer").click()
+    await expect(ana.get_by_text("Your answer is recorded.")).to_be_visible()
+    await trainer.get_by_role("button", name="End quiz").click()
+
+    await expect(ana.get_by_text("Your score: 200 of 200 (2 of 2 correct).")).to_be_visible()
+    board = ana.get_by_role("table", name="Leaderboard")
+    await expect(board.get_by_role("row")).to_have_count(2)
+    await expect(board).to_contain_text("Ana")
+    await expect(trainer.get_by_role("table", name="Everyone's results")).to_contain_text("200")
