@@ -423,9 +423,12 @@ class Classroom {
     this.render();
   }
 
-  /** @param {{code: string, message: string}} error */
+  /** @param {{code: string, message: string, ref?: string}} error */
   onError(error) {
     if (error.code === "replaced") return; // the close that follows says it
+    // The page sends no refs: an error with one answers a feature module (media.js,
+    // polls...) that asked with a ref and reports its own failures.
+    if (error.ref) return;
     const known = t(`error.${error.code}`);
     this.alert(known === `error.${error.code}` ? error.message : `${known} (${error.message})`);
   }
