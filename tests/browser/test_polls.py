@@ -49,6 +49,11 @@ async def test_trainer_sees_the_answers_of_a_trainee_and_a_companion_phone(
     await expect(phone.locator("#companion-you")).to_contain_text("Besa")
     await expect(room.locator(".pairing-paired")).to_contain_text("Besa joined from a phone")
 
+    # A page that folds the panel away learns when a poll wants an answer.
+    await trainee.evaluate(
+        "window.calls = 0; document.addEventListener('pollsattention', () => window.calls++)"
+    )
+
     # The trainer makes a poll on the spot with the keyboard-usable form.
     await trainer.get_by_label("Question", exact=True).fill("Is the asylum procedure clear?")
     await trainer.get_by_label("Kind of poll").select_option("single")
@@ -58,6 +63,7 @@ async def test_trainer_sees_the_answers_of_a_trainee_and_a_companion_phone(
     for page in (trainee, phone):
         question = page.get_by_role("article", name="Is the asylum procedure clear?")
         await expect(question).to_be_visible()
+    assert await trainee.evaluate("window.calls") == 1
     await trainee.get_by_label("Yes", exact=True).check()
     await trainee.get_by_role("button", name="Send answer").click()
     await expect(trainee.get_by_text("Your answer is recorded.")).to_be_visible()

@@ -61,6 +61,7 @@ export class PollsPanel {
     this.empty = el("p", { class: "polls-empty" }, t("polls.none"));
     root.append(this.list, this.empty);
     this.quizzes = new QuizPanel(root, connection, this.manage, () => this.ref());
+    connection.addEventListener("question_opened", (/** @type {any} */ event) => this.attention(event.detail.quiz));
     const on = (/** @type {string} */ type, /** @type {(m: any) => void} */ handler) =>
       connection.addEventListener(type, (/** @type {any} */ event) => handler(event.detail));
     on("polls_snapshot", (m) => {
@@ -69,9 +70,14 @@ export class PollsPanel {
       this.cards.clear();
       for (const poll of m.polls) this.upsert(poll);
       this.quizzes.reset(m.quizzes);
+      const waiting = m.polls.find((/** @type {Poll} */ p) => p.state === "open" && !p.answered);
+      if (waiting) this.attention(waiting.id);
     });
     on("poll_created", (m) => this.upsert(m.poll));
-    on("poll_opened", (m) => this.upsert({ ...this.polls.get(m.poll.id), ...m.poll }));
+    on("poll_opened", (m) => {
+      this.upsert({ ...this.polls.get(m.poll.id), ...m.poll });
+      this.attention(m.poll.id);
+    });
     on("poll_closed", (m) => this.upsert({ ...this.polls.get(m.poll.id), ...m.poll }));
     on("poll_tallied", (m) => this.patch(m.poll, { tally: m.tally }));
     on("poll_results_published", (m) => this.patch(m.poll, { tally: m.tally, published: true }));
@@ -82,6 +88,16 @@ export class PollsPanel {
     on("error", (m) => {
       if (typeof m.ref === "string" && m.ref.startsWith("polls-")) this.alert.textContent = m.message;
     });
+  }
+
+  /**
+   * Tell the page that something wants an answer now (a poll or a question opened), so a
+   * page that keeps this panel folded away (a big screen) can show it.
+   * @param {string} id
+   */
+  attention(id) {
+    if (this.manage) return;
+    this.root.dispatchEvent(new CustomEvent("pollsattention", { bubbles: true, detail: { id } }));
   }
 
   ref() {
