@@ -109,14 +109,20 @@ async def test_the_report_page_shows_the_timeline_charts_and_downloads(
         await receive(ana, "poll_answer_recorded")
 
         browser = await launch_browser()
-        page = await (await browser.new_context(accept_downloads=True)).new_page()
-        await page.goto(f"{live_server.url}/sessions/{session}/report?token={token}")
+        context = await browser.new_context(accept_downloads=True)
+        # A second trainer's polls panel links to each session's report.
+        panel = await polls_page(context, live_server, mint("trainer", "Ivo", sub="t2"))
+        link = panel.get_by_role("link", name=re.compile(r"^demo \("))
+        await expect(link).to_have_attribute("href", re.compile(f"/sessions/{session}/report"))
+        async with context.expect_page() as opened:
+            await link.click()
+        page = await opened.value
         await expect(page.locator("#report-title")).to_contain_text("Session report")
         timeline = page.locator("#report-timeline svg")
         await expect(timeline).to_have_attribute("role", "img")
         await expect(timeline).to_contain_text("Ana")
         await expect(page.locator("#report-charts svg")).to_contain_text("Which border crossing?")
-        await expect(page.locator("#report-table tbody tr")).to_have_count(2)
+        await expect(page.locator("#report-table tbody tr")).to_have_count(3)  # Tea, Ana, Ivo
         async with page.expect_download() as download_info:
             await page.get_by_role("button", name="Attendance (CSV)").click()
         download = await download_info.value

@@ -61,6 +61,16 @@ export class PollsPanel {
     this.empty = el("p", { class: "polls-empty" }, t("polls.none"));
     root.append(this.list, this.empty);
     this.quizzes = new QuizPanel(root, connection, this.manage, () => this.ref());
+    if (this.manage) {
+      this.reports = el("ul", { class: "session-reports" });
+      const section = el("section", { class: "reports", "aria-labelledby": "reports-heading" }, [
+        el("h2", { id: "reports-heading" }, t("polls.reports")),
+        this.reports,
+      ]);
+      root.append(section);
+      this.listSessions(you);
+      connection.addEventListener("session_changed", () => this.listSessions(you));
+    }
     connection.addEventListener("question_opened", (/** @type {any} */ event) => this.attention(event.detail.quiz));
     const on = (/** @type {string} */ type, /** @type {(m: any) => void} */ handler) =>
       connection.addEventListener(type, (/** @type {any} */ event) => handler(event.detail));
@@ -104,6 +114,29 @@ export class PollsPanel {
     refs += 1;
     this.alert.textContent = "";
     return `polls-${refs}`;
+  }
+
+  /**
+   * Links to the report of each session of this room (trainers).
+   * @param {You} you
+   */
+  async listSessions(you) {
+    const room = /** @type {any} */ (you).room;
+    const token = /** @type {any} */ (this.connection).token;
+    if (!room || !token || !this.reports) return;
+    const response = await fetch(`/api/rooms/${encodeURIComponent(room)}/sessions`, {
+      headers: { Authorization: `Bearer ${token}` },
+    }).catch(() => null);
+    if (!response?.ok) return;
+    const { sessions } = await response.json();
+    this.reports.replaceChildren(
+      ...sessions.reverse().map((/** @type {any} */ session) => {
+        const when = session.started_at ? new Date(session.started_at * 1000).toLocaleString() : "";
+        const href = `/sessions/${encodeURIComponent(session.id)}/report?token=${encodeURIComponent(token)}`;
+        const link = el("a", { href, target: "_blank", rel: "noopener" }, t("polls.report_of", { title: session.title, when }));
+        return el("li", {}, link);
+      }),
+    );
   }
 
   /** @param {string} type @param {object} fields */
