@@ -212,7 +212,14 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
             if part.quizzes is not None and part.quizzes.next_deadline() is not None:
                 schedule_deadline(live, app[STORE])
 
+    async def stop_timers(app: web.Application) -> None:
+        for live in app[HUB].rooms.values():
+            part = live.parts.get("polls")
+            if part is not None and part.timer is not None:
+                part.timer.cancel()
+
     dispatcher.on_join.insert(0, arrived)
+    app.on_shutdown.append(stop_timers)
     app.router.add_routes(routes)
 
 
