@@ -42,6 +42,7 @@ class Counters:
     bytes_received: int = 0
     packets_forwarded: int = 0  # encoded frames handed to viewers' senders
     bytes_forwarded: int = 0
+    rtp_packets_forwarded: int = 0  # the RTP packets those frames were cut into
     packets_tapped: int = 0  # encoded frames handed to taps
     packets_dropped: int = 0  # dropped from slow viewers' queues
     keyframe_requests_received: int = 0  # PLI/FIR from viewers, joins, switches, taps

@@ -22,6 +22,7 @@ from aiortc.codecs.vpx import Vp8Encoder
 from av.frame import Frame
 
 from media.codecs import Codec
+from media.forwarding import Counters
 
 ENCODER = "_RTCRtpSender__encoder"
 
@@ -33,8 +34,9 @@ class Packer(Encoder):
     1 / clock rate), as ``media.passthrough`` produces them.
     """
 
-    def __init__(self, codec: Codec) -> None:
+    def __init__(self, codec: Codec, counters: Counters | None = None) -> None:
         self.codec = codec
+        self.counters = counters
         self.picture_id = random.randint(0, (1 << 15) - 1)  # VP8 descriptor, 15 bits
         self.frames = 0
 
@@ -53,11 +55,16 @@ class Packer(Encoder):
         else:
             payloads = [data]
         self.frames += 1
+        if self.counters is not None:
+            self.counters.rtp_packets_forwarded += len(payloads)
         return payloads, int(packet.pts or 0)
 
 
 def send_encoded(
-    sender: RTCRtpSender, codec: Codec, on_keyframe_request: Callable[[], None]
+    sender: RTCRtpSender,
+    codec: Codec,
+    on_keyframe_request: Callable[[], None],
+    counters: Counters | None = None,
 ) -> Packer:
     """Make the sender packetize encoded frames only, and pass viewers' PLI/FIR on.
 
@@ -66,7 +73,7 @@ def send_encoded(
     """
     if not hasattr(sender, ENCODER):
         raise RuntimeError(f"aiortc's RTCRtpSender has no {ENCODER}")
-    packer = Packer(codec)
+    packer = Packer(codec, counters)
     setattr(sender, ENCODER, packer)
     # aiortc calls self._send_keyframe() for PLI and FIR; the instance attribute wins.
     sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]

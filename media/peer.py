@@ -340,7 +340,10 @@ class Subscriber:
                 # Its own stream: browsers lip-sync the tracks of one stream together.
                 transceiver.sender._stream_id = uuid.uuid4().hex
                 send_encoded(
-                    transceiver.sender, slot.codec, functools.partial(self._keyframe, slot)
+                    transceiver.sender,
+                    slot.codec,
+                    functools.partial(self._keyframe, slot),
+                    self.counters,
                 )
                 slot.transceiver = transceiver
         await self.pc.setLocalDescription(await self.pc.createOffer())
