@@ -64,7 +64,7 @@ async def test_frames_arrive_as_published_without_any_codec(
     assert codec_calls == []
     counters = room.router.counters
     assert counters.packets_forwarded >= 80
-    assert counters.rtp_packets_forwarded > counters.packets_forwarded  # keyframes: several
+    assert counters.rtp_packets_forwarded >= counters.packets_forwarded  # one or more each
     assert counters.tracks_published == 2 and counters.tracks_forwarded == 2
 
 
