@@ -319,6 +319,16 @@ class Subscriber:
         if self.closed or (self._task is not None and not self._task.done()):
             return
         self._task = asyncio.get_running_loop().create_task(self._sync())
+        self._task.add_done_callback(self._sync_done)
+
+    def _sync_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "subscribe negotiation failed: %s",
+                task.exception(),
+                extra={"participant": self.pid},
+                exc_info=task.exception(),
+            )
 
     async def _sync(self) -> None:
         while not self.closed and not self.awaiting_answer:
