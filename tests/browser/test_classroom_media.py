@@ -16,7 +16,7 @@ from tests.browser.participants import join, open_join_page, row
 from tests.conftest import Mint
 from web.context import HUB
 
-WAIT_MS = 30_000  # generous for a loaded 2-core machine: a correctness bound, not a speed one
+WAIT_MS = 60_000  # generous for a loaded 2-core machine: a correctness bound, not a speed one
 # Three Chromium pages encoding and decoding video on two cores take their time.
 pytestmark = pytest.mark.timeout(300)
 
