@@ -22,7 +22,6 @@ from web import (
     media_handlers,
     metrics,
     pages,
-    poll_pages,
     polls,
     quizzes,
     recording_handlers,
@@ -100,7 +99,6 @@ def create_app(settings: Settings) -> web.Application:
     companion.setup(app, dispatcher)
     attendance.setup(app, dispatcher)
     results.setup(app, dispatcher)
-    poll_pages.setup(app, dispatcher)
     recording_handlers.setup(app, dispatcher)
     library.setup(app, dispatcher)
 

@@ -23,6 +23,7 @@ from web.api import authenticate
 from web.context import CATALOGUE, HUB, STORE
 from web.errors import read_json
 from web.hub import Connection, LiveRoom
+from web.pages import render
 from web.poll_records import (
     books,
     commit,
@@ -224,6 +225,16 @@ def own_room(request: web.Request) -> Any:
     if request.match_info["room"] != identity.room:
         raise Forbidden("you may see only your own room")
     return identity
+
+
+@routes.get("/polls")
+async def polls_page(request: web.Request) -> web.Response:
+    """Polls and quizzes alone, for any participant: a trainer's second screen, a room device.
+
+    The page carries no token: the browser keeps this tab's join token (join.js takes it
+    out of the address bar) and the page's script uses it for /ws.
+    """
+    return render(request, "polls.html")
 
 
 @routes.get("/api/rooms/{room}/polls")

@@ -17,6 +17,7 @@ from classroom.session import Session
 from web.attendance import csv_response, iso, report, session_for
 from web.charts import Chart, charts_svg
 from web.context import SETTINGS, STORE
+from web.pages import render
 from web.poll_records import load_polls, load_quizzes
 from web.ws import Dispatcher
 from web.xapi import statements
@@ -58,6 +59,13 @@ def quiz_json(quiz: Quiz) -> dict[str, Any]:
     ]
     data["tallies"] = [quiz.question_tally(i) for i in range(len(quiz.spec.questions))]
     return data
+
+
+@routes.get("/sessions/{session}/report")
+async def report_page(request: web.Request) -> web.Response:
+    """A session's attendance timeline, result charts and downloads (CSV, xAPI), for trainers;
+    its script reads everything with this tab's join token."""
+    return render(request, "report.html", session=request.match_info["session"])
 
 
 @routes.get("/api/sessions/{session}/results")
