@@ -26,7 +26,7 @@ async def join(
     """Open the link, press Join on the pre-join screen (unless autojoin), wait to be in."""
     page = await open_join_page(browser, server, token, autojoin=autojoin, **context)
     if not autojoin:
-        await expect(page.locator("#prejoin")).to_be_visible()
+        await expect(page.locator("#prejoin")).to_be_visible(timeout=20_000)
         await page.locator("#join-button").click()
     # Generous: on a busy 2-core machine opening the fake devices can take a while.
     await expect(page.locator("#classroom")).to_have_attribute("data-phase", "room", timeout=20_000)

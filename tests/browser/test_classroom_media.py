@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp import WSCloseCode
 from playwright.async_api import Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import LaunchBrowser, LiveServer
 from tests.browser.participants import join, open_join_page, row
@@ -57,11 +58,34 @@ async ([id, source]) => {
 """
 
 
+# What a page receives, for the message of a failed wait.
+MEDIA_STATE = """
+async () => {
+  const media = window.classroom.media;
+  if (!media || !media.subscriber) return "no subscribe connection";
+  const shown = new Map([...media.shown].map(([mid, d]) => [mid, `${d.participant}:${d.source}`]));
+  const video = [];
+  (await media.subscriber.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video") {
+      video.push(`${shown.get(r.mid)}: ${r.packetsReceived} packets, ${r.framesDecoded} frames`);
+    }
+  });
+  return { connection: media.subscriber.connectionState, shown: [...shown.values()], video };
+}
+"""
+
+
 async def decoding(page: Page, participant: str, source: str = "camera") -> None:
     # Forget counts from earlier waits: frames must advance during this one.
     forget = "(key) => { if (window.framesSeen) delete window.framesSeen[key]; }"
     await page.evaluate(forget, f"{participant}:{source}")
-    await page.wait_for_function(DECODING, arg=[participant, source], timeout=WAIT_MS, polling=300)
+    try:
+        await page.wait_for_function(
+            DECODING, arg=[participant, source], timeout=WAIT_MS, polling=300
+        )
+    except PlaywrightTimeoutError:
+        seen = await page.evaluate(MEDIA_STATE)
+        raise AssertionError(f"no frames of {participant}'s {source}; page: {seen}") from None
 
 
 async def bytes_from(page: Page, participant: str, source: str) -> int | None:
