@@ -68,6 +68,13 @@ function start(pairing) {
   connection.addEventListener("welcome", (/** @type {any} */ event) => {
     connection.you = event.detail.you.sub;
   });
+  // Only trainers and the one waiting hear of the lobby: this is about us.
+  connection.addEventListener("lobby_entered", () => {
+    status.textContent = t("companion.waiting");
+  });
+  connection.addEventListener("admitted", () => {
+    status.textContent = "";
+  });
   connection.addEventListener("chat_posted", (/** @type {any} */ event) => {
     const item = document.createElement("li");
     item.textContent = `${event.detail.name}: ${event.detail.text}`;
