@@ -14,6 +14,18 @@ import aiohttp
 Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 
+_TYPE_PREFIX = '{"type": "'
+
+
+def peek_type(text: str) -> str | None:
+    """The ``type`` of a server message without parsing it (the server writes it first),
+    or None when the text does not start that way."""
+    if not text.startswith(_TYPE_PREFIX):
+        return None
+    end = text.find('"', len(_TYPE_PREFIX))
+    return text[len(_TYPE_PREFIX) : end] if end > 0 else None
+
+
 class JoinRefused(Exception):
     """The server refused the handshake or the join (the message says why)."""
 
@@ -42,6 +54,7 @@ class Participant:
         self.errors: list[dict[str, Any]] = []
         self.received = 0
         self.closed = asyncio.Event()
+        self.close_reason: str | None = None
         self._refs = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -79,7 +92,7 @@ class Participant:
     async def send(self, type_: str, **fields: Any) -> None:
         """Send one client message (docs/protocol.md): its type and its fields."""
         if self._ws is None or self._ws.closed:
-            raise ConnectionError(f"{self.name} is not connected")
+            raise ConnectionError(f"{self.name}: {self.close_reason or 'not connected'}")
         await self._ws.send_str(json.dumps({"type": type_} | fields))
 
     async def request(
@@ -123,21 +136,39 @@ class Participant:
         self._waiters.append((type_, where, future))
         return future
 
+    def _wanted(self, type_: str | None) -> bool:
+        """Whether a message of this type is awaited or handled (else it is only counted)."""
+        return (
+            type_ is None
+            or type_ in ("error", "welcome")
+            or type_ in self.handlers
+            or any(w[0] == type_ for w in self._waiters)
+        )
+
     async def _read(self) -> None:
         assert self._ws is not None
+        ws = self._ws
         try:
-            async for msg in self._ws:
+            async for msg in ws:
                 if msg.type is not aiohttp.WSMsgType.TEXT:
                     break
                 self.received += 1
+                # A thousand simulated people in one room get a million announcements:
+                # only the messages someone waits for are parsed.
+                if not self._wanted(peek_type(msg.data)):
+                    continue
                 message = json.loads(msg.data)
                 message["_at"] = time.monotonic()
                 await self._deliver(message)
         finally:
             self.closed.set()
+            if ws.close_code not in (None, 1000):
+                self.close_reason = f"closed by the server ({ws.close_code})"
             for _, _, future in self._waiters:
                 if not future.done():
-                    future.set_exception(ConnectionError(f"{self.name}: connection closed"))
+                    future.set_exception(
+                        ConnectionError(f"{self.name}: {self.close_reason or 'connection closed'}")
+                    )
 
     async def _deliver(self, message: dict[str, Any]) -> None:
         type_ = message.get("type", "")

@@ -183,7 +183,7 @@ class LoadTest:
             before_burst, burst_start = await scrape(session, config.url), time.monotonic()
             try:
                 burst = await quiz_burst(self.trainer, answerers)
-            except RequestFailed as error:
+            except (RequestFailed, ConnectionError, TimeoutError) as error:
                 self.results[self.trainer].error = f"quiz burst: {error}"
             else:
                 after_burst = await scrape(session, config.url)

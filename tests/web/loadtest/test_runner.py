@@ -21,7 +21,7 @@ from config import Settings
 from tests.conftest import SECRET, free_port
 from web.cli import main
 from web.loadtest.command import parse_bitrate, parse_size
-from web.loadtest.participant import Participant, RequestFailed
+from web.loadtest.participant import Participant, RequestFailed, peek_type
 from web.loadtest.quiz import BurstResult, latencies
 from web.loadtest.report import ParticipantResult, Progress, Report, render_table
 from web.loadtest.runner import LoadConfig, run, server_figures
@@ -192,6 +192,19 @@ def test_bad_input_is_refused_before_anything_runs(
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "empty" / "token_secret").exists()  # never creates a secret
+
+
+@pytest.mark.parametrize(
+    ("text", "type_"),
+    [
+        ('{"type": "welcome", "you": {}}', "welcome"),
+        ('{"you": {}, "type": "welcome"}', None),  # not first: parsed in full instead
+        ('{"type": "', None),
+        ("[]", None),
+    ],
+)
+def test_the_type_is_read_without_parsing(text: str, type_: str | None) -> None:
+    assert peek_type(text) == type_
 
 
 @pytest.mark.parametrize(
