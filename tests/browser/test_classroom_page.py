@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from aiohttp import WSCloseCode
-from playwright.async_api import expect
+from playwright.async_api import Route, expect
 
 from config import Settings
 from tests.browser.conftest import LaunchBrowser, LiveServer
@@ -314,6 +314,30 @@ async def test_every_control_is_labelled_and_reachable_by_keyboard(
     shortcuts = await trainer.locator("#shortcuts").inner_text()
     assert "M" in shortcuts and "V" in shortcuts and "H" in shortcuts
     assert await trainer.get_attribute("#toggle-microphone", "aria-keyshortcuts") == "m"
+
+
+async def test_a_room_device_waits_for_an_unreachable_server(
+    live_server: LiveServer, launch_browser: LaunchBrowser, mint: Mint
+) -> None:
+    browser = await launch_browser()
+    context = await browser.new_context()
+    page = await context.new_page()
+    failures = 2  # the server cannot be reached twice (a room PC up before the server)
+
+    async def unreachable(route: Route) -> None:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            await route.abort("connectionrefused")
+        else:
+            await route.continue_()
+
+    await page.route("**/api/me", unreachable)
+    await page.goto(live_server.join_url(mint("room", "Room 7"), autojoin="1"))
+    await expect(page.locator("#page-status")).to_have_text("Waiting for the server…")
+    await expect(page.locator("#classroom")).to_have_attribute("data-phase", "room", timeout=20_000)
+    await expect(page.locator("#page-status")).to_be_hidden()
+    assert failures == 0
 
 
 async def test_an_observer_watches_without_devices_or_controls(

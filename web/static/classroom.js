@@ -792,6 +792,24 @@ function refuse(titleKey, text) {
   root.dataset.phase = "ended";
 }
 
+/**
+ * /api/me for this token. While the server cannot be reached (a room PC that starts
+ * before the server, a restart) it keeps asking, as the websocket does later.
+ * @param {string} token
+ * @returns {Promise<Response>}
+ */
+async function whoAmI(token) {
+  for (let attempt = 0; ; attempt += 1) {
+    const response = await fetch("/api/me", { headers: { Authorization: `Bearer ${token}` } }).catch(
+      () => null,
+    );
+    if (response && response.status < 500) return response;
+    root.dataset.phase = "waiting-for-server";
+    $("#page-status").textContent = t("room.waiting_for_server");
+    await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * 2 ** attempt)));
+  }
+}
+
 async function main() {
   await loadLanguage(document.documentElement.lang);
   const token = joinToken();
@@ -799,12 +817,13 @@ async function main() {
     refuse("ended.no_token.title", t("ended.no_token.text"));
     return;
   }
-  const response = await fetch("/api/me", { headers: { Authorization: `Bearer ${token}` } });
+  const response = await whoAmI(token);
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     refuse("ended.refused.title", body?.error?.message || t("ended.refused.text"));
     return;
   }
+  $("#page-status").textContent = "";
   const classroom = new Classroom(token, await response.json());
   // For the console and for tests: the page's state and its MediaSession.
   Object.defineProperty(window, "classroom", { value: classroom });
