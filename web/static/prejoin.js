@@ -79,7 +79,13 @@ export class LevelMeter {
     };
     tick();
     // Browsers start audio suspended until the user has interacted with the page.
-    document.addEventListener("pointerdown", () => context.resume(), { once: true });
+    document.addEventListener(
+      "pointerdown",
+      () => {
+        if (context.state === "suspended") context.resume().catch(() => {});
+      },
+      { once: true },
+    );
   }
 
   stop() {
