@@ -27,7 +27,7 @@ from typing import Any
 
 from classroom.errors import InvalidCommand
 from classroom.permissions import Action, can
-from classroom.poll import Ballot, Poll, PollBook, PollSpec
+from classroom.poll import Ballot, Poll, PollAnswerRecorded, PollBook, PollSpec
 from classroom.ports import Store
 from classroom.question import QuizSpec
 from classroom.quiz import Quiz, QuizAnswer, QuizBook
@@ -216,8 +216,11 @@ def emit(live: LiveRoom, events: list[Event]) -> None:
     if not events:
         return
     live.deliver(events)
+    # A receipt of someone's answer goes to them alone and to no listener: for an anonymous
+    # poll it is the one place person and answer meet, and it must not reach a journal.
+    public = [e for e in events if not isinstance(e, PollAnswerRecorded)]
     for listener in live.hub.listeners:
         try:
-            listener(live, events)
+            listener(live, public)
         except Exception:  # a faulty listener must not break the room
             log.exception("event listener failed", extra={"room": live.name})

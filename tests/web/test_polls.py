@@ -162,9 +162,12 @@ async def test_an_anonymous_poll_stores_no_link_between_person_and_answer(
     settings: Settings, mint: Mint, redis_url: str
 ) -> None:
     from web.app import create_app
+    from web.context import HUB
 
     room = "anon-" + uuid.uuid4().hex[:8]
     app = create_app(settings.replace(redis_url=redis_url))
+    heard: list[Any] = []
+    app[HUB].listeners.append(lambda live, events: heard.extend(events))  # e.g. a journal
     async with TestClient(TestServer(app)) as client:
         trainer = await join(client, mint("trainer", sub="t", room=room))
         poll = await open_poll(trainer, kind="text", options=[], anonymous=True)
@@ -185,6 +188,8 @@ async def test_an_anonymous_poll_stores_no_link_between_person_and_answer(
         blob = b"".join(v or b"" for v in dump.values())
         assert b"Too fast" in (dump[texts_key] or b"") and b"ana-sub" not in dump[texts_key]
         assert b"Too fast" not in (dump[voters_key] or b"") and b"Too fast" in blob
+        assert not [e for e in heard if "ana-sub" in repr(e) and "Too fast" in repr(e)]
+        assert any("PollOpened" in repr(e) for e in heard)  # listeners do hear the rest
 
 
 async def test_concurrent_answers_count_once_in_redis_and_survive_a_restart(
