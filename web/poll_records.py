@@ -5,8 +5,10 @@ Key layout (``{room}`` and ids are validated names):
 - ``polls:{room}`` hash poll id -> the poll without answers; ``quizzes:{room}`` likewise.
 - ``poll:{room}:{id}:ballots`` hash participant -> their answer (named polls only).
 - ``poll:{room}:{id}:voters`` hash participant -> "1" (anonymous polls: who, never what).
-- ``poll:{room}:{id}:count:{n}`` counters and ``poll:{room}:{id}:texts`` hash random id ->
-  text (anonymous polls: what, never who).
+- ``poll:{room}:{id}:count:{n}`` counters and ``poll:{room}:{id}:text:{random}`` texts
+  (anonymous polls: what, never who). Texts are keys of their own, not entries of a hash,
+  because a small Redis hash keeps insertion order: lined up with the voters' hash, that
+  order would name who wrote what.
 - ``quiz:{room}:{id}:answers`` hash "{question}:{participant}" -> the scored answer.
 - ``poll-templates:{module}`` / ``quiz-templates:{module}`` hash id -> a prepared spec.
 
@@ -103,7 +105,10 @@ async def load_polls(store: Store, room: str) -> PollBook:
             for counter in range(poll.spec.size):
                 value = await store.get(_poll_key(room, poll.id, f"count:{counter}"))
                 poll.counts[counter] = int(value or 0)
-            poll.texts = list((await store.hgetall(_poll_key(room, poll.id, "texts"))).values())
+            for key in await store.keys(_poll_key(room, poll.id, "text:")):
+                text = await store.get(key)
+                if text is not None:
+                    poll.texts.append(text)
         else:
             stored = await store.hgetall(_poll_key(room, poll.id, "ballots"))
             poll.ballots = {pid: Ballot.from_json(json.loads(b)) for pid, b in stored.items()}
@@ -125,7 +130,7 @@ async def save_answer(store: Store, room: str, poll: Poll, pid: str, answer: Any
         for counter in poll.spec.counters(poll.spec.check_answer(answer)):
             await store.incr(_poll_key(room, poll.id, f"count:{counter}"))
         if isinstance(answer, str):
-            await store.hset(_poll_key(room, poll.id, "texts"), uuid.uuid4().hex, answer)
+            await store.set(_poll_key(room, poll.id, f"text:{uuid.uuid4().hex}"), answer)
         return
     ballot = json.dumps(poll.ballots[pid].to_json())
     key = _poll_key(room, poll.id, "ballots")
