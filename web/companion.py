@@ -18,15 +18,18 @@ import segno
 from aiohttp import web
 
 from classroom import companion as core
-from classroom.errors import Forbidden, InvalidValue
+from classroom.errors import Forbidden, InvalidCommand, InvalidValue, NotFound
 from classroom.identity import mint_companion_token, valid_language
 from web.context import HUB, KEYS, SETTINGS, STORE
-from web.errors import read_json
+from web.errors import json_error, read_json
 from web.hub import Connection, LiveRoom
 from web.pages import render
 from web.ws import ClientMessage, Dispatcher
 
 routes = web.RouteTableDef()
+#: Wrong or expired codes one address may try in a minute: guessing a live code among
+#: 31^6 takes hundreds of millions of tries, and this keeps it at 20 a minute.
+FAILURES_PER_MINUTE = 20
 
 
 class PairCompanion(ClientMessage):
@@ -123,9 +126,18 @@ async def pair(request: web.Request) -> web.Response:
     if keys.signing_key is None:
         raise Forbidden("this service verifies tokens but holds no key to mint them")
     now = time.time()
+    failures = f"pairing-failures:{request.remote}"
+    count = await store.get(failures)
+    if count is not None and int(count) >= FAILURES_PER_MINUTE:
+        return json_error(429, "rate_limited", "too many wrong codes; wait a minute")
     pairing = await _load(store, code)
     companion = "companion-" + uuid.uuid4().hex
-    events = pairing.handle(core.RedeemCode(code, body.name, companion), now)
+    try:
+        events = pairing.handle(core.RedeemCode(code, body.name, companion), now)
+    except (NotFound, InvalidCommand):
+        await store.set_if_absent(failures, "0", ttl_s=60)
+        await store.incr(failures)
+        raise
     paired = next(e for e in events if isinstance(e, core.CompanionPaired))
     token = mint_companion_token(
         paired,

@@ -122,3 +122,14 @@ async def test_trainees_cannot_issue_codes_nor_mint_companions(client: Client, m
         headers=auth(mint("trainer")),
     )
     assert response.status == 400
+
+
+async def test_guessing_codes_is_slowed_down(client: Client, mint: Mint) -> None:
+    from web.companion import FAILURES_PER_MINUTE
+
+    _, issued = await code_of(client, mint)
+    wrong = "ZZZZZZ" if issued["code"] != "ZZZZZZ" else "YYYYYY"
+    for _ in range(FAILURES_PER_MINUTE):
+        assert (await pair(client, wrong)).status == 404
+    refused = await pair(client, issued["code"])
+    assert refused.status == 429 and (await refused.json())["error"]["code"] == "rate_limited"
