@@ -293,6 +293,18 @@ class Room:
             "session": self.session.to_json() if self.session else None,
         }
 
+    def lobby_snapshot(self, pid: str) -> dict[str, Any]:
+        """What someone waiting in the lobby may see: only that they are waiting."""
+        return {
+            "room": self.name,
+            "participants": [],
+            "lobby": [self.lobby[pid].to_json()],
+            "locked": self.locked,
+            "pinned": None,
+            "screen_share_allowed": False,
+            "session": None,
+        }
+
     def member(self, pid: str) -> Participant:
         participant = self.participants.get(pid)
         if participant is None:

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from classroom.identity import Identity
-from classroom.room import Command, Event, ExpireDisconnected, Room
+from classroom.room import Admitted, Command, Event, ExpireDisconnected, Room
 
 log = logging.getLogger("classroom.hub")
 
@@ -122,16 +122,31 @@ class LiveRoom:
     def deliver(self, events: list[Event]) -> None:
         for event in events:
             self.send(event_message(event), event.to)
+            if isinstance(event, Admitted) and event.id in self.connections:
+                # Out of the lobby: now the newcomer may see the room.
+                connection = self.connections[event.id]
+                connection.send(self.welcome(connection.identity))
 
     def send(self, message: dict[str, Any], to: tuple[str, ...] | None = None) -> None:
-        """Send to everyone connected (to=None) or to the given participant ids."""
-        targets = (
-            self.connections.values()
-            if to is None
-            else (self.connections[pid] for pid in to if pid in self.connections)
-        )
-        for connection in list(targets):
+        """Send to every admitted participant (to=None) or to the given participant ids.
+
+        People waiting in the lobby receive only what is addressed to them.
+        """
+        if to is None:
+            members = self.core.participants
+            targets = [c for pid, c in self.connections.items() if pid in members]
+        else:
+            targets = [self.connections[pid] for pid in to if pid in self.connections]
+        for connection in targets:
             connection.send(message)
+
+    def welcome(self, identity: Identity) -> dict[str, Any]:
+        """The first message of a connection: who they are and the room they may see."""
+        if identity.sub in self.core.lobby:
+            room = self.core.lobby_snapshot(identity.sub)
+        else:
+            room = self.core.snapshot()
+        return {"type": "welcome", "you": identity.to_json(), "room": room}
 
 
 class Hub:

@@ -43,6 +43,10 @@ async def landing(request: web.Request) -> web.Response:
 @routes.get("/join")
 async def join(request: web.Request) -> web.Response:
     token = request.query.get("token", "")
+    if not token:
+        # A reload after join.js took the token out of the address bar: the tab
+        # still holds it, and the page fetches it back from there.
+        return render(request, "rejoin.html")
     try:
         identity = verify_token(token, request.app[KEYS].policy, int(time.time()))
     except TokenError as error:

@@ -21,7 +21,7 @@ import pydantic
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from classroom.errors import ClassroomError, TokenError
-from classroom.identity import Identity, verify_token
+from classroom.identity import verify_token
 from classroom.room import Disconnect, Join
 from web.context import HUB, KEYS, SETTINGS, WEBSOCKETS
 from web.errors import json_error, parse_json, validation_message
@@ -162,7 +162,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             conn.send(error_message(error.code, error.message))
             conn.close(CLOSE_POLICY, error.message[:100])
         else:
-            conn.send(welcome(identity, live))
+            conn.send(live.welcome(identity))
             for hook in dispatcher.on_join:
                 await hook(conn, live)
         async for msg in ws:
@@ -195,10 +195,6 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             conn.writer.cancel()
         log.info("disconnected", extra={"room": live.name, "participant": conn.pid})
     return ws
-
-
-def welcome(identity: Identity, live: LiveRoom) -> dict[str, Any]:
-    return {"type": "welcome", "you": identity.to_json(), "room": live.core.snapshot()}
 
 
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)

@@ -167,3 +167,24 @@ async def test_a_stalled_client_does_not_hold_up_the_others(client: Client, mint
     assert slow.closing  # dropped once its bounded outbox filled
     await trainer.send_json({"type": "chat", "text": "still here"})
     assert (await receive(trainer, "chat_posted"))["text"] == "still here"
+
+
+async def test_the_lobby_sees_nothing_of_the_room_until_admitted(
+    client: Client, mint: Mint
+) -> None:
+    trainer = await connect(client, mint("trainer", "Tea", sub="t"))
+    await receive(trainer, "welcome")
+    await trainer.send_json({"type": "lock", "value": True})
+    await receive(trainer, "room_locked")
+    waiting = await connect(client, mint("trainee", "Bojan", sub="b"))
+    welcome = await receive(waiting, "welcome")
+    assert welcome["room"]["participants"] == []
+    assert [p["id"] for p in welcome["room"]["lobby"]] == ["b"]
+    await trainer.send_json({"type": "chat", "text": "private to the room"})
+    await receive(trainer, "chat_posted")
+    await trainer.send_json({"type": "admit", "target": "b"})
+    await receive(waiting, "admitted")
+    full = await receive(waiting, "welcome")  # the room, now that Bojan may see it
+    assert {p["id"] for p in full["room"]["participants"]} == {"t", "b"}
+    await trainer.send_json({"type": "chat", "text": "welcome in"})
+    assert (await receive(waiting, "chat_posted"))["text"] == "welcome in"  # not the earlier one
