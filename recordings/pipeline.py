@@ -9,8 +9,10 @@ stopped. The raw recording (journal and segments) is only read, never changed.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -28,7 +30,16 @@ from recordings.assemble import Joined, join_track
 from recordings.journal import JOURNAL_FILE, read_journal
 from recordings.library import OUT_DIR
 from recordings.recorder import TRACKS_DIR
-from recordings.render import FPS, Source, copies_video, encode_command, ffmetadata
+from recordings.render import (
+    FPS,
+    Source,
+    audio_command,
+    copies_video,
+    ffmetadata,
+    mux_command,
+    renditions_recorded,
+    video_command,
+)
 from recordings.timeline import Chapter, Plan, Rendition, plan, titled_spans
 
 log = logging.getLogger("classroom.recordings")
@@ -63,13 +74,20 @@ class Job:
     progress: Progress
     cancel: threading.Event
     fps: int = FPS
+    reporting: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    reported: float = -1.0
 
     def path(self, *parts: str) -> Path:
         return self.directory.joinpath(*parts)
 
     def report(self, step: str, fraction: float) -> None:
+        """Progress never goes back, though ffmpeg runs side by side report from threads."""
         low, high = STEPS[step]
-        self.progress(step, round(low + (high - low) * min(max(fraction, 0.0), 1.0), 1))
+        percent = round(low + (high - low) * min(max(fraction, 0.0), 1.0), 1)
+        with self.reporting:
+            if percent > self.reported:
+                self.reported = percent
+                self.progress(step, percent)
 
 
 def process(
@@ -149,16 +167,64 @@ def _warnings(data: list[dict[str, Any]]) -> list[str]:
 def encode_step(
     job: Job, session: Plan, sources: list[Source], duration: float, chapters: list[Chapter]
 ) -> list[Rendition]:
-    metadata = job.path(WORK_DIR, "chapters.ffmeta")
-    partial = job.path(WORK_DIR, DOWNLOAD + ".part")
-    command, renditions = encode_command(session, sources, duration, metadata, partial, job.fps)
+    """The video and each language side by side (one ffmpeg each), then copied into the MP4."""
+    renditions = renditions_recorded(session, sources)
     final = job.path(OUT_DIR, DOWNLOAD)
-    if not final.exists():
-        title = str(session.info.get("title") or "")
-        metadata.write_text(ffmetadata(title, chapters, duration))
-        run_ffmpeg(job, "encode", command, duration)
-        partial.replace(final)
+    if final.exists():
+        return renditions
+    video = job.path(WORK_DIR, "video.mp4")
+    audio = [job.path(WORK_DIR, f"audio{index}.m4a") for index in range(len(renditions))]
+    commands: list[tuple[Any, Path, float]] = []  # (command, result, share of the work)
+    made = video_command(sources, duration, _partial(video), job.fps)
+    if made is not None and not video.exists():
+        commands.append((made, video, 1.0 if copies_video(sources) else 3.0 * len(audio)))
+    for rendition, path in zip(renditions, audio, strict=True):
+        if not path.exists():
+            command = audio_command(session, sources, rendition, duration, _partial(path))
+            commands.append((command, path, 1.0))
+    run_side_by_side(job, "encode", commands, duration)
+    metadata = job.path(WORK_DIR, "chapters.ffmeta")
+    title = str(session.info.get("title") or "")
+    metadata.write_text(ffmetadata(title, chapters, duration))
+    partial = _partial(final)
+    has_video = made is not None
+    mux = mux_command(
+        video if has_video else None,
+        list(zip(renditions, audio, strict=True)),
+        title,
+        metadata,
+        partial,
+    )
+    run_ffmpeg(job, "encode", mux, 0)
+    partial.replace(final)
     return renditions
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
+
+
+def run_side_by_side(
+    job: Job, step: str, commands: list[tuple[Any, Path, float]], duration_s: float
+) -> None:
+    """Run ffmpeg commands at once (as many as there are cores); each result is renamed
+    into place when it is complete. Progress is their weighted mean."""
+    done = dict.fromkeys(range(len(commands)), 0.0)
+    total = sum(weight for _, _, weight in commands) or 1.0
+
+    def one(index: int) -> None:
+        command, result, weight = commands[index]
+
+        def fraction(value: float) -> None:
+            done[index] = value * weight
+            job.report(step, sum(done.values()) / total)
+
+        run_ffmpeg(job, step, command, duration_s, fraction)
+        _partial(result).replace(result)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for future in [pool.submit(one, index) for index in range(len(commands))]:
+            future.result()  # the first failure is raised; the others finish first
 
 
 def hls_step(job: Job, renditions: list[Rendition], has_video: bool) -> None:
@@ -244,8 +310,16 @@ def images_step(job: Job, duration: float) -> int:
     return len(list(thumbs.glob("*.jpg")))
 
 
-def run_ffmpeg(job: Job, step: str, command: Any, duration_s: float) -> None:
-    """Run one ffmpeg command, turning its ``-progress`` lines into the job's progress."""
+def run_ffmpeg(
+    job: Job,
+    step: str,
+    command: Any,
+    duration_s: float,
+    fraction: Callable[[float], None] | None = None,
+) -> None:
+    """Run one ffmpeg command, turning its ``-progress`` lines into the job's progress
+    (or into ``fraction(done)`` calls, when several run at once)."""
+    report = fraction or functools.partial(job.report, step)
     _check(job)
     args = command.global_args("-hide_banner", "-loglevel", "error").overwrite_output()
     log.info("ffmpeg", extra={"step": step, "command": " ".join(args.get_args())})
@@ -260,7 +334,7 @@ def run_ffmpeg(job: Job, step: str, command: Any, duration_s: float) -> None:
                 break
             key, _, value = raw.decode(errors="replace").strip().partition("=")
             if key == "out_time_us" and duration_s > 0 and value.lstrip("-").isdigit():
-                job.report(step, int(value) / 1e6 / duration_s)
+                report(min(int(value) / 1e6 / duration_s, 1.0))
         code = process.wait()
     finally:
         with contextlib.suppress(OSError):
@@ -274,7 +348,7 @@ def run_ffmpeg(job: Job, step: str, command: Any, duration_s: float) -> None:
     if code != 0:
         said = " | ".join(errors) or f"exit status {code}"
         raise PipelineError(f"ffmpeg failed in step {step}: {said}")
-    job.report(step, 1.0)
+    report(1.0)
 
 
 def _drain(process: subprocess.Popen[bytes], lines: collections.deque[str]) -> None:

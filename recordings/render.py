@@ -5,7 +5,8 @@ camera as a picture in picture. A lone H.264 camera is copied as it is; anything
 else is composed and encoded to H.264 once. Audio: every track is put on the
 session clock (silence before it starts and in its gaps), the floor is mixed,
 and each interpretation channel is its interpreters (only while on air) over
-the floor at about -14 dB. Every track is decoded once however many languages use it.
+the floor at about -14 dB. Each is its own ffmpeg process (they run side by side); the
+MP4 is then copied together from them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from recordings.tracks import TrackInfo
 
 FLOOR_UNDER_INTERPRETATION_DB = -14.0
 FPS = 15
-AUDIO_BITRATE = "96k"
+AUDIO_BITRATE = "48k"
+AUDIO_RATE = 24000  # speech: 12 kHz of bandwidth, and half the encoding work of 48 kHz
 # ISO 639-2 codes for MP4 (which has no room for two-letter ones); others go as they are.
 ISO639_2 = {
     "sr": "srp",
@@ -120,44 +122,41 @@ def _mix(streams: list[Any]) -> Any:
     return ffmpeg.filter(streams, "amix", inputs=len(streams), duration="longest", normalize=0)
 
 
-def audio_graphs(
-    plan: Plan, sources: list[Source], duration_s: float
-) -> list[tuple[Rendition, Any]]:
-    """One mixed stream per rendition of the plan, each exactly ``duration_s`` long."""
+def renditions_recorded(plan: Plan, sources: list[Source]) -> list[Rendition]:
+    """The plan's renditions that have audio: the original, and channels with interpreters."""
+    channels = {s.info.language for s in sources if s.info.source == "interpretation"}
+    return [r for r in plan.renditions if r.channel is None or r.channel in channels]
+
+
+def audio_graph(plan: Plan, sources: list[Source], rendition: Rendition, duration_s: float) -> Any:
+    """One rendition's mix, exactly ``duration_s`` long (see the module's docstring)."""
     floors = [s for s in sources if s.info.kind == "audio" and s.info.source == "microphone"]
-    channels: dict[str, list[Source]] = {}
-    for source in sources:
-        if source.info.source == "interpretation" and source.info.language:
-            channels.setdefault(source.info.language, []).append(source)
-    renditions = [r for r in plan.renditions if r.channel is None or r.channel in channels]
     if floors:
-        floor = _mix([_on_session_clock(s) for s in floors])
+        mixed = _mix([_on_session_clock(s) for s in floors])
     else:
-        floor = ffmpeg.input("anullsrc=r=48000:cl=stereo", f="lavfi").audio
-    copies = floor.filter_multi_output("asplit", len(renditions))
-    graphs = []
-    for index, rendition in enumerate(renditions):
-        mixed = copies.stream(index)
-        if rendition.channel is not None:
-            under = mixed.filter("volume", f"{FLOOR_UNDER_INTERPRETATION_DB}dB")
-            voices = []
-            spans = plan.on_air.get(rendition.channel)
-            for interpreter in channels[rendition.channel]:
-                voice = _on_session_clock(interpreter)
-                if spans is not None:  # silent whenever this interpreter was not on air
-                    mine = [
-                        (a, duration_s if b is None else b)
-                        for who, a, b in spans
-                        if who == interpreter.info.participant
-                    ]
-                    voice = voice.filter("volume", 0, enable=f"not({_between(mine)})")
-                voices.append(voice)
-            mixed = _mix([under, *voices]).filter("alimiter", limit=0.95, level=0)
-        mixed = mixed.filter("apad", whole_dur=f"{duration_s:.3f}").filter(
-            "atrim", end=f"{duration_s:.3f}"
-        )
-        graphs.append((rendition, mixed))
-    return graphs
+        mixed = ffmpeg.input("anullsrc=r=48000:cl=mono", f="lavfi").audio
+    if rendition.channel is not None:
+        under = mixed.filter("volume", f"{FLOOR_UNDER_INTERPRETATION_DB}dB")
+        voices = []
+        spans = plan.on_air.get(rendition.channel)
+        for interpreter in sources:
+            if interpreter.info.source != "interpretation":
+                continue
+            if interpreter.info.language != rendition.channel:
+                continue
+            voice = _on_session_clock(interpreter)
+            if spans is not None:  # silent whenever this interpreter was not on air
+                mine = [
+                    (a, duration_s if b is None else b)
+                    for who, a, b in spans
+                    if who == interpreter.info.participant
+                ]
+                voice = voice.filter("volume", 0, enable=f"not({_between(mine)})")
+            voices.append(voice)
+        mixed = _mix([under, *voices]).filter("alimiter", limit=0.95, level=0)
+    return mixed.filter("apad", whole_dur=f"{duration_s:.3f}").filter(
+        "atrim", end=f"{duration_s:.3f}"
+    )
 
 
 def escape_metadata(text: str) -> str:
@@ -180,52 +179,61 @@ def ffmetadata(title: str, chapters: list[Chapter], duration_s: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def encode_command(
-    plan: Plan,
-    sources: list[Source],
-    duration_s: float,
+def _timed(command: Any) -> Any:
+    """Timestamps kept as they are (the session clock), progress reported on stdout."""
+    return command.global_args("-copyts", "-nostats", "-progress", "pipe:1")
+
+
+def video_command(
+    sources: list[Source], duration_s: float, destination: Path, fps: int = FPS
+) -> Any | None:
+    """The ffmpeg command writing the replay's video alone (MP4); None when there is none."""
+    video = video_graph(sources, duration_s, fps)
+    if video is None:
+        return None
+    if copies_video(sources):
+        options: dict[str, Any] = {"c:v": "copy"}
+    else:
+        options = {"c:v": "libx264", "preset": "superfast", "crf": 26, "g": fps * 2}
+        options["force_key_frames"] = "expr:gte(t,n_forced*2)"  # HLS segments cut cleanly
+    return _timed(ffmpeg.output(video, str(destination), f="mp4", **options))
+
+
+def audio_command(
+    plan: Plan, sources: list[Source], rendition: Rendition, duration_s: float, destination: Path
+) -> Any:
+    """The ffmpeg command writing one rendition (AAC, mono: the voices of a classroom)."""
+    stream = audio_graph(plan, sources, rendition, duration_s)
+    options = {"c:a": "aac", "b:a": AUDIO_BITRATE, "ac": 1, "ar": AUDIO_RATE}
+    return _timed(ffmpeg.output(stream, str(destination), f="mp4", **options))
+
+
+def mux_command(
+    video: Path | None,
+    audio: list[tuple[Rendition, Path]],
+    title: str,
     metadata_file: Path,
     destination: Path,
-    fps: int = FPS,
-) -> tuple[Any, list[Rendition]]:
-    """The ffmpeg command writing the MP4 (video, every language tagged, chapters)."""
-    streams: list[Any] = []
+) -> Any:
+    """The MP4 download, copied together: the video, each language a tagged track, chapters."""
+    streams: list[Any] = [ffmpeg.input(str(video)).video] if video is not None else []
     options: dict[str, Any] = {}
-    video = video_graph(sources, duration_s, fps)
-    if video is not None:
-        streams.append(video)
-        if copies_video(sources):
-            options["c:v"] = "copy"
-        else:
-            options.update(
-                {
-                    "c:v": "libx264",
-                    "preset": "superfast",
-                    "crf": 26,
-                    "g": fps * 2,
-                    "force_key_frames": "expr:gte(t,n_forced*2)",
-                }
-            )
-    audio = audio_graphs(plan, sources, duration_s)
-    for index, (rendition, stream) in enumerate(audio):
+    for index, (rendition, path) in enumerate(audio):
         # The language by audio index, the title by absolute index: two distinct options,
         # as ffmpeg-python takes each option name once.
-        absolute = len(streams)
-        streams.append(stream)
         options[f"metadata:s:a:{index}"] = f"language={three_letter(rendition.language)}"
-        options[f"metadata:s:{absolute}"] = f"title={rendition.name}"
+        options[f"metadata:s:{len(streams)}"] = f"title={rendition.name}"
         options[f"disposition:a:{index}"] = "default" if index == 0 else "0"
-    title = str(plan.info.get("title") or "")
+        streams.append(ffmpeg.input(str(path)).audio)
     chapters = ffmpeg.input(str(metadata_file), f="ffmetadata")
     command = ffmpeg.output(
         *streams,
         chapters["d?"],  # brings the chapters input in; its chapters are copied
         str(destination),
-        **options,
-        **{"c:a": "aac", "b:a": AUDIO_BITRATE, "ac": 2, "ar": 48000},
+        c="copy",
         movflags="+faststart",
-        max_muxing_queue_size=4096,
         metadata=f"title={title}",
         f="mp4",
+        **options,
     )
-    return command.global_args("-copyts", "-nostats", "-progress", "pipe:1"), [r for r, _ in audio]
+    return _timed(command)

@@ -53,6 +53,13 @@ def exclusive(directory: Path) -> Iterator[bool]:
         os.close(fd)
 
 
+def _still_wanted() -> None:
+    """Re-raise a cancellation that the Redis client turned into an error of its own."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def recover(library: Library, owner: str) -> list[str]:
     """After a restart of ``owner``: close its recordings cut off mid-way; list what to process.
 
@@ -100,6 +107,7 @@ class Worker:
                 try:
                     delivery = await self.queue.take()
                 except (OSError, redis.exceptions.RedisError):
+                    _still_wanted()
                     log.exception("the job queue is out of reach; trying again")
                     await asyncio.sleep(QUEUE_RETRY_S)
                     continue
@@ -180,4 +188,5 @@ class Worker:
             try:
                 await self.queue.keepalive(delivery)
             except Exception:
+                _still_wanted()
                 log.exception("could not renew a job's claim")

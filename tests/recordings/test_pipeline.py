@@ -62,7 +62,7 @@ def test_a_session_becomes_an_mp4_and_hls_with_every_language(
     vtt = (out / "chapters.vtt").read_text()
     assert vtt.startswith("WEBVTT") and "Poll: Which route is most used?" in vtt
     assert (out / "poster.jpg").stat().st_size > 1000
-    assert manifest["thumbnails"]["count"] == len(list((out / "thumbs").glob("*.jpg"))) >= 2
+    assert manifest["thumbnails"]["count"] == len(list((out / "thumbs").glob("*.jpg"))) >= 1
     assert json.loads((out / "manifest.json").read_text()) == manifest
     assert manifest["audio"][0] == {"language": "sr", "channel": None, "name": "Original (sr)"}
     assert not manifest["interrupted"] and not manifest["video_copied"]
