@@ -46,10 +46,12 @@ from typing import Any, Protocol
 from classroom.errors import InvalidCommand
 from config import Settings
 from media.codecs import Codec, choose_video_codec
+from media.description import BadDescription
 from media.forwarding import Counters, PublishedTrack
 from media.ice import gather_loopback_when_alone, rtc_configuration
-from media.peer import BadDescription, Inbound, Publisher, Subscriber
+from media.publisher import Inbound, Publisher
 from media.speaker import ActiveSpeaker, VideoCandidate, choose_videos
+from media.subscriber import Subscriber
 from media.tap import SenderReport, Tap, TapConsumer, TrackInfo
 
 log = logging.getLogger("classroom.media")

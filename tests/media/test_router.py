@@ -17,8 +17,8 @@ import pytest
 
 from classroom.errors import InvalidCommand
 from config import Settings
+from media.description import BadDescription
 from media.forwarding import AUDIO_QUEUE_FRAMES
-from media.peer import BadDescription
 from media.tap import SenderReport, TrackInfo
 from tests.media.clients import ClipTrack, PublishingClient, encode_video
 from tests.media.conftest import Room

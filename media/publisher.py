@@ -1,0 +1,164 @@
+"""The connection a participant publishes on: the client offers, the server answers and receives."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+from collections.abc import Callable, Mapping
+
+import av
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import sdp as aiortc_sdp
+
+from media.codecs import AUDIO_CODEC, SOURCE_KINDS, Codec, codec_named, offered_video_codecs
+from media.description import AIORTC_ERRORS, BadDescription, parse_description, sending
+from media.forwarding import PublishedTrack
+from media.ice import announce_public_ip
+from media.passthrough import Frames, keep_encoded
+from media.tap import SenderReport
+
+log = logging.getLogger("classroom.media")
+
+
+@dataclasses.dataclass
+class Inbound:
+    """One m-line the participant publishes on: its receiver's frames go to ``target``."""
+
+    mid: str | None
+    kind: str
+    codec: Codec
+    transceiver: RTCRtpTransceiver
+    source: str | None = None  # what it carries while the client sends on it
+    target: PublishedTrack | None = None
+    frames: Frames | None = None
+
+    def deliver(self, packet: av.Packet) -> None:
+        if self.target is not None:
+            self.target.deliver(packet)
+
+
+class Publisher:
+    """The connection a participant publishes on; the server answers the client's offers."""
+
+    def __init__(
+        self,
+        pid: str,
+        configuration: RTCConfiguration,
+        public_ip: str,
+        on_audio_level: Callable[[Inbound, int], None],
+        on_sender_report: Callable[[Inbound, SenderReport], None],
+    ) -> None:
+        self.pid = pid
+        self.pc = RTCPeerConnection(configuration)
+        self.public_ip = public_ip
+        self.inbound: list[Inbound] = []
+        self._on_audio_level = on_audio_level
+        self._on_sender_report = on_sender_report
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def by_mid(self, mid: str) -> Inbound | None:
+        return next((i for i in self.inbound if i.mid == mid), None)
+
+    def check(
+        self,
+        description: aiortc_sdp.SessionDescription,
+        sources: Mapping[str, str],
+        choose_video: Callable[[dict[str, Codec]], Codec],
+    ) -> list[tuple[aiortc_sdp.MediaDescription, str | None, Codec]]:
+        """Each m-line with the source it carries (None: not sending) and its codec."""
+        mids = {media.rtp.muxId for media in description.media}
+        unknown = sorted(set(sources) - mids)
+        if unknown:
+            raise BadDescription(f"sources name m-lines the offer does not have: {unknown}")
+        plan = []
+        used: set[str] = set()
+        for media in description.media:
+            mid = media.rtp.muxId
+            source = sources.get(mid) if sending(media) else None
+            if sending(media) and source is None:
+                raise BadDescription(f"m-line {mid} sends {media.kind} but names no source")
+            if source is not None:
+                if SOURCE_KINDS.get(source) != media.kind:
+                    raise BadDescription(f"{source} is not {media.kind} (m-line {mid})")
+                if source in used:
+                    raise BadDescription(f"{source} is published twice")
+                used.add(source)
+            existing = self.by_mid(mid)
+            if existing is not None and existing.kind != media.kind:
+                raise BadDescription(f"m-line {mid} changed from {existing.kind} to {media.kind}")
+            offered = [(c.name, dict(c.parameters)) for c in media.rtp.codecs]
+            if media.kind == "audio":
+                if not any(name.lower() == AUDIO_CODEC for name, _ in offered):
+                    raise BadDescription(f"m-line {mid} does not offer Opus")
+                codec = existing.codec if existing else codec_named(AUDIO_CODEC)
+            else:
+                video = offered_video_codecs(offered)
+                if existing is not None:
+                    if existing.codec.name not in video:
+                        raise BadDescription(f"m-line {mid} no longer offers {existing.codec.name}")
+                    codec = existing.codec
+                else:
+                    try:
+                        codec = choose_video(video)
+                    except ValueError as error:
+                        raise BadDescription(f"m-line {mid}: {error}") from None
+            plan.append((media, source, codec))
+        return plan
+
+    async def negotiate(
+        self,
+        sdp: str,
+        sources: Mapping[str, str],
+        choose_video: Callable[[dict[str, Codec]], Codec],
+    ) -> str:
+        """Apply the client's offer and return the answer; raises BadDescription."""
+        description = parse_description(sdp)
+        plan = self.check(description, sources, choose_video)
+        # New m-lines get a transceiver prepared before the offer is applied (aiortc
+        # takes the first unused one of the kind, in order) so that it negotiates
+        # the chosen codec only and never decodes, even for its first packet.
+        fresh: list[Inbound] = []
+        for media, _, codec in plan:
+            if self.by_mid(media.rtp.muxId) is None:
+                transceiver = self.pc.addTransceiver(media.kind, direction="recvonly")
+                transceiver.setCodecPreferences(codec.preferences())
+                inbound = Inbound(None, media.kind, codec, transceiver)
+                inbound.frames = keep_encoded(
+                    transceiver.receiver,
+                    codec,
+                    inbound.deliver,
+                    on_audio_level=functools.partial(self._on_audio_level, inbound),
+                    on_sender_report=functools.partial(self._on_sender_report, inbound),
+                )
+                fresh.append(inbound)
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+        except AIORTC_ERRORS as error:
+            raise BadDescription(f"the offer cannot be applied: {error}") from None
+        for inbound in fresh:
+            inbound.mid = inbound.transceiver.mid
+            self.inbound.append(inbound)
+        for media, source, _ in plan:
+            found = self.by_mid(media.rtp.muxId)
+            if found is not None:
+                found.source = source
+        return announce_public_ip(self.pc.localDescription.sdp, self.public_ip)
+
+    def send_pli(self, inbound: Inbound) -> None:
+        """Ask the publisher for a keyframe on this m-line (RTCP PLI)."""
+        ssrc = inbound.frames.ssrc if inbound.frames is not None else None
+        if ssrc is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            inbound.transceiver.receiver._send_rtcp_pli(ssrc)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for inbound in self.inbound:
+            inbound.target = None
+        await self.pc.close()

@@ -1,0 +1,210 @@
+"""The connection a participant receives on: the server offers, the client answers."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import sdp as aiortc_sdp
+
+from classroom.errors import InvalidCommand
+from media.codecs import Codec
+from media.description import AIORTC_ERRORS, BadDescription, parse_description
+from media.forwarding import Counters, PublishedTrack, SlotTrack
+from media.ice import announce_public_ip
+from media.packing import send_encoded
+
+log = logging.getLogger("classroom.media")
+
+
+@dataclasses.dataclass
+class Slot:
+    """One m-line of the subscribe connection and the track it sends."""
+
+    track: SlotTrack
+    codec: Codec
+    transceiver: RTCRtpTransceiver | None = None
+    answered: bool = False
+    broken: bool = False  # the answer chose another codec: never used again
+
+    @property
+    def mid(self) -> str | None:
+        return self.transceiver.mid if self.transceiver is not None else None
+
+    @property
+    def free(self) -> bool:
+        return self.track.source is None and not self.broken
+
+
+class Subscriber:
+    """The connection a participant receives on; the server offers, renegotiating as
+    slots are added. Re-binding a slot to another source needs no renegotiation,
+    only a ``send_tracks`` update of which participant each m-line now shows."""
+
+    def __init__(
+        self,
+        pid: str,
+        codecs: frozenset[str],
+        configuration: RTCConfiguration,
+        public_ip: str,
+        counters: Counters,
+        send_offer: Callable[[str, dict[str, Any]], None],
+        send_tracks: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self.pid = pid
+        self.codecs = codecs  # video codecs the client decodes
+        self.configuration = configuration
+        self.public_ip = public_ip
+        self.counters = counters
+        self.pc: RTCPeerConnection | None = None
+        self.slots: list[Slot] = []
+        self.awaiting_answer = False
+        self.closed = False
+        self.offers = 0
+        self._send_offer = send_offer
+        self._send_tracks = send_tracks
+        self._sent: dict[str, Any] = {}  # what the client was last told it shows
+        self._desired: list[PublishedTrack] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def accepts(self, track: PublishedTrack) -> bool:
+        return track.info.kind == "audio" or track.codec.name.upper() in self.codecs
+
+    def assign(self, tracks: list[PublishedTrack]) -> None:
+        """Forward exactly these tracks from now on (bindings are kept where possible)."""
+        self._desired = [t for t in tracks if self.accepts(t)]
+        wanted = {t.info.id for t in self._desired}
+        for slot in self.slots:
+            source = slot.track.source
+            if source is not None and (source.info.id not in wanted or slot.broken):
+                slot.track.bind(None)
+        bound = {s.track.source.info.id for s in self.slots if s.track.source is not None}
+        for track in self._desired:
+            if track.info.id not in bound:
+                self._free_slot(track).track.bind(track)
+        self.schedule()  # tells the client when what it shows changed
+
+    def _free_slot(self, track: PublishedTrack) -> Slot:
+        codec = track.codec
+        free = [s for s in self.slots if s.free and s.track.kind == track.info.kind]
+        free = [s for s in free if s.codec.matches(codec)]
+        if free:
+            return min(free, key=lambda s: not s.answered)  # negotiated ones first
+        slot = Slot(SlotTrack(track.info.kind, codec.name, self.counters), codec)
+        self.slots.append(slot)
+        return slot
+
+    def tracks(self) -> dict[str, Any]:
+        """Which participant's source each m-line shows now, for the client."""
+        shown = {}
+        for slot in self.slots:
+            if slot.mid is not None and slot.track.source is not None:
+                info = slot.track.source.info
+                shown[slot.mid] = {
+                    "participant": info.participant,
+                    "source": info.source,
+                    "kind": info.kind,
+                }
+        return shown
+
+    def schedule(self) -> None:
+        if self.closed or (self._task is not None and not self._task.done()):
+            return
+        self._task = asyncio.get_running_loop().create_task(self._sync())
+        self._task.add_done_callback(self._sync_done)
+
+    def _sync_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "subscribe negotiation failed: %s",
+                task.exception(),
+                extra={"participant": self.pid},
+                exc_info=task.exception(),
+            )
+
+    async def _sync(self) -> None:
+        while not self.closed and not self.awaiting_answer:
+            if any(slot.transceiver is None for slot in self.slots):
+                await self._offer()
+            elif self.tracks() != self._sent:
+                self._sent = self.tracks()
+                self._send_tracks(self._sent)
+            else:
+                return
+
+    async def _offer(self) -> None:
+        if self.pc is None:
+            self.pc = RTCPeerConnection(self.configuration)
+        for slot in self.slots:
+            if slot.transceiver is None:
+                transceiver = self.pc.addTransceiver(slot.track, direction="sendonly")
+                transceiver.setCodecPreferences(slot.codec.preferences())
+                # Its own stream: browsers lip-sync the tracks of one stream together.
+                transceiver.sender._stream_id = uuid.uuid4().hex
+                send_encoded(
+                    transceiver.sender,
+                    slot.codec,
+                    functools.partial(self._keyframe, slot),
+                    self.counters,
+                )
+                slot.transceiver = transceiver
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        if self.closed:
+            return
+        self.awaiting_answer = True
+        self.offers += 1
+        sdp = announce_public_ip(self.pc.localDescription.sdp, self.public_ip)
+        self._sent = self.tracks()
+        self._send_offer(sdp, self._sent)
+
+    def _keyframe(self, slot: Slot) -> None:
+        """A viewer's PLI/FIR: forwarded to the publisher of what the slot shows."""
+        if slot.track.source is not None:
+            slot.track.source.request_keyframe()
+
+    async def accept(self, sdp: str) -> None:
+        """Apply the client's answer to the last offer; raises BadDescription/InvalidCommand."""
+        if not self.awaiting_answer or self.pc is None:
+            raise InvalidCommand("no subscribe offer is waiting for an answer")
+        description = parse_description(sdp)
+        local = self.pc.localDescription
+        offered = [
+            (m.kind, m.rtp.muxId) for m in aiortc_sdp.SessionDescription.parse(local.sdp).media
+        ]
+        answered = [(m.kind, m.rtp.muxId) for m in description.media]
+        if offered != answered:
+            raise BadDescription("the answer's media sections do not match the offer")
+        chosen = {
+            m.rtp.muxId: m.rtp.codecs[0].name if m.rtp.codecs else None for m in description.media
+        }
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        except AIORTC_ERRORS as error:
+            raise BadDescription(f"the answer cannot be applied: {error}") from None
+        self.awaiting_answer = False
+        for slot in self.slots:
+            if slot.transceiver is not None and not slot.answered:
+                slot.answered = True
+                if (chosen.get(slot.mid or "") or "").lower() != slot.codec.name.lower():
+                    log.warning(
+                        "viewer refused %s", slot.codec.name, extra={"participant": self.pid}
+                    )
+                    slot.broken = True
+        if any(slot.broken and slot.track.source is not None for slot in self.slots):
+            self.assign(self._desired)
+        self.schedule()
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._task is not None:
+            self._task.cancel()
+        for slot in self.slots:
+            slot.track.stop()
+        if self.pc is not None:
+            await self.pc.close()
