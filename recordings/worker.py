@@ -53,13 +53,6 @@ def exclusive(directory: Path) -> Iterator[bool]:
         os.close(fd)
 
 
-def _still_wanted() -> None:
-    """Re-raise a cancellation that the Redis client turned into an error of its own."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 def recover(library: Library, owner: str) -> list[str]:
     """After a restart of ``owner``: close its recordings cut off mid-way; list what to process.
 
@@ -101,19 +94,28 @@ class Worker:
         self.cancel = threading.Event()
 
     async def run(self) -> None:
-        """Take and run jobs until cancelled; a cancelled job stays queued for the next start."""
+        """Take and run jobs until ``stop``; a job cut short stays queued for the next start."""
         try:
-            while True:
+            while not self.cancel.is_set():
                 try:
                     delivery = await self.queue.take()
                 except (OSError, redis.exceptions.RedisError):
-                    _still_wanted()
+                    if self.cancel.is_set():
+                        break
                     log.exception("the job queue is out of reach; trying again")
                     await asyncio.sleep(QUEUE_RETRY_S)
                     continue
                 await self.handle(delivery)
         finally:
             self.cancel.set()  # stops the pipeline thread (and its ffmpeg) at once
+
+    async def stop(self, task: asyncio.Task[None]) -> None:
+        """End ``task`` (running ``run``). The flag is set first: the Redis client may turn
+        a cancellation into an error of its own, and then the flag ends the loop."""
+        self.cancel.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def handle(self, delivery: Delivery) -> None:
         try:
@@ -188,5 +190,6 @@ class Worker:
             try:
                 await self.queue.keepalive(delivery)
             except Exception:
-                _still_wanted()
+                if self.cancel.is_set():
+                    return
                 log.exception("could not renew a job's claim")

@@ -266,16 +266,11 @@ class Recordings:
             # Redis keeps queued jobs across restarts: only the recovered ones are new.
             if not settings.redis_url or status.stop_reason == "recovered":
                 await self.queue.submit(recording_id)
-        workers = [
-            asyncio.get_running_loop().create_task(Worker(self.library, self.queue).run())
-            for _ in range(settings.recording_workers)
-        ]
+        loop = asyncio.get_running_loop()
+        workers = [Worker(self.library, self.queue) for _ in range(settings.recording_workers)]
+        tasks = [loop.create_task(worker.run()) for worker in workers]
         yield
-        for task in workers:
-            task.cancel()
-        for task in workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*(w.stop(t) for w, t in zip(workers, tasks, strict=True)))
         await self.queue.close()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 from typing import Any
@@ -29,22 +28,19 @@ async def run(settings: Settings, jobs: int) -> None:
     queue = RedisQueue(settings.redis_url)
     library = Library(settings.data_dir / "recordings")
     loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(Worker(library, queue).run()) for _ in range(jobs)]
+    workers = [Worker(library, queue) for _ in range(jobs)]
+    tasks = [loop.create_task(worker.run()) for worker in workers]
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker started", extra={"jobs": jobs, "consumer": queue.consumer})
     waiting = loop.create_task(stop.wait())
-    done, _ = await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    for task in [waiting, *tasks]:
-        task.cancel()
-    for task in [waiting, *tasks]:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    await queue.close()
-    for task in done:  # a worker that crashed says why
-        if task is not waiting and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+    await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    try:  # a worker that crashed raises its error here
+        await asyncio.gather(*(w.stop(t) for w, t in zip(workers, tasks, strict=True)))
+    finally:
+        await queue.close()
 
 
 def _command(args: argparse.Namespace) -> int:

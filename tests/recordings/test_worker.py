@@ -51,12 +51,12 @@ async def test_a_queued_job_runs_once_and_the_recording_is_ready(
 ) -> None:
     made = generate_session(library, clips, duration_s=6, channels=("en",), screen=None)
     await queue.submit(made.status.id)
-    task = asyncio.get_running_loop().create_task(Worker(library, queue).run())
+    worker = Worker(library, queue)
+    task = asyncio.get_running_loop().create_task(worker.run())
     try:
         await until(lambda: library.load(made.status.id).status == "ready")
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await worker.stop(task)
     status = library.load(made.status.id)
     assert (status.progress, status.attempts, status.error) == (100.0, 1, None)
     assert status.languages == ["sr", "en"] and status.duration_s == pytest.approx(6, abs=0.1)
@@ -77,8 +77,7 @@ async def test_a_failing_job_is_retried_then_marked_failed_with_its_reason(
     try:
         await until(lambda: library.load(status.id).status == "failed")
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await worker.stop(task)
     failed = library.load(status.id)
     assert failed.attempts == MAX_ATTEMPTS
     assert failed.error is not None and "no start line" in failed.error
