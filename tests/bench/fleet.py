@@ -24,6 +24,7 @@ from web.loadtest.clip import Clip
 from web.loadtest.counter import StreamCounter, rates
 from web.loadtest.media import MediaClient
 from web.loadtest.participant import Participant
+from web.loadtest.runner import scrape
 
 Mint = Callable[..., str]
 
@@ -42,6 +43,7 @@ class Window:
     loss: float
     packets_per_s: float  # RTP packets received by all viewers together
     sent_fps: float
+    dropped_per_s: float | None = None  # frames the server dropped from slow viewers' queues
 
     @property
     def streams(self) -> float:
@@ -90,6 +92,7 @@ class Fleet(abc.ABC):
             else None
         )
         meter = CpuMeter(self.server.pid)
+        metrics_before = await self.server_metrics()
         before = [c.reading() for c in self.counters]
         sent_before, load_before = self.sent_frames(), time.process_time()
         meter.start()
@@ -99,6 +102,7 @@ class Fleet(abc.ABC):
         span = time.monotonic() - started
         load_cores = (time.process_time() - load_before) / span
         after = [c.reading() for c in self.counters]
+        metrics_after = await self.server_metrics()
         if sampling is not None:
             await sampling
         figures = [rates(b, a) for b, a in zip(before, after, strict=True)]
@@ -116,7 +120,16 @@ class Fleet(abc.ABC):
             loss=max(0, expected - received) / expected if expected else 0.0,
             packets_per_s=received / span,
             sent_fps=(self.sent_frames() - sent_before) / span,
+            dropped_per_s=(
+                (metrics_after["frames_dropped"] - metrics_before["frames_dropped"]) / span
+                if "frames_dropped" in metrics_before and "frames_dropped" in metrics_after
+                else None
+            ),
         )
+
+    async def server_metrics(self) -> dict[str, float]:
+        """The server's /metrics figures (none for a server without them)."""
+        return {}
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -167,6 +180,9 @@ class ClassroomFleet(Fleet):
                     break
                 await asyncio.sleep(0.05)
         self.counters.append(shown[0])
+
+    async def server_metrics(self) -> dict[str, float]:
+        return await scrape(self.session, self.server.url)
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)

@@ -189,6 +189,7 @@ async def test_viewers_one_core_can_forward(
             w.loss * 100,
             w.packets_per_s,
             w.us_per_packet(),
+            "-" if w.dropped_per_s is None else w.dropped_per_s,
             w.load_cores,
         )
         for w in windows
@@ -207,6 +208,7 @@ async def test_viewers_one_core_can_forward(
                 "loss %",
                 "RTP packets/s",
                 "us per packet",
+                "frames dropped/s",
                 "load generator (cores)",
             ),
             rows,
