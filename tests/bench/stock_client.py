@@ -5,11 +5,13 @@ from __future__ import annotations
 import aiohttp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+from media.ice import gather_loopback_when_alone
 from web.loadtest.clip import Clip, ClipTrack, add_clip_track
 from web.loadtest.counter import StreamCounter, Tap
 
 
 async def _exchange(session: aiohttp.ClientSession, url: str, pc: RTCPeerConnection) -> None:
+    gather_loopback_when_alone()  # a candidate even on a loopback-only machine
     await pc.setLocalDescription(await pc.createOffer())
     offer = {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
     async with session.post(url, json=offer) as response:

@@ -23,6 +23,8 @@ from aiortc import (
 )
 from aiortc.contrib.media import MediaRelay
 
+from media.ice import gather_loopback_when_alone
+
 SOURCE = web.AppKey("source", asyncio.Future)
 RELAY = web.AppKey("relay", MediaRelay)
 PEERS: web.AppKey[set[RTCPeerConnection]] = web.AppKey("peers")
@@ -76,6 +78,7 @@ def create_app() -> web.Application:
 
 
 async def _serve(port: int) -> None:
+    gather_loopback_when_alone()  # a candidate even on a loopback-only machine
     runner = web.AppRunner(create_app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

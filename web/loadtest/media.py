@@ -21,6 +21,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from media.ice import gather_loopback_when_alone
 from web.loadtest.clip import Clip, ClipTrack, add_clip_track
 from web.loadtest.counter import Reading, StreamCounter, Tap, rates
 from web.loadtest.participant import Participant
@@ -47,6 +48,9 @@ class MediaClient:
     def __init__(
         self, participant: Participant, video: Clip | None = None, audio: Clip | None = None
     ) -> None:
+        # aioice gathers no 127.0.0.1: on a machine with only a loopback address the
+        # client would have no candidate at all (a no-op anywhere else).
+        gather_loopback_when_alone()
         self.participant = participant
         self.clips = {"camera": video, "microphone": audio}
         self.sent: dict[str, ClipTrack] = {}

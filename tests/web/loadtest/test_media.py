@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
+from media.ice import gather_loopback_when_alone
 from web.loadtest.clip import (
     AUDIO_RATE,
     VIDEO_CLOCK,
@@ -103,6 +104,7 @@ def test_rates_between_two_readings() -> None:
 
 @pytest.fixture
 async def peers() -> AsyncIterator[tuple[RTCPeerConnection, RTCPeerConnection]]:
+    gather_loopback_when_alone()  # a candidate even on a loopback-only machine
     sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     yield sender, viewer
