@@ -1,57 +1,70 @@
-"""Fan-out of encoded frames: from a published track to bounded per-viewer queues and taps.
+"""Fan-out of RTP: a published track's packets to every viewer's m-line, and its frames to taps.
 
-A ``PublishedTrack`` receives frames from its publisher (``media.passthrough``)
-synchronously on the event loop and pushes each to every ``SlotTrack`` bound to
-it and to every tap. A ``SlotTrack`` is what one viewer's ``RTCRtpSender`` sends
-in one m-line; it can be re-bound to another source of the same codec without a
-renegotiation (its RTP timestamps stay continuous). Each slot's ``FrameQueue`` is
-bounded: when a viewer falls behind, video is dropped up to the next keyframe
-(and one is requested), audio loses its oldest frames. Nothing here grows
-without bound and no source is ever left undrained.
+A ``PublishedTrack`` gets each RTP packet its publisher sends (``media.passthrough``
+hands them on after SRTP decryption and retransmission unwrapping, synchronously
+on the event loop) and gives it to every ``Outlet`` bound to it. An outlet is one
+m-line of one viewer's subscribe connection: it sends the packet's payload as it
+arrived, with its own sequence numbers and RTP clock, through a ``Wire``
+(``media.wire``: header, SRTP, one ``sendto``). Nothing is decoded, packetized
+again or queued. An outlet can be re-bound to another source of the same codec
+without a renegotiation: its sequence numbers and RTP clock go on where they
+were, and video restarts at the new source's next keyframe (which is asked for).
+
+A viewer that cannot keep up loses packets as on any network: it asks for them
+again (NACK, answered from the track's short history) or for a keyframe (PLI,
+passed on to the publisher, at most one per ``interval_s``). A slow viewer costs
+the others nothing, because nothing waits for it.
+
+Whole encoded frames (``av.Packet``, assembled by ``media.passthrough``) go to the
+track's taps (the recorder) through ``deliver``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import logging
+import random
 from collections.abc import Callable
+from typing import Protocol
 
 import av
-from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
 
-from media.codecs import Codec
+from media.codecs import Codec, is_keyframe, starts_frame
 from media.tap import Tap, TrackInfo
 
 log = logging.getLogger("classroom.media")
 
-VIDEO_QUEUE_FRAMES = 20
-AUDIO_QUEUE_FRAMES = 25  # half a second of 20 ms Opus frames
-QUEUE_BYTES = 2 * 1024 * 1024
-#: RTP clock step between the last frame of one source and the first of the next.
+#: RTP clock step between the last packet of one source and the first of the next.
 SWITCH_STEP = {"audio": 960, "video": 3000}
+#: Video packets kept per track to answer viewers' NACKs (a power of two).
+HISTORY_PACKETS = 1024
 
 
 @dataclasses.dataclass
 class Counters:
     """Running figures for metrics, as plain attributes (totals only grow; gauges move)."""
 
-    packets_received: int = 0  # encoded frames (av.Packet) received from publishers
-    bytes_received: int = 0
-    packets_forwarded: int = 0  # encoded frames handed to viewers' senders
-    bytes_forwarded: int = 0
-    rtp_packets_forwarded: int = 0  # the RTP packets those frames were cut into
-    packets_tapped: int = 0  # encoded frames handed to taps
-    packets_dropped: int = 0  # dropped from slow viewers' queues
+    packets_received: int = 0  # RTP packets received from publishers
+    bytes_received: int = 0  # their payload bytes
+    frames_received: int = 0  # the encoded frames they make up
+    packets_forwarded: int = 0  # RTP packets sent to viewers
+    bytes_forwarded: int = 0  # their payload bytes
+    packets_retransmitted: int = 0  # sent again on a viewer's NACK
+    packets_dropped: int = 0  # not sent: before a keyframe, a full socket buffer, an error
+    frames_tapped: int = 0  # encoded frames handed to taps
     keyframe_requests_received: int = 0  # PLI/FIR from viewers, joins, switches, taps
     keyframe_requests_sent: int = 0  # PLIs sent to publishers
     keyframe_requests_coalesced: int = 0  # absorbed by the rate limit
     tracks_published: int = 0  # gauge: tracks being received from publishers
     tracks_forwarded: int = 0  # gauge: (track, viewer) pairs being forwarded
-    queued_frames: int = 0  # gauge: frames waiting in all viewers' queues
-    queued_frames_max: int = 0  # the most ever waiting in one viewer's queue
+
+
+class Wire(Protocol):
+    """Where an outlet's packets go (``media.wire.Wire`` on a real connection)."""
+
+    def send(self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
+        """Send one RTP packet with this header (its SSRC and payload type are the wire's)."""
 
 
 class KeyframeLimiter:
@@ -78,143 +91,107 @@ class KeyframeLimiter:
         self.last_sent = now
 
 
-class FrameQueue:
-    """One viewer's bounded queue of encoded frames (video starts and restarts at a keyframe)."""
+class Outlet:
+    """One m-line of one viewer: the packets of the bound source, renumbered for this viewer.
 
-    def __init__(self, kind: str, counters: Counters, max_frames: int | None = None) -> None:
-        self.kind = kind
-        self.counters = counters
-        self.max_frames = max_frames or (
-            VIDEO_QUEUE_FRAMES if kind == "video" else AUDIO_QUEUE_FRAMES
-        )
-        self.frames: collections.deque[av.Packet] = collections.deque()
-        self.bytes = 0
-        self.waiting_keyframe = kind == "video"
-        self._waiter: asyncio.Future[None] | None = None
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    def push(self, packet: av.Packet) -> bool:
-        """Queue a frame; True when a keyframe is needed (the queue overflowed or waits)."""
-        video = self.kind == "video"
-        if video and self.waiting_keyframe:
-            if not packet.is_keyframe:
-                self.counters.packets_dropped += 1
-                return False
-            self.waiting_keyframe = False
-        need_keyframe = False
-        if len(self.frames) >= self.max_frames or self.bytes + packet.size > QUEUE_BYTES:
-            if video:  # what is queued is useless without what is dropped: start over
-                self.clear()
-                if not packet.is_keyframe:
-                    self.waiting_keyframe = True
-                    self.counters.packets_dropped += 1
-                    return True
-                need_keyframe = False
-            else:
-                self._drop_oldest()
-        self.frames.append(packet)
-        self.bytes += packet.size
-        self.counters.queued_frames += 1
-        if len(self.frames) > self.counters.queued_frames_max:
-            self.counters.queued_frames_max = len(self.frames)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-        return need_keyframe
-
-    def _drop_oldest(self) -> None:
-        old = self.frames.popleft()
-        self.bytes -= old.size
-        self.counters.queued_frames -= 1
-        self.counters.packets_dropped += 1
-
-    def clear(self) -> None:
-        """Drop everything queued (counted as dropped); video then waits for a keyframe."""
-        while self.frames:
-            self._drop_oldest()
-        self.waiting_keyframe = self.kind == "video"
-
-    async def get(self) -> av.Packet:
-        while not self.frames:
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-        packet = self.frames.popleft()
-        self.bytes -= packet.size
-        self.counters.queued_frames -= 1
-        return packet
-
-
-class SlotTrack(MediaStreamTrack):
-    """The track one viewer's sender sends in one m-line: the frames of the bound source.
-
-    The first ``recv`` (the viewer's connection is up) drops what queued up meanwhile
-    and asks for a keyframe, so a late joiner starts at a fresh one.
+    Packets are sent once the viewer's connection is up (``connect``), from the
+    source's next keyframe for video (its next packet for audio); a packet older
+    than the one it started at is never sent.
     """
 
-    def __init__(self, kind: str, codec: str, counters: Counters) -> None:
-        super().__init__()
+    __slots__ = (
+        "counters",
+        "kind",
+        "seq_offset",
+        "source",
+        "start_seq",
+        "top_seq",
+        "top_ts",
+        "ts_offset",
+        "waiting",
+        "wire",
+    )
+
+    def __init__(self, kind: str, counters: Counters) -> None:
         self.kind = kind
-        self.codec = codec
         self.counters = counters
-        self.queue = FrameQueue(kind, counters)
         self.source: PublishedTrack | None = None
-        self.started = False
-        self._offset = 0  # added to the source's pts to keep the RTP clock continuous
-        self._rebase = False
-        self._last_pts: int | None = None
+        self.wire: Wire | None = None
+        self.waiting = True  # for a packet to start at
+        self.start_seq = 0  # the source's sequence number of that packet
+        self.seq_offset = 0  # added to the source's sequence numbers and timestamps
+        self.ts_offset = 0
+        # The newest packet sent (this viewer's numbering); the next source goes on from it.
+        self.top_seq = random.getrandbits(15)  # low, so that SRTP's rollover is far away
+        self.top_ts = random.getrandbits(32)
 
     def bind(self, source: PublishedTrack | None) -> None:
         """Send this source from now on (None: send nothing until bound again)."""
         if source is self.source:
             return
         if self.source is not None:
-            self.source.slots.discard(self)
+            self.source.remove(self)
             self.counters.tracks_forwarded -= 1
         self.source = source
-        self.queue.clear()
-        self._rebase = self._last_pts is not None
+        self.waiting = True
         if source is not None:
-            source.slots.add(self)
+            source.add(self)
             self.counters.tracks_forwarded += 1
-            if self.started:
+            if self.wire is not None:
                 source.request_keyframe()
 
-    def push(self, packet: av.Packet) -> None:
-        if self.kind == "video" and self.queue.waiting_keyframe and not packet.is_keyframe:
-            self.counters.packets_dropped += 1
-            return
-        if self._rebase and self._last_pts is not None:
-            self._offset = self._last_pts + SWITCH_STEP[self.kind] - int(packet.pts or 0)
-            self._rebase = False
-        if self._offset:
-            shifted = av.Packet(bytes(packet))
-            shifted.pts = int(packet.pts or 0) + self._offset
-            shifted.time_base = packet.time_base
-            shifted.is_keyframe = packet.is_keyframe
-            packet = shifted
-        self._last_pts = packet.pts
-        # Until the viewer is connected (first recv) its overflows bother no publisher.
-        if self.queue.push(packet) and self.source is not None and self.started:
+    def connect(self, wire: Wire | None) -> None:
+        """The viewer's connection is up (a wire to send on) or gone (None)."""
+        self.wire = wire
+        self.waiting = True
+        if wire is not None and self.source is not None:
             self.source.request_keyframe()
 
-    async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if not self.started:
-            self.started = True
-            self.queue.clear()
-            if self.source is not None:
-                self.source.request_keyframe()
-        packet = await self.queue.get()
-        self.counters.packets_forwarded += 1
-        self.counters.bytes_forwarded += packet.size
-        return packet
+    def send(
+        self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int, starts: bool
+    ) -> None:
+        """One packet of the bound source (``starts``: forwarding may begin with it)."""
+        wire = self.wire
+        if self.waiting:
+            if not starts or wire is None:
+                self.counters.packets_dropped += 1
+                return
+            self.seq_offset = (self.top_seq + 1 - seq) & 0xFFFF
+            self.ts_offset = (self.top_ts + SWITCH_STEP[self.kind] - timestamp) & 0xFFFFFFFF
+            self.start_seq = seq
+            self.waiting = False
+        elif (seq - self.start_seq) & 0x8000:  # sent before this outlet started
+            return
+        out_seq = (seq + self.seq_offset) & 0xFFFF
+        out_ts = (timestamp + self.ts_offset) & 0xFFFFFFFF
+        if not (out_seq - self.top_seq) & 0x8000:  # the newest yet (not a late one)
+            self.top_seq, self.top_ts = out_seq, out_ts
+        wire.send(out_seq, out_ts, marker, payload, padding)  # type: ignore[union-attr]
 
-    def stop(self) -> None:
+    def resend(self, out_seq: int) -> bool:
+        """A viewer's NACK: send that packet again if the source still has it."""
+        source, wire = self.source, self.wire
+        if source is None or wire is None or self.waiting:
+            return False
+        seq = (out_seq - self.seq_offset) & 0xFFFF
+        if (seq - self.start_seq) & 0x8000:
+            return False
+        kept = source.history[seq & (HISTORY_PACKETS - 1)]
+        if kept is None or kept[0] != seq:
+            return False
+        _, timestamp, marker, payload, padding = kept
+        wire.send(out_seq, (timestamp + self.ts_offset) & 0xFFFFFFFF, marker, payload, padding)
+        self.counters.packets_retransmitted += 1
+        return True
+
+    def request_keyframe(self) -> None:
+        """A viewer's PLI/FIR: passed on to the publisher of what the outlet shows."""
+        if self.source is not None:
+            self.source.request_keyframe()
+
+    def close(self) -> None:
         self.bind(None)
-        self.queue.clear()
-        super().stop()
+        self.wire = None
 
 
 class PublishedTrack:
@@ -231,24 +208,57 @@ class PublishedTrack:
         self.info = info
         self.codec = codec
         self.counters = counters
-        self.slots: set[SlotTrack] = set()
+        self.video = info.kind == "video"
+        self.outlets: tuple[Outlet, ...] = ()
         self.taps: set[Tap] = set()
         self.limiter = KeyframeLimiter(interval_s)
+        self.history: list[tuple[int, int, int, bytes, int] | None] = (
+            [None] * HISTORY_PACKETS if self.video else []
+        )
+        self.keyframes = 0
         self._send_pli = send_pli
         self._deferred: asyncio.TimerHandle | None = None
-        self.keyframes = 0
+        self._last_ts: int | None = None
 
-    def deliver(self, packet: av.Packet) -> None:
-        """A frame from the publisher: hand it to every slot and tap (never blocks)."""
+    def add(self, outlet: Outlet) -> None:
+        if outlet not in self.outlets:
+            self.outlets = (*self.outlets, outlet)
+
+    def remove(self, outlet: Outlet) -> None:
+        self.outlets = tuple(o for o in self.outlets if o is not outlet)
+
+    def forward(
+        self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int, data: bytes
+    ) -> None:
+        """An RTP packet from the publisher (``data``: its payload depayloaded): to every outlet."""
         counters = self.counters
         counters.packets_received += 1
-        counters.bytes_received += packet.size
-        if packet.is_keyframe and self.info.kind == "video":
+        counters.bytes_received += len(payload)
+        if self.video:
+            starts = (
+                timestamp != self._last_ts
+                and starts_frame(self.codec.name, payload)
+                and is_keyframe(self.codec.name, data)
+            )
+            self._last_ts = timestamp
+            self.history[seq & (HISTORY_PACKETS - 1)] = (seq, timestamp, marker, payload, padding)
+        else:
+            starts = True
+        for outlet in self.outlets:
+            try:
+                outlet.send(seq, timestamp, marker, payload, padding, starts)
+            except Exception:  # one viewer's fault must not stop the others
+                log.exception("forwarding to a viewer failed", extra={"track": self.info.id})
+                outlet.connect(None)
+
+    def deliver(self, packet: av.Packet) -> None:
+        """A whole frame from the publisher: to every tap (never blocks)."""
+        counters = self.counters
+        counters.frames_received += 1
+        if packet.is_keyframe and self.video:
             self.keyframes += 1
-        for slot in list(self.slots):
-            slot.push(packet)
         for tap in list(self.taps):
-            counters.packets_tapped += 1
+            counters.frames_tapped += 1
             try:
                 tap.consumer.on_packet(self.info.id, packet)
             except Exception:  # a faulty consumer must not stop forwarding
@@ -256,7 +266,7 @@ class PublishedTrack:
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per interval (audio: ignored)."""
-        if self.info.kind != "video":
+        if not self.video:
             return
         self.counters.keyframe_requests_received += 1
         loop = asyncio.get_running_loop()
@@ -279,9 +289,9 @@ class PublishedTrack:
         self._send_pli()
 
     def close(self) -> None:
-        """Unpublished: unbind every slot and cancel a deferred request."""
-        for slot in list(self.slots):
-            slot.bind(None)
+        """Unpublished: unbind every outlet and cancel a deferred request."""
+        for outlet in self.outlets:
+            outlet.bind(None)
         if self._deferred is not None:
             self._deferred.cancel()
             self._deferred = None

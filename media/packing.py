@@ -1,4 +1,7 @@
-"""Sending without encoding: a forwarding RTCRtpSender only packetizes the frames it is given.
+"""Publishing without encoding: an RTCRtpSender that only packetizes the frames it is given.
+
+For clients of this server that publish pre-encoded media (the test clients; the
+server itself forwards RTP packets as they are, see ``media.wire``).
 
 aiortc 1.16's ``RTCRtpSender`` builds its encoder on the first frame
 (``get_encoder``; for Opus that opens a libopus encoder and a resampler) and then
@@ -22,7 +25,6 @@ from aiortc.codecs.vpx import Vp8Encoder
 from av.frame import Frame
 
 from media.codecs import Codec
-from media.forwarding import Counters
 
 ENCODER = "_RTCRtpSender__encoder"
 
@@ -34,9 +36,8 @@ class Packer(Encoder):
     1 / clock rate), as ``media.passthrough`` produces them.
     """
 
-    def __init__(self, codec: Codec, counters: Counters | None = None) -> None:
+    def __init__(self, codec: Codec) -> None:
         self.codec = codec
-        self.counters = counters
         self.picture_id = random.randint(0, (1 << 15) - 1)  # VP8 descriptor, 15 bits
         self.frames = 0
 
@@ -55,8 +56,6 @@ class Packer(Encoder):
         else:
             payloads = [data]
         self.frames += 1
-        if self.counters is not None:
-            self.counters.rtp_packets_forwarded += len(payloads)
         return payloads, int(packet.pts or 0)
 
 
@@ -64,16 +63,15 @@ def send_encoded(
     sender: RTCRtpSender,
     codec: Codec,
     on_keyframe_request: Callable[[], None],
-    counters: Counters | None = None,
 ) -> Packer:
-    """Make the sender packetize encoded frames only, and pass viewers' PLI/FIR on.
+    """Make the sender packetize encoded frames only, and pass PLI/FIR on to a callback.
 
     Call it before the sender starts (before the answer is applied); ``codec`` must be
     the one negotiated for the sender's m-line.
     """
     if not hasattr(sender, ENCODER):
         raise RuntimeError(f"aiortc's RTCRtpSender has no {ENCODER}")
-    packer = Packer(codec, counters)
+    packer = Packer(codec)
     setattr(sender, ENCODER, packer)
     # aiortc calls self._send_keyframe() for PLI and FIR; the instance attribute wins.
     sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]

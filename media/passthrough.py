@@ -34,6 +34,8 @@ JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 Deliver = Callable[[av.Packet], None]
+#: (sequence number, timestamp, marker, payload, padding bytes, depayloaded payload)
+Forward = Callable[[int, int, int, bytes, int, bytes], None]
 
 
 class SeamMissing(RuntimeError):
@@ -67,9 +69,10 @@ class Unwrapper:
 class Frames:
     """What both assemblers share: the codec, the callback and the timestamp unwrapper."""
 
-    def __init__(self, codec: Codec, deliver: Deliver) -> None:
+    def __init__(self, codec: Codec, deliver: Deliver, forward: Forward | None = None) -> None:
         self.codec = codec
         self.deliver = deliver
+        self.forward = forward
         self.unwrapper = Unwrapper()
         self.time_base = fractions.Fraction(1, codec.clock_rate)
         self.ssrc: int | None = None  # the publisher's SSRC, for keyframe requests
@@ -78,6 +81,18 @@ class Frames:
     @property
     def capacity(self) -> int:  # aiortc's JitterBuffer API
         return 0
+
+    def pass_on(self, packet: RtpPacket) -> None:
+        """Every packet goes to ``forward`` as it arrives, before frames are assembled."""
+        if self.forward is not None:
+            self.forward(
+                packet.sequence_number,
+                packet.timestamp,
+                packet.marker,
+                packet.payload,
+                packet.padding_size,
+                packet._data,  # type: ignore[attr-defined]  # set by aiortc's depayload
+            )
 
     def emit(self, data: bytes, timestamp: int, keyframe: bool) -> None:
         packet = av.Packet(data)
@@ -91,14 +106,19 @@ class AudioFrames(Frames):
     """Audio: every RTP packet is one frame, handed on at once; late ones are dropped."""
 
     def __init__(
-        self, codec: Codec, deliver: Deliver, on_level: Callable[[int], None] | None = None
+        self,
+        codec: Codec,
+        deliver: Deliver,
+        forward: Forward | None = None,
+        on_level: Callable[[int], None] | None = None,
     ) -> None:
-        super().__init__(codec, deliver)
+        super().__init__(codec, deliver, forward)
         self.on_level = on_level
         self._last_seq: int | None = None
 
     def add(self, packet: RtpPacket) -> tuple[bool, None]:
         self.ssrc = packet.ssrc
+        self.pass_on(packet)
         data: bytes = packet._data  # type: ignore[attr-defined]  # set by aiortc's depayload
         if not data:
             return False, None
@@ -125,11 +145,12 @@ class VideoFrames(Frames):
         self,
         codec: Codec,
         deliver: Deliver,
+        forward: Forward | None = None,
         max_wait_s: float = 0.5,
         max_packets: int = 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(codec, deliver)
+        super().__init__(codec, deliver, forward)
         self.max_wait_s, self.max_packets, self.clock = max_wait_s, max_packets, clock
         self.packets: dict[int, RtpPacket] = {}
         self.next_seq: int | None = None  # where the next frame starts
@@ -139,6 +160,7 @@ class VideoFrames(Frames):
 
     def add(self, packet: RtpPacket) -> tuple[bool, None]:
         self.ssrc = packet.ssrc
+        self.pass_on(packet)
         seq = packet.sequence_number
         if self.next_seq is not None and uint16_gt(self.next_seq, seq):
             self.late += 1
@@ -242,10 +264,12 @@ def keep_encoded(
     codec: Codec,
     deliver: Deliver,
     *,
+    forward: Forward | None = None,
     on_audio_level: Callable[[int], None] | None = None,
     on_sender_report: Callable[[SenderReport], None] | None = None,
 ) -> Frames:
-    """Make the receiver hand on encoded frames to ``deliver`` instead of decoding them.
+    """Make the receiver hand on encoded frames to ``deliver`` instead of decoding them,
+    and every RTP packet, as it arrives, to ``forward``.
 
     Call it before the receiver gets media (before applying the description).
     ``on_audio_level`` gets the RFC 6464 level of each audio packet, when negotiated;
@@ -255,9 +279,9 @@ def keep_encoded(
         raise SeamMissing(f"aiortc's RTCRtpReceiver has no {JITTER_BUFFER}")
     frames: Frames
     if codec.kind == "audio":
-        frames = AudioFrames(codec, deliver, on_audio_level)
+        frames = AudioFrames(codec, deliver, forward, on_audio_level)
     else:
-        frames = VideoFrames(codec, deliver)
+        frames = VideoFrames(codec, deliver, forward)
     setattr(receiver, JITTER_BUFFER, frames)
     if on_sender_report is not None:
         _watch_sender_reports(receiver, frames, on_sender_report)

@@ -38,6 +38,12 @@ class Inbound:
         if self.target is not None:
             self.target.deliver(packet)
 
+    def forward(
+        self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int, data: bytes
+    ) -> None:
+        if self.target is not None:
+            self.target.forward(seq, timestamp, marker, payload, padding, data)
+
 
 class Publisher:
     """The connection a participant publishes on; the server answers the client's offers."""
@@ -129,6 +135,7 @@ class Publisher:
                     transceiver.receiver,
                     codec,
                     inbound.deliver,
+                    forward=inbound.forward,
                     on_audio_level=functools.partial(self._on_audio_level, inbound),
                     on_sender_report=functools.partial(self._on_sender_report, inbound),
                 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -16,18 +15,19 @@ from aiortc import sdp as aiortc_sdp
 from classroom.errors import InvalidCommand
 from media.codecs import Codec
 from media.description import AIORTC_ERRORS, BadDescription, parse_description
-from media.forwarding import Counters, PublishedTrack, SlotTrack
+from media.forwarding import Counters, Outlet, PublishedTrack
 from media.ice import announce_public_ip
-from media.packing import send_encoded
+from media.wire import IdleTrack, attach
 
 log = logging.getLogger("classroom.media")
 
 
 @dataclasses.dataclass
 class Slot:
-    """One m-line of the subscribe connection and the track it sends."""
+    """One m-line of the subscribe connection and what it forwards."""
 
-    track: SlotTrack
+    outlet: Outlet
+    kind: str
     codec: Codec
     transceiver: RTCRtpTransceiver | None = None
     answered: bool = False
@@ -39,7 +39,7 @@ class Slot:
 
     @property
     def free(self) -> bool:
-        return self.track.source is None and not self.broken
+        return self.outlet.source is None and not self.broken
 
 
 class Subscriber:
@@ -81,22 +81,22 @@ class Subscriber:
         self._desired = [t for t in tracks if self.accepts(t)]
         wanted = {t.info.id for t in self._desired}
         for slot in self.slots:
-            source = slot.track.source
+            source = slot.outlet.source
             if source is not None and (source.info.id not in wanted or slot.broken):
-                slot.track.bind(None)
-        bound = {s.track.source.info.id for s in self.slots if s.track.source is not None}
+                slot.outlet.bind(None)
+        bound = {s.outlet.source.info.id for s in self.slots if s.outlet.source is not None}
         for track in self._desired:
             if track.info.id not in bound:
-                self._free_slot(track).track.bind(track)
+                self._free_slot(track).outlet.bind(track)
         self.schedule()  # tells the client when what it shows changed
 
     def _free_slot(self, track: PublishedTrack) -> Slot:
         codec = track.codec
-        free = [s for s in self.slots if s.free and s.track.kind == track.info.kind]
+        free = [s for s in self.slots if s.free and s.kind == track.info.kind]
         free = [s for s in free if s.codec.matches(codec)]
         if free:
             return min(free, key=lambda s: not s.answered)  # negotiated ones first
-        slot = Slot(SlotTrack(track.info.kind, codec.name, self.counters), codec)
+        slot = Slot(Outlet(track.info.kind, self.counters), track.info.kind, codec)
         self.slots.append(slot)
         return slot
 
@@ -104,8 +104,8 @@ class Subscriber:
         """Which participant's source each m-line shows now, for the client."""
         shown = {}
         for slot in self.slots:
-            if slot.mid is not None and slot.track.source is not None:
-                info = slot.track.source.info
+            if slot.mid is not None and slot.outlet.source is not None:
+                info = slot.outlet.source.info
                 shown[slot.mid] = {
                     "participant": info.participant,
                     "source": info.source,
@@ -143,16 +143,12 @@ class Subscriber:
             self.pc = RTCPeerConnection(self.configuration)
         for slot in self.slots:
             if slot.transceiver is None:
-                transceiver = self.pc.addTransceiver(slot.track, direction="sendonly")
+                track = IdleTrack(slot.kind)
+                transceiver = self.pc.addTransceiver(track, direction="sendonly")
                 transceiver.setCodecPreferences(slot.codec.preferences())
                 # Its own stream: browsers lip-sync the tracks of one stream together.
                 transceiver.sender._stream_id = uuid.uuid4().hex
-                send_encoded(
-                    transceiver.sender,
-                    slot.codec,
-                    functools.partial(self._keyframe, slot),
-                    self.counters,
-                )
+                attach(transceiver.sender, slot.outlet, self.counters)
                 slot.transceiver = transceiver
         await self.pc.setLocalDescription(await self.pc.createOffer())
         if self.closed:
@@ -165,8 +161,8 @@ class Subscriber:
 
     def _keyframe(self, slot: Slot) -> None:
         """A viewer's PLI/FIR: forwarded to the publisher of what the slot shows."""
-        if slot.track.source is not None:
-            slot.track.source.request_keyframe()
+        if slot.outlet.source is not None:
+            slot.outlet.source.request_keyframe()
 
     async def accept(self, sdp: str) -> None:
         """Apply the client's answer to the last offer; raises BadDescription/InvalidCommand."""
@@ -196,7 +192,7 @@ class Subscriber:
                         "viewer refused %s", slot.codec.name, extra={"participant": self.pid}
                     )
                     slot.broken = True
-        if any(slot.broken and slot.track.source is not None for slot in self.slots):
+        if any(slot.broken and slot.outlet.source is not None for slot in self.slots):
             self.assign(self._desired)
         self.schedule()
 
@@ -205,6 +201,6 @@ class Subscriber:
         if self._task is not None:
             self._task.cancel()
         for slot in self.slots:
-            slot.track.stop()
+            slot.outlet.close()
         if self.pc is not None:
             await self.pc.close()

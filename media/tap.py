@@ -16,10 +16,10 @@ those of ``recordings.tracks.TrackSink``, so the recorder plugs in as it is):
 - ``on_track_ended(track_id)`` when it is unpublished, its publisher leaves, or
   the policy stops it.
 
-Every method must return quickly and never block: queue the work (for example in
-a ``media.forwarding.FrameQueue``, bounded, dropping to the next keyframe) and do
-it in a task of your own. ``Tap.request_keyframe(track_id)`` asks the publisher
-for a keyframe (rate-limited, like a viewer's PLI).
+Every method must return quickly and never block: queue the work (bounded, dropping
+video to the next keyframe when full) and do it in a task or thread of your own.
+``Tap.request_keyframe(track_id)`` asks the publisher for a keyframe (rate-limited,
+like a viewer's PLI).
 """
 
 from __future__ import annotations

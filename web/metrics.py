@@ -91,28 +91,37 @@ def snapshot(hub: Hub, websockets: int) -> Snapshot:
 #: Counters of media.forwarding.Counters (totals only grow) -> (metric name, help).
 MEDIA_TOTALS = {
     "packets_received": (
-        "classroom_media_frames_received_total",
-        "Encoded frames received from publishers.",
+        "classroom_media_packets_received_total",
+        "RTP packets received from publishers.",
     ),
     "bytes_received": (
         "classroom_media_bytes_received_total",
-        "Bytes of encoded frames received from publishers.",
+        "Payload bytes of the RTP packets received from publishers.",
+    ),
+    "frames_received": (
+        "classroom_media_frames_received_total",
+        "Encoded frames those packets made up.",
     ),
     "packets_forwarded": (
-        "classroom_media_frames_forwarded_total",
-        "Encoded frames handed to viewers' senders (each is one or more RTP packets).",
+        "classroom_media_packets_forwarded_total",
+        "RTP packets sent to viewers (each publisher's packet once per viewer).",
     ),
     "bytes_forwarded": (
         "classroom_media_bytes_forwarded_total",
-        "Bytes of encoded frames handed to viewers' senders.",
+        "Payload bytes of the RTP packets sent to viewers.",
     ),
-    "packets_tapped": (
-        "classroom_media_frames_tapped_total",
-        "Encoded frames handed to in-process taps (the recorder).",
+    "packets_retransmitted": (
+        "classroom_media_packets_retransmitted_total",
+        "RTP packets sent again on a viewer's NACK.",
     ),
     "packets_dropped": (
-        "classroom_media_frames_dropped_total",
-        "Encoded frames dropped from slow viewers' queues (until the next keyframe).",
+        "classroom_media_packets_dropped_total",
+        "RTP packets not sent to a viewer: before its first keyframe, before its "
+        "connection was up, or its socket buffer was full.",
+    ),
+    "frames_tapped": (
+        "classroom_media_frames_tapped_total",
+        "Encoded frames handed to in-process taps (the recorder).",
     ),
 }
 KEYFRAME_TOTALS = {
@@ -191,16 +200,6 @@ class ClassroomCollector(Collector):
             "classroom_media_tracks_forwarded",
             "(track, viewer) pairs being forwarded.",
             sum(c.tracks_forwarded for c in counters),
-        )
-        yield GaugeMetricFamily(
-            "classroom_media_queued_frames",
-            "Encoded frames waiting in viewers' queues.",
-            sum(c.queued_frames for c in counters),
-        )
-        yield GaugeMetricFamily(
-            "classroom_media_queued_frames_max",
-            "The most frames ever waiting in one viewer's queue.",
-            max((c.queued_frames_max for c in counters), default=0),
         )
 
     def _recordings(self) -> Iterator[Metric]:

@@ -43,7 +43,7 @@ class Window:
     loss: float
     packets_per_s: float  # RTP packets received by all viewers together
     sent_fps: float
-    dropped_per_s: float | None = None  # frames the server dropped from slow viewers' queues
+    dropped_per_s: float | None = None  # packets the server did not send (see its metric)
 
     @property
     def streams(self) -> float:
@@ -121,8 +121,8 @@ class Fleet(abc.ABC):
             packets_per_s=received / span,
             sent_fps=(self.sent_frames() - sent_before) / span,
             dropped_per_s=(
-                (metrics_after["frames_dropped"] - metrics_before["frames_dropped"]) / span
-                if "frames_dropped" in metrics_before and "frames_dropped" in metrics_after
+                (metrics_after["packets_dropped"] - metrics_before["packets_dropped"]) / span
+                if "packets_dropped" in metrics_before and "packets_dropped" in metrics_after
                 else None
             ),
         )

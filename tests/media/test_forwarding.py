@@ -1,65 +1,56 @@
-"""Per-viewer queues, keyframe rate limiting and slot switching (no network)."""
+"""Fan-out, renumbering, switching, retransmission and keyframe rate limiting (no network)."""
 
 from __future__ import annotations
 
-import asyncio
 import fractions
+import itertools
 
 import av
 import pytest
 
 from media.codecs import codec_named
-from media.forwarding import (
-    AUDIO_QUEUE_FRAMES,
-    VIDEO_QUEUE_FRAMES,
-    Counters,
-    FrameQueue,
-    KeyframeLimiter,
-    PublishedTrack,
-    SlotTrack,
-)
-from media.tap import TrackInfo
+from media.forwarding import HISTORY_PACKETS, Counters, KeyframeLimiter, Outlet, PublishedTrack
+from media.tap import Tap, TrackInfo
+
+KEY = b"\x10\x00\x9d\x01\x2a"  # VP8: S bit, partition 0; frame tag with the keyframe bit clear
+DELTA = b"\x10\x01"
+MIDDLE = b"\x00\x01"  # not the first packet of a frame
 
 
-def frame(pts: int, keyframe: bool = False, size: int = 100) -> av.Packet:
-    packet = av.Packet(bytes([pts % 256]) * size)
-    packet.pts, packet.time_base = pts, fractions.Fraction(1, 90000)
-    packet.is_keyframe = keyframe
-    return packet
+class FakeWire:
+    """Records what an outlet sends: (seq, timestamp, marker, payload)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, int, int, bytes]] = []
+
+    def send(self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
+        self.sent.append((seq, timestamp, marker, payload))
 
 
-def test_a_slow_viewers_video_queue_drops_to_the_next_keyframe() -> None:
-    counters = Counters()
-    queue = FrameQueue("video", counters)
-    assert queue.push(frame(0)) is False and len(queue) == 0  # waits for a keyframe
-    queue.push(frame(1, keyframe=True))
-    for n in range(2, VIDEO_QUEUE_FRAMES + 1):
-        assert queue.push(frame(n)) is False
-    assert len(queue) == VIDEO_QUEUE_FRAMES
-    assert queue.push(frame(100)) is True  # full: everything goes, a keyframe is needed
-    assert len(queue) == 0 and queue.waiting_keyframe
-    assert queue.push(frame(101)) is False and len(queue) == 0
-    queue.push(frame(102, keyframe=True))
-    assert [p.pts for p in queue.frames] == [102]
-    assert counters.packets_dropped == 1 + VIDEO_QUEUE_FRAMES + 2
-    assert counters.queued_frames == 1 and counters.queued_frames_max == VIDEO_QUEUE_FRAMES
+class BrokenWire:
+    def send(self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
+        raise RuntimeError("a bug in one viewer's path")
 
 
-def test_a_keyframe_that_overflows_the_queue_starts_it_over() -> None:
-    queue = FrameQueue("video", Counters(), max_frames=3)
-    for n in range(3):
-        queue.push(frame(n, keyframe=n == 0))
-    assert queue.push(frame(3, keyframe=True)) is False
-    assert [p.pts for p in queue.frames] == [3]
+def published(
+    name: str, counters: Counters, asked: list[str], kind: str = "video"
+) -> PublishedTrack:
+    codec = "vp8" if kind == "video" else "opus"
+    info = TrackInfo(
+        f"{name}/{kind}", name, "camera" if kind == "video" else "microphone", kind, codec, 90000
+    )
+    return PublishedTrack(
+        info,
+        codec_named("VP8" if kind == "video" else "opus"),
+        counters,
+        lambda: asked.append(name),
+        0.0,
+    )
 
 
-def test_an_audio_queue_loses_its_oldest_frames_and_counts_bytes() -> None:
-    counters = Counters()
-    queue = FrameQueue("audio", counters)
-    for n in range(AUDIO_QUEUE_FRAMES + 5):
-        queue.push(frame(n * 960, size=50))
-    assert queue.frames[0].pts == 5 * 960
-    assert queue.bytes == 50 * AUDIO_QUEUE_FRAMES and counters.packets_dropped == 5
+def packet(track: PublishedTrack, seq: int, ts: int, payload: bytes, marker: int = 1) -> None:
+    # The depayloaded VP8 data starts after the one-byte descriptor.
+    track.forward(seq, ts, marker, payload, 0, payload[1:])
 
 
 def test_the_limiter_sends_one_request_per_interval_and_defers_the_next() -> None:
@@ -73,45 +64,107 @@ def test_the_limiter_sends_one_request_per_interval_and_defers_the_next() -> Non
     assert limiter.request(11.6) == 0.0
 
 
-def published(name: str, counters: Counters, asked: list[str]) -> PublishedTrack:
-    info = TrackInfo(f"{name}/camera", name, "camera", "video", "vp8", 90000)
-    return PublishedTrack(info, codec_named("VP8"), counters, lambda: asked.append(name), 0.0)
-
-
-async def test_a_slot_keeps_its_clock_running_when_switched_to_another_source() -> None:
+async def test_video_starts_at_a_keyframe_and_goes_on_across_a_switch() -> None:
     counters = Counters()
     asked: list[str] = []
     ana, bojan = published("ana", counters, asked), published("bojan", counters, asked)
-    slot = SlotTrack("video", "VP8", counters)
-    slot.bind(ana)
-    ana.deliver(frame(90_000, keyframe=True))  # queued before the viewer is connected
-    first = asyncio.ensure_future(slot.recv())
-    await asyncio.sleep(0)  # the sender starts: what queued is stale, a keyframe is asked for
-    assert asked == ["ana"] and len(slot.queue) == 0
-    ana.deliver(frame(93_000))
-    ana.deliver(frame(96_000, keyframe=True))
-    assert (await first).pts == 96_000
-    slot.bind(bojan)
+    outlet, wire = Outlet("video", counters), FakeWire()
+    outlet.bind(ana)
+    packet(ana, 100, 90_000, KEY)  # before the viewer is connected: not sent
+    assert asked == [] and counters.tracks_forwarded == 1
+    outlet.connect(wire)
+    assert asked == ["ana"]  # a keyframe to start with
+    packet(ana, 101, 93_000, DELTA)  # not a keyframe: not sent
+    packet(ana, 102, 96_000, KEY, marker=0)
+    packet(ana, 103, 96_000, MIDDLE)
+    packet(ana, 104, 99_000, DELTA)
+    packet(ana, 101, 93_000, DELTA)  # a late copy from before the start: never sent
+    seqs = [s for s, *_ in wire.sent]
+    assert len(seqs) == 3 and [(b - a) & 0xFFFF for a, b in itertools.pairwise(seqs)] == [1, 1]
+    assert [ts - wire.sent[0][1] for _, ts, *_ in wire.sent] == [0, 0, 3000]
+    assert [m for _, _, m, _ in wire.sent] == [0, 1, 1]
+    assert wire.sent[0][3] == KEY  # the payload goes as it came
+    last_seq, last_ts = wire.sent[-1][0], wire.sent[-1][1]
+
+    outlet.bind(bojan)
     assert asked == ["ana", "bojan"] and counters.tracks_forwarded == 1
-    bojan.deliver(frame(5_000))  # not a keyframe: dropped
-    bojan.deliver(frame(8_000, keyframe=True))
-    bojan.deliver(frame(11_000))
-    switched = [await slot.recv(), await slot.recv()]
-    assert [p.pts for p in switched] == [99_000, 102_000]  # continuing the slot's clock
-    assert bytes(switched[0]) == bytes(frame(8_000)) and switched[0].is_keyframe
-    ana.deliver(frame(99_000, keyframe=True))  # no longer bound: not queued
-    assert len(slot.queue) == 0
-    slot.stop()
-    assert counters.tracks_forwarded == 0 and not bojan.slots
+    packet(ana, 105, 102_000, KEY)  # no longer bound
+    packet(bojan, 7, 5_000, DELTA)  # waits for bojan's keyframe
+    packet(bojan, 8, 8_000, KEY)
+    packet(bojan, 9, 11_000, DELTA)
+    switched = wire.sent[3:]
+    assert [(s - last_seq) & 0xFFFF for s, *_ in switched] == [1, 2]  # no gap, no overlap
+    assert [(ts - last_ts) & 0xFFFFFFFF for _, ts, *_ in switched] == [3000, 6000]
+    outlet.close()
+    assert counters.tracks_forwarded == 0 and not bojan.outlets
 
 
-def test_a_viewer_not_yet_connected_asks_no_publisher_for_keyframes() -> None:
+async def test_audio_starts_at_once_and_a_viewer_not_connected_asks_for_nothing() -> None:
+    counters = Counters()
+    asked: list[str] = []
+    mic = published("ana", counters, asked, kind="audio")
+    outlet, wire = Outlet("audio", counters), FakeWire()
+    outlet.bind(mic)
+    mic.forward(1, 960, 1, b"opus", 0, b"opus")
+    assert counters.packets_dropped == 1  # nowhere to send it yet
+    outlet.connect(wire)
+    mic.forward(2, 1920, 1, b"opus", 0, b"opus")
+    mic.forward(3, 2880, 1, b"opus", 0, b"opus")
+    assert len(wire.sent) == 2 and asked == []  # audio never asks for keyframes
+
+
+async def test_a_nack_is_answered_from_the_history_of_the_bound_source_only() -> None:
     counters = Counters()
     asked: list[str] = []
     ana = published("ana", counters, asked)
-    slot = SlotTrack("video", "VP8", counters)
-    slot.bind(ana)
-    for n in range(3 * VIDEO_QUEUE_FRAMES):
-        ana.deliver(frame(3000 * n, keyframe=n % 25 == 0))
-    assert asked == [] and len(slot.queue) <= VIDEO_QUEUE_FRAMES
-    assert counters.packets_dropped > VIDEO_QUEUE_FRAMES
+    outlet, wire = Outlet("video", counters), FakeWire()
+    outlet.bind(ana)
+    outlet.connect(wire)
+    packet(ana, 65_535, 90_000, KEY)
+    packet(ana, 0, 93_000, DELTA)  # the sequence wraps
+    first = wire.sent[0][0]
+    assert outlet.resend((first + 1) & 0xFFFF)
+    assert wire.sent[-1] == wire.sent[1] and counters.packets_retransmitted == 1
+    assert not outlet.resend((first - 1) & 0xFFFF)  # before this viewer started
+    for seq in range(1, HISTORY_PACKETS + 2):  # the history moves on
+        packet(ana, seq, 93_000 + 3000 * seq, DELTA)
+    assert not outlet.resend(first)
+    outlet.bind(None)
+    assert not outlet.resend(wire.sent[-1][0])
+
+
+async def test_one_viewers_failure_leaves_the_others_forwarding() -> None:
+    counters = Counters()
+    asked: list[str] = []
+    ana = published("ana", counters, asked)
+    broken, fine = Outlet("video", counters), Outlet("video", counters)
+    wire = FakeWire()
+    for outlet, w in ((broken, BrokenWire()), (fine, wire)):
+        outlet.bind(ana)
+        outlet.connect(w)
+    packet(ana, 1, 90_000, KEY)
+    packet(ana, 2, 93_000, DELTA)
+    assert len(wire.sent) == 2 and broken.wire is None
+
+
+class Consumer:
+    def __init__(self) -> None:
+        self.packets: list[int] = []
+
+    def on_track(self, track: TrackInfo) -> None: ...
+    def on_packet(self, track_id: str, packet: av.Packet) -> None:
+        self.packets.append(int(packet.pts or 0))
+
+    def on_sender_report(self, track_id: str, report: object) -> None: ...
+    def on_track_ended(self, track_id: str) -> None: ...
+
+
+def test_whole_frames_go_to_taps_and_are_counted() -> None:
+    counters = Counters()
+    ana = published("ana", counters, [])
+    consumer = Consumer()
+    ana.taps.add(Tap(consumer, "recorder", lambda track_id: None, lambda tap: None))
+    frame = av.Packet(KEY)
+    frame.pts, frame.time_base, frame.is_keyframe = 3000, fractions.Fraction(1, 90000), True
+    ana.deliver(frame)
+    assert consumer.packets == [3000] and counters.frames_tapped == 1 and ana.keyframes == 1

@@ -147,7 +147,7 @@ def test_audio_packets_are_frames_at_once_and_late_ones_are_dropped() -> None:
     opus = encode_opus(6)
     out: list[av.Packet] = []
     levels: list[int] = []
-    audio = AudioFrames(codec_named("opus"), out.append, levels.append)
+    audio = AudioFrames(codec_named("opus"), out.append, on_level=levels.append)
     packets = []
     for n, data in enumerate(opus):
         packet = RtpPacket(

@@ -18,7 +18,6 @@ import pytest
 from classroom.errors import InvalidCommand
 from config import Settings
 from media.description import BadDescription
-from media.forwarding import AUDIO_QUEUE_FRAMES
 from media.tap import SenderReport, TrackInfo
 from tests.media.clients import ClipTrack, PublishingClient, encode_video
 from tests.media.conftest import Room
@@ -63,8 +62,8 @@ async def test_frames_arrive_as_published_without_any_codec(
     assert contiguous([r.data for r in audio], publisher.tracks["microphone"].sent)
     assert codec_calls == []
     counters = room.router.counters
-    assert counters.packets_forwarded >= 80
-    assert counters.rtp_packets_forwarded >= counters.packets_forwarded  # one or more each
+    assert counters.frames_received >= 80
+    assert counters.packets_forwarded >= 80  # one or more packets each
     assert counters.tracks_published == 2 and counters.tracks_forwarded == 2
 
 
@@ -228,17 +227,15 @@ async def test_each_viewer_gets_at_most_the_limit_and_a_pin_switches_in_place(
         await room.close()
 
 
-async def test_a_viewer_that_never_connects_costs_no_more_than_a_bounded_queue(
-    room: Room,
-) -> None:
+async def test_a_viewer_that_never_connects_holds_nothing_back(room: Room) -> None:
     viewer = await room.viewer("b")
     await room.router.ready("stalled", ("VP8",))  # it never answers the offer
     publisher = await room.publisher("a", frames=300)
     await viewer.wait_for(lambda: len(viewer.frames("a", "camera")) >= 60)
     stalled = room.router.subscribers["stalled"]
     assert stalled.awaiting_answer and len(stalled.slots) == 2
-    assert all(len(slot.track.queue) <= AUDIO_QUEUE_FRAMES for slot in stalled.slots)
-    assert room.router.counters.packets_dropped > 20
+    assert all(slot.outlet.wire is None for slot in stalled.slots)
+    assert room.router.counters.packets_dropped > 20  # its packets, not sent
     video = viewer.frames("a", "camera")
     assert contiguous([r.data for r in video], publisher.tracks["camera"].sent)
 

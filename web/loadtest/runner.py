@@ -22,9 +22,9 @@ from web.loadtest.report import QUIZ_PREFIX, ParticipantResult, Progress, Report
 SERVER_METRICS = {
     "cpu_seconds": "process_cpu_seconds_total",
     "rss_bytes": "process_resident_memory_bytes",
-    "frames_forwarded": "classroom_media_frames_forwarded_total",
+    "packets_forwarded": "classroom_media_packets_forwarded_total",
     "bytes_forwarded": "classroom_media_bytes_forwarded_total",
-    "frames_dropped": "classroom_media_frames_dropped_total",
+    "packets_dropped": "classroom_media_packets_dropped_total",
 }
 
 

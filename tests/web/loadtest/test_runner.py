@@ -100,7 +100,7 @@ async def test_media_flows_from_a_clip_publisher_to_counting_subscribers(
         assert viewer.loss is not None and viewer.kbps and viewer.kbps > 0
         assert viewer.first_frame_ms is not None and viewer.first_frame_ms > viewer.join_ms
     assert report.sent_fps and report.sent_fps > 0
-    assert report.server["frames_forwarded_per_s"] and report.server["frames_forwarded_per_s"] > 0
+    assert report.server["packets_forwarded_per_s"] and report.server["packets_forwarded_per_s"] > 0
 
 
 async def test_a_wrong_secret_is_reported_per_participant(served: str, settings: Settings) -> None:
@@ -241,11 +241,11 @@ def test_latency_is_from_the_nth_answer_to_the_tally_that_counts_it(
 
 
 def test_server_figures_are_rates_between_scrapes() -> None:
-    before = {"cpu_seconds": 10.0, "frames_forwarded": 1000.0, "rss_bytes": 1.0}
-    after = {"cpu_seconds": 11.0, "frames_forwarded": 5000.0, "rss_bytes": 2.0}
+    before = {"cpu_seconds": 10.0, "packets_forwarded": 1000.0, "rss_bytes": 1.0}
+    after = {"cpu_seconds": 11.0, "packets_forwarded": 5000.0, "rss_bytes": 2.0}
     figures = server_figures(before, after, 2.0)
-    assert figures["cpu_cores"] == 0.5 and figures["frames_forwarded_per_s"] == 2000.0
-    assert figures["rss_bytes"] == 2.0 and figures["frames_dropped_per_s"] is None
+    assert figures["cpu_cores"] == 0.5 and figures["packets_forwarded_per_s"] == 2000.0
+    assert figures["rss_bytes"] == 2.0 and figures["packets_dropped_per_s"] is None
 
 
 def test_the_table_lists_people_and_folds_quiz_answerers() -> None:

@@ -1,0 +1,224 @@
+"""Sending forwarded RTP on a viewer's connection: a 12-byte header, SRTP, one ``sendto``.
+
+aiortc's ``RTCRtpSender`` would take every forwarded frame as an encoded frame:
+packetize it again, build and serialize an ``RtpPacket`` with header extensions,
+keep it for retransmission and await the DTLS transport, the ICE connection and
+the datagram transport in turn, one coroutine chain per packet and viewer (most
+of the forwarding time, profiled in BENCHMARKS.md). A ``Wire`` writes the header
+of a forwarded packet and its payload into one buffer, encrypts it in place with
+the connection's SRTP session (libsrtp, through pylibsrtp's binding) and hands it
+to the socket of the nominated ICE candidate pair. A full socket buffer drops the
+packet (UDP), it never queues.
+
+The m-line itself is still negotiated and served by aiortc: ``attach`` gives the
+sender an ``IdleTrack`` (it has nothing of its own to send), makes the wire when
+the sender starts (the DTLS handshake is done by then), answers the viewer's
+NACKs from the outlet's source, passes PLI/FIR on, and keeps the sender's RTCP
+sender reports true to what the wire sent (packet and octet counts, and an RTP
+time with its wall-clock time). Those are private parts of aiortc 1.16,
+pylibsrtp and aioice, which are pinned; ``attach`` checks for them and
+tests/media/test_wire.py fails if they move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from typing import Any
+
+from aiortc import MediaStreamTrack, RTCRtpSender
+from aiortc.clock import current_ntp_time
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
+from pylibsrtp._binding import ffi, lib
+
+from media.forwarding import Counters, Outlet
+
+log = logging.getLogger("classroom.media")
+
+#: aiortc 1.16 ``RTCRtpSender`` attributes the sender reports are made from.
+PACKET_COUNT = "_RTCRtpSender__packet_count"
+OCTET_COUNT = "_RTCRtpSender__octet_count"
+RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
+NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
+#: libsrtp appends at most this much (authentication tag and MKI).
+SRTP_TRAILER = 16 + 128
+BUFFER = 2048
+#: The wire's figures go to the sender's RTCP sender report every this many packets.
+REPORT_EVERY = 32
+
+_HEADER = struct.Struct("!BBHII")
+
+
+class SeamMissing(RuntimeError):
+    """A pinned library no longer has an internal this module relies on."""
+
+
+class Wire:
+    """Sends RTP with one SSRC and payload type on one viewer's connection."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        address: tuple[Any, ...],
+        session: Any,
+        ssrc: int,
+        payload_type: int,
+        counters: Counters,
+        sender: RTCRtpSender | None = None,
+    ) -> None:
+        self.sock_sendto = sock.sendto
+        self.address = address
+        self.session = session  # pylibsrtp's Session: keeps the libsrtp context alive
+        self.srtp = session._srtp[0]  # that context (srtp_t)
+        self.ssrc = ssrc
+        self.payload_type = payload_type
+        self.counters = counters
+        self.sender = sender
+        self.cdata = ffi.new("char[]", BUFFER)
+        self.buffer = ffi.buffer(self.cdata)
+        self.view = memoryview(self.buffer)
+        self.length = ffi.new("int *")
+        self.packets = 0  # sent, for sender reports
+        self.octets = 0  # payload bytes sent
+        self.closed = False
+
+    def send(self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
+        size = len(payload)
+        end = 12 + size + padding
+        if end > BUFFER - SRTP_TRAILER or self.closed:
+            self.counters.packets_dropped += 1
+            return
+        buffer = self.buffer
+        _HEADER.pack_into(
+            buffer,
+            0,
+            0xA0 if padding else 0x80,
+            self.payload_type | 0x80 if marker else self.payload_type,
+            seq,
+            timestamp,
+            self.ssrc,
+        )
+        buffer[12 : 12 + size] = payload
+        if padding:  # RFC 3550 5.1: zeros, then the count of padding bytes
+            buffer[12 + size : end] = bytes(padding - 1) + bytes((padding,))
+        length = self.length
+        length[0] = end
+        if lib.srtp_protect(self.srtp, self.cdata, length):
+            self.counters.packets_dropped += 1
+            return
+        try:
+            self.sock_sendto(self.view[: length[0]], self.address)
+        except (BlockingIOError, InterruptedError):  # the socket's buffer is full: lost
+            self.counters.packets_dropped += 1
+            return
+        except OSError as error:  # the connection is gone
+            log.info("viewer connection closed: %s", error)
+            self.close()
+            return
+        counters = self.counters
+        counters.packets_forwarded += 1
+        counters.bytes_forwarded += size
+        self.packets += 1
+        self.octets += size
+        if not self.packets % REPORT_EVERY:
+            self.report(timestamp)
+
+    def report(self, timestamp: int) -> None:
+        """What was sent so far, for the sender's next RTCP sender report."""
+        sender = self.sender
+        if sender is not None:
+            setattr(sender, PACKET_COUNT, self.packets)
+            setattr(sender, OCTET_COUNT, self.octets)
+            setattr(sender, RTP_TIMESTAMP, timestamp)
+            setattr(sender, NTP_TIMESTAMP, current_ntp_time())
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class IdleTrack(MediaStreamTrack):
+    """What an attached sender "sends": nothing, until it is stopped (the wire sends)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def recv(self) -> Any:
+        if self.readyState == "live":
+            await asyncio.shield(self._ended)
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        if not self._ended.done():
+            self._ended.set_result(None)
+        super().stop()
+
+
+def attach(sender: RTCRtpSender, outlet: Outlet, counters: Counters) -> None:
+    """Let ``outlet`` send on this sender's m-line (call before the sender starts).
+
+    The sender's track must be an ``IdleTrack``. The outlet gets its wire when the
+    sender starts and loses it when the sender stops.
+    """
+    for name in (PACKET_COUNT, OCTET_COUNT, RTP_TIMESTAMP, NTP_TIMESTAMP):
+        if not hasattr(sender, name):
+            raise SeamMissing(f"aiortc's RTCRtpSender has no {name}")
+    start, stop = sender.send, sender.stop
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        await start(parameters)
+        if outlet.wire is None:
+            try:
+                outlet.connect(_wire(sender, parameters, counters))
+            except (SeamMissing, ConnectionError):
+                log.exception("cannot forward on this connection")
+
+    async def stop_sending() -> None:
+        wire = outlet.wire
+        outlet.connect(None)
+        if isinstance(wire, Wire):
+            wire.close()
+        await stop()
+
+    async def retransmit(seq: int) -> None:
+        outlet.resend(seq)
+
+    # aiortc calls these on the instance (send/stop from the peer connection and
+    # transceiver, the others for NACK and PLI/FIR): instance attributes win.
+    sender.send = send  # type: ignore[method-assign]
+    sender.stop = stop_sending  # type: ignore[method-assign]
+    sender._retransmit = retransmit  # type: ignore[method-assign,assignment]
+    sender._send_keyframe = outlet.request_keyframe  # type: ignore[method-assign]
+
+
+def _wire(sender: RTCRtpSender, parameters: RTCRtpSendParameters, counters: Counters) -> Wire:
+    """The wire of a started sender: its DTLS transport is connected by now."""
+    dtls = sender.transport
+    srtp = getattr(dtls, "_tx_srtp", None)
+    connection = getattr(dtls.transport, "_connection", None)
+    pairs = getattr(connection, "_nominated", None)
+    if srtp is None or not isinstance(pairs, dict):
+        raise SeamMissing("aiortc's DTLS transport has no _tx_srtp or aioice no _nominated")
+    pair = pairs.get(1)
+    if pair is None:
+        raise ConnectionError("the viewer's ICE connection has no nominated pair")
+    payload_type = parameters.codecs[0].payloadType
+    if payload_type is None:
+        raise ConnectionError("the sender's codec has no payload type")
+    transport = pair.protocol.transport
+    sock = getattr(transport, "_sock", None)
+    if not isinstance(sock, socket.socket):
+        raise SeamMissing("asyncio's datagram transport has no _sock")
+    return Wire(
+        sock,
+        pair.remote_addr,
+        srtp,
+        sender._ssrc,
+        payload_type,
+        counters,
+        sender,
+    )

@@ -1,0 +1,94 @@
+"""The wire: what it puts on the network decrypts to the forwarded packet, header and all."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+from aiortc import RTCPeerConnection
+from aiortc.rtp import RtpPacket
+from pylibsrtp import Policy, Session
+
+from media.forwarding import Counters, Outlet
+from media.wire import (
+    NTP_TIMESTAMP,
+    PACKET_COUNT,
+    REPORT_EVERY,
+    IdleTrack,
+    SeamMissing,
+    Wire,
+    attach,
+)
+
+
+@pytest.fixture
+def sockets() -> object:
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.setblocking(False)
+    yield sender, receiver
+    sender.close()
+    receiver.close()
+
+
+def sessions() -> tuple[Session, Session]:
+    key = os.urandom(30)
+    outbound = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+    inbound = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND))
+    return outbound, inbound
+
+
+def test_a_sent_packet_decrypts_to_the_header_and_payload_given(sockets: object) -> None:
+    sender, receiver = sockets  # type: ignore[misc]
+    outbound, inbound = sessions()
+    counters = Counters()
+    wire = Wire(sender, receiver.getsockname(), outbound, 0x11223344, 96, counters)
+    payload = os.urandom(1100)
+    wire.send(65_535, 0xFFFFFFFF, 1, payload, 0)
+    wire.send(0, 3000, 0, b"\x10\x00", 4)  # padded
+    first = RtpPacket.parse(inbound.unprotect(receiver.recv(2048)))
+    second = RtpPacket.parse(inbound.unprotect(receiver.recv(2048)))
+    assert (first.sequence_number, first.timestamp, first.marker) == (65_535, 0xFFFFFFFF, 1)
+    assert (first.payload_type, first.ssrc, first.payload) == (96, 0x11223344, payload)
+    assert (second.sequence_number, second.marker, second.payload) == (0, 0, b"\x10\x00")
+    assert second.padding_size == 4
+    assert (counters.packets_forwarded, counters.bytes_forwarded) == (2, 1102)
+
+
+def test_a_packet_too_big_or_a_closed_socket_is_dropped_not_raised(sockets: object) -> None:
+    sender, receiver = sockets  # type: ignore[misc]
+    outbound, _ = sessions()
+    counters = Counters()
+    wire = Wire(sender, receiver.getsockname(), outbound, 1, 96, counters)
+    wire.send(1, 1, 1, bytes(1900), 0)
+    assert counters.packets_dropped == 1
+    sender.close()
+    wire.send(2, 2, 1, b"x", 0)  # the viewer's connection went away
+    assert wire.closed and counters.packets_forwarded == 0
+    wire.send(3, 3, 1, b"x", 0)
+    assert counters.packets_dropped == 2
+
+
+async def test_attach_needs_aiortcs_sender_internals_and_keeps_its_reports_true(
+    sockets: object,
+) -> None:
+    sender_socket, receiver = sockets  # type: ignore[misc]
+    pc = RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver(IdleTrack("video"), direction="sendonly")
+        sender = transceiver.sender
+        outlet = Outlet("video", Counters())
+        attach(sender, outlet, outlet.counters)  # raises SeamMissing if aiortc moved
+        assert sender._send_keyframe == outlet.request_keyframe
+        outbound, _ = sessions()
+        wire = Wire(sender_socket, receiver.getsockname(), outbound, 1, 96, Counters(), sender)
+        for seq in range(REPORT_EVERY):
+            wire.send(seq, 3000 * seq, 1, b"\x10\x00", 0)
+        assert getattr(sender, PACKET_COUNT) == REPORT_EVERY and getattr(sender, NTP_TIMESTAMP)
+    finally:
+        await pc.close()
+    with pytest.raises(SeamMissing):
+        attach(object(), outlet, outlet.counters)  # type: ignore[arg-type]
