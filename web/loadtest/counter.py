@@ -1,14 +1,18 @@
 """Receivers that count packets, frames and losses of streams instead of decoding them.
 
-A ``Tap`` takes the place of the RTP handler of a peer connection's DTLS transport,
-so a simulated viewer costs one SRTP decryption and a 12-byte header read per
-packet: no header-extension parsing, no jitter buffer, no depacketizing, no
-decoder. A video frame is counted when its last packet (the RTP marker bit)
-arrives; an audio packet is a frame. (The server's pass-through seam, the receiver's
-jitter buffer, hands on whole encoded frames; a viewer that only counts can stop one
-step earlier.) ``Tap`` relies on private parts of aiortc's DTLS transport
-(``_handle_rtp_data``, ``_rtp_router``, ``_rtp_header_extensions_map``); aiortc is
-pinned, and tests/web/loadtest/test_media.py fails if they move.
+A ``Tap`` takes RTP packets off a peer connection's ICE connection as they arrive,
+before DTLS/SRTP, and reads their 12-byte header, which SRTP leaves in the clear:
+a simulated viewer costs no decryption, no header-extension parsing, no jitter
+buffer, no depacketizing and no decoder, so that one load generator can keep up
+with a server forwarding to hundreds of viewers. (Everything else, STUN, DTLS
+and RTCP, goes on to aiortc as usual.) A video frame is counted when its last
+packet (the RTP marker bit) arrives; an audio packet is a frame. Byte counts are
+of the SRTP payload less its 10-byte authentication tag. The packets' contents are
+not checked here: the browser tests check that real viewers decode them.
+``Tap`` relies on private parts of aiortc and aioice (the ICE transport's
+``_connection`` and its ``data_received``, the DTLS transport's ``_rtp_router``
+and ``_rtp_header_extensions_map``); they are pinned, and
+tests/web/loadtest/test_media.py fails if they move.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
 SEQ_MOD = 1 << 16
+SRTP_TAG = 10  # bytes of authentication tag after an SRTP payload (AES-CM, HMAC-SHA1-80)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +121,8 @@ class Tap:
         self.pc = pc
         self.clock = clock
         self.counters: dict[RTCRtpReceiver, StreamCounter] = {}
-        self.unrouted = 0
+        self.unrouted = 0  # packets of no receiver
+        self.early = 0  # packets before any could be routed
         self._by_ssrc: dict[int, StreamCounter] = {}
         self._transport: Any = None
         self.install()
@@ -126,28 +132,42 @@ class Tap:
             transport = transceiver.receiver.transport
             if transport is not None and self._transport is None:
                 self._transport = transport
-                # The transport calls self._handle_rtp_data(data, arrival_time_ms=) on every
-                # decrypted RTP packet; an instance attribute shadows that method.
-                transport._handle_rtp_data = self._on_rtp  # type: ignore[method-assign]
+                connection = transport.transport._connection
+                # aioice's protocol calls connection.data_received(data, component) for
+                # every datagram that is not STUN; an instance attribute shadows it.
+                passed_on = connection.data_received
+
+                def data_received(data: bytes, component: int) -> None:
+                    # RTP: version 2; not RTCP (packet types 192-223 in the second byte).
+                    if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+                        self._on_rtp(data)
+                    else:
+                        passed_on(data, component)
+
+                connection.data_received = data_received
             if transceiver.receiver not in self.counters:
                 self.counters[transceiver.receiver] = StreamCounter(transceiver.kind, self.clock)
 
     def counter(self, receiver: RTCRtpReceiver) -> StreamCounter:
         return self.counters[receiver]
 
-    async def _on_rtp(self, data: bytes, arrival_time_ms: int = 0) -> None:
-        if len(data) < 12:
-            return
+    def _on_rtp(self, data: bytes) -> None:
         ssrc = int.from_bytes(data[8:12], "big")
         counter = self._by_ssrc.get(ssrc)
         if counter is None:
             counter = self._route(data)
             if counter is None:
-                self.unrouted += 1
+                # Before aiortc has set up the receivers (just after the DTLS handshake),
+                # packets cannot be routed yet; aiortc would drop them too.
+                if self._by_ssrc:
+                    self.unrouted += 1
+                else:
+                    self.early += 1
                 return
             self._by_ssrc[ssrc] = counter
         header = 12 + 4 * (data[0] & 0x0F)
-        counter.count(ssrc, int.from_bytes(data[2:4], "big"), data[1] >> 7, len(data) - header)
+        size = len(data) - header - SRTP_TAG
+        counter.count(ssrc, int.from_bytes(data[2:4], "big"), data[1] >> 7, size)
 
     def _route(self, data: bytes) -> StreamCounter | None:
         """The receiver of a new SSRC, as aiortc's router decides it (SSRC, else payload type)."""
