@@ -1,8 +1,10 @@
-"""Joining a track's segments into one file on the session clock, packet by packet (no decoding).
+"""Reading a track's segments as one stream on the session clock, packet by packet (no decoding).
 
 A segment that cannot be read, or stops short, costs only its own packets: the
-join goes on with the next one and says what it skipped. A segment the writer
-never closed (the server was killed) is read as far as it goes.
+reading goes on with the next one and says what it skipped. A segment the writer
+never closed (the server was killed) is read as far as it goes. ``join_track``
+writes a whole track into one file; ``recordings.lanes`` takes what it needs of
+several tracks into the streams of one file.
 """
 
 from __future__ import annotations
@@ -10,16 +12,21 @@ from __future__ import annotations
 import dataclasses
 import fractions
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import av.container
 
-from recordings.timeline import TrackPlan
+from recordings.timeline import SegmentRef, TrackPlan
 
 log = logging.getLogger("classroom.recordings")
 
 MS = fractions.Fraction(1, 1000)
+FOREVER = float("inf")
+# A segment is read for a time window when it may hold a packet within this of the window
+# (its end is only known as the start of the next one, which may come a little late).
+SEGMENT_MARGIN_S = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,56 +41,132 @@ class Joined:
     warnings: tuple[str, ...]
 
 
+class TrackReader:
+    """The packets of one track in session milliseconds, from its segments in order.
+
+    ``within``: only the segments that may hold packets in these (start, end) windows
+    (session seconds) are read; the caller picks the packets themselves. After
+    ``packets()`` is exhausted, ``joined(file)`` says what was read.
+    """
+
+    def __init__(
+        self,
+        track: TrackPlan,
+        tracks_dir: Path,
+        within: list[tuple[float, float]] | None = None,
+    ) -> None:
+        self.track = track
+        self.tracks_dir = tracks_dir
+        self.within = within
+        self.warnings: list[str] = []
+        self.template: av.stream.Stream | None = None  # the first readable segment's stream
+        self._first: av.container.InputContainer | None = None  # open while template is used
+        self.last_ms = -1
+        self.first_s: float | None = None
+        self.end_s = 0.0
+        self.count = 0
+
+    def _wanted(self) -> list[int]:
+        """Indices (in playing order) of the segments to read."""
+        segments = sorted(self.track.segments, key=lambda s: s.seq)
+        if self.within is None:
+            return list(range(len(segments)))
+        rate = self.track.info.clock_rate
+        starts = [self.track.offset_s + s.pts / rate for s in segments]
+        wanted = []
+        for index, start in enumerate(starts):
+            end = starts[index + 1] if index + 1 < len(starts) else FOREVER
+            if any(
+                start - SEGMENT_MARGIN_S < b and a < end + SEGMENT_MARGIN_S for a, b in self.within
+            ):
+                wanted.append(index)
+        return wanted
+
+    def packets(self) -> Iterator[tuple[int, av.Packet]]:
+        """(session ms, packet) with pts/dts in ms (time base 1/1000), each later than the last."""
+        segments = sorted(self.track.segments, key=lambda s: s.seq)
+        try:
+            for index in self._wanted():
+                yield from self._segment(segments[index])
+        finally:
+            if self._first is not None:
+                self._first.close()
+                self._first = None
+
+    def _segment(self, segment: SegmentRef) -> Iterator[tuple[int, av.Packet]]:
+        path = self.tracks_dir / self.track.dir / segment.file
+        try:
+            source = av.open(str(path), format="matroska")
+        except (OSError, av.FFmpegError) as error:
+            self.warnings.append(f"{self.track.dir}/{segment.file}: unreadable, skipped ({error})")
+            return
+        stream = source.streams[0]
+        try:
+            packets = _packets(source, stream, self.warnings, path, segment.closed)
+        finally:
+            if self.template is None:
+                self.template, self._first = stream, source  # kept open: its stream is used
+            else:
+                source.close()
+        time_base = stream.time_base
+        if time_base is None:
+            return
+        in_ms = time_base == MS  # Matroska's own: no conversion per packet
+        scale = float(time_base) * 1000
+        offset_ms = self.track.offset_s * 1000
+        for packet in packets:
+            pts = packet.pts
+            if pts is None:
+                continue
+            at_ms = round(offset_ms + (pts if in_ms else pts * scale))
+            if at_ms < 0 or at_ms <= self.last_ms:
+                continue  # before the recording began, or not after the last one
+            duration = packet.duration or 0
+            packet.pts = packet.dts = at_ms
+            if not in_ms:
+                packet.time_base = MS
+                duration = round(duration * scale)
+                packet.duration = duration
+            self.last_ms = at_ms
+            if self.first_s is None:
+                self.first_s = at_ms / 1000
+            self.end_s = (at_ms + duration) / 1000
+            self.count += 1
+            yield at_ms, packet
+
+    def joined(self, file: str) -> Joined | None:
+        """What was read (None: not a packet)."""
+        if self.first_s is None:
+            return None
+        return Joined(
+            self.track.id, file, self.first_s, self.end_s, self.count, tuple(self.warnings)
+        )
+
+
 def join_track(track: TrackPlan, tracks_dir: Path, destination: Path) -> Joined | None:
     """Write ``destination`` (Matroska) with every readable packet; None if there is none."""
-    warnings: list[str] = []
+    reader = TrackReader(track, tracks_dir)
     output: av.container.OutputContainer | None = None
-    out_stream = None
-    first: float | None = None
-    last_ms = -1
-    end_s = 0.0
-    count = 0
     temporary = destination.with_name(destination.name + ".part")
     try:
-        for segment in sorted(track.segments, key=lambda s: s.seq):
-            path = tracks_dir / track.dir / segment.file
-            try:
-                source = av.open(str(path))
-            except (OSError, av.FFmpegError) as error:
-                warnings.append(f"{track.dir}/{segment.file}: unreadable, skipped ({error})")
-                continue
-            try:
-                stream = source.streams[0]
-                if output is None:
-                    output = av.open(str(temporary), "w", format="matroska")
-                    out_stream = output.add_stream_from_template(stream)
-                    out_stream.time_base = MS
-                for packet in _packets(source, stream, warnings, path, segment.closed):
-                    if packet.pts is None or packet.time_base is None:
-                        continue
-                    at = track.offset_s + float(packet.pts * packet.time_base)
-                    at_ms = round(at * 1000)
-                    if at_ms < 0 or at_ms <= last_ms:
-                        continue  # before the recording began, or not after the last one
-                    duration = float((packet.duration or 0) * packet.time_base)
-                    packet.pts = packet.dts = at_ms
-                    packet.time_base = MS
-                    packet.duration = round(duration * 1000)
-                    packet.stream = out_stream
-                    output.mux(packet)
-                    first = at if first is None else first
-                    last_ms, end_s = at_ms, at + duration
-                    count += 1
-            finally:
-                source.close()
+        out_stream = None
+        for _, packet in reader.packets():
+            if output is None:
+                assert reader.template is not None
+                output = av.open(str(temporary), "w", format="matroska")
+                out_stream = output.add_stream_from_template(reader.template)
+                out_stream.time_base = MS
+            packet.stream = out_stream
+            output.mux(packet)
     finally:
         if output is not None:
             output.close()
-    if first is None:
+    joined = reader.joined(destination.name)
+    if joined is None:
         temporary.unlink(missing_ok=True)
         return None
     temporary.replace(destination)
-    return Joined(track.id, destination.name, first, end_s, count, tuple(warnings))
+    return joined
 
 
 def _packets(

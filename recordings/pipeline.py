@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,15 +29,21 @@ import ffmpeg
 
 from recordings.assemble import Joined, join_track
 from recordings.journal import JOURNAL_FILE, read_journal
+from recordings.lanes import Lane, plan_lanes
 from recordings.library import OUT_DIR
 from recordings.recorder import TRACKS_DIR
 from recordings.render import (
     FPS,
     Source,
     audio_command,
+    audio_groups,
+    copied_video,
     copies_video,
     ffmetadata,
+    group_lanes,
+    lanes_file,
     mux_command,
+    rendition_groups,
     renditions_recorded,
     video_command,
 )
@@ -45,6 +52,8 @@ from recordings.timeline import Chapter, Plan, Rendition, plan, titled_spans
 log = logging.getLogger("classroom.recordings")
 
 WORK_DIR = "work"
+JOINED = "joined.json"
+COMPOSED = "video.mp4"  # the composed video, when it is not a copied camera
 DOWNLOAD = "download.mp4"
 HLS_DIR = "hls"
 MASTER_PLAYLIST = "master.m3u8"
@@ -107,7 +116,7 @@ def process(
         raise PipelineError(f"the journal cannot be read: {error}") from None
     for name in (WORK_DIR, OUT_DIR):
         job.path(name).mkdir(exist_ok=True)
-    joined, warnings = join_step(job, session)
+    joined, lanes, warnings = join_step(job, session)
     sources = [
         Source(session.track(j.track).info, job.path(WORK_DIR, j.file), j.start_s, j.end_s)
         for j in joined
@@ -116,10 +125,17 @@ def process(
     duration = session.stopped_s if session.stopped_s is not None else max(ends, default=0.0)
     duration = round(max(duration, 1.0), 3)
     chapters = [c for c in session.chapters if c.start_s < duration]
-    renditions = encode_step(job, session, sources, duration, chapters)
     has_video = any(s.info.kind == "video" for s in sources)
-    hls_step(job, renditions, has_video)
-    thumbnails = images_step(job, duration) if has_video else 0
+    images = Background(job, images_step, duration) if has_video else None
+    video = copied_video(sources)
+    if images is not None and video is not None:
+        images.start(video)  # the copied camera is the replay's video: no need to wait
+    renditions = encode_step(job, session, sources, lanes, duration, chapters)
+    if images is not None and not images.started:
+        composed = job.path(WORK_DIR, COMPOSED)
+        images.start(composed if composed.exists() else job.path(OUT_DIR, DOWNLOAD))
+    hls_step(job, renditions, has_video, duration)
+    thumbnails = images.result() if images is not None else 0
     manifest = {
         "duration_s": duration,
         "video": has_video,
@@ -143,91 +159,232 @@ def process(
     return manifest
 
 
-def join_step(job: Job, session: Plan) -> tuple[list[Joined], list[str]]:
-    record = job.path(WORK_DIR, "joined.json")
+def join_step(job: Job, session: Plan) -> tuple[list[Joined], list[Lane], list[str]]:
+    """Every track on the session clock, packets copied: each video track into a file of
+    its own, the voices into lanes files, one per audio process (each written by a process
+    of its own, side by side with the video)."""
+    record = job.path(WORK_DIR, JOINED)
     if record.exists():
         data = json.loads(record.read_text())
-        return [Joined(**{**j, "warnings": tuple(j["warnings"])}) for j in data], _warnings(data)
+        if isinstance(data, dict):  # (a list: written before lanes; joined again)
+            done = [Joined(**{**j, "warnings": tuple(j["warnings"])}) for j in data["joined"]]
+            return done, [Lane.from_json(lane) for lane in data["lanes"]], _warnings(data["joined"])
+    lanes = plan_lanes(session)
+    planned = [
+        r
+        for r in session.renditions
+        if r.channel is None or any(lane.channel == r.channel for lane in lanes)
+    ]
+    writers = []
+    for index, group in enumerate(audio_groups(planned, os.cpu_count() or 1)):
+        mine = group_lanes(lanes, group, first=index == 0)
+        if mine:
+            writers.append(LanesWriter(job, lanes_file(index), mine))
+    own = [t for t in session.tracks if t.info.kind != "audio"]
     joined: list[Joined] = []
-    for index, track in enumerate(session.tracks):
-        _check(job)
-        result = join_track(track, job.path(TRACKS_DIR), job.path(WORK_DIR, f"{track.dir}.mkv"))
-        if result is not None:
-            joined.append(result)
-        job.report("join", (index + 1) / len(session.tracks))
-    data = [dataclasses.asdict(j) for j in joined]
+    lanes = []
+    try:
+        for index, track in enumerate(own):
+            _check(job)
+            result = join_track(track, job.path(TRACKS_DIR), job.path(WORK_DIR, f"{track.dir}.mkv"))
+            if result is not None:
+                joined.append(result)
+            job.report("join", (index + 1) / (len(own) + len(writers)))
+        for index, writer in enumerate(writers):
+            written, read = writer.result()
+            lanes += written
+            joined += read
+            job.report("join", (len(own) + index + 1) / (len(own) + len(writers)))
+    finally:
+        for writer in writers:
+            writer.stop()
+    data = {
+        "joined": [dataclasses.asdict(j) for j in joined],
+        "lanes": [lane.to_json() for lane in lanes],
+    }
     _write_atomically(record, json.dumps(data))
-    return joined, _warnings(data)
+    return joined, lanes, _warnings(data["joined"])
 
 
 def _warnings(data: list[dict[str, Any]]) -> list[str]:
     return [w for j in data for w in j["warnings"]]
 
 
+class LanesWriter:
+    """``python -m recordings.lanes``, writing one lanes file in a process of its own."""
+
+    def __init__(self, job: Job, file: str, lanes: list[Lane]) -> None:
+        self.job = job
+        spec = job.path(WORK_DIR, f"{file}.json")
+        body = {"directory": str(job.directory.resolve()), "work": WORK_DIR, "file": file}
+        spec.write_text(json.dumps({**body, "lanes": [lane.to_json() for lane in lanes]}))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "recordings.lanes", str(spec.resolve())],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=Path(__file__).resolve().parent.parent,  # where the package is
+        )
+
+    def result(self) -> tuple[list[Lane], list[Joined]]:
+        while True:
+            try:
+                out, err = self.process.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                _check(self.job)
+        if self.process.returncode != 0:
+            said = " | ".join(err.decode(errors="replace").strip().splitlines()[-5:])
+            raise PipelineError(f"joining the voices failed: {said or self.process.returncode}")
+        data = json.loads(out)
+        lanes = [Lane.from_json(lane) for lane in data["lanes"]]
+        joined = [Joined(**{**j, "warnings": tuple(j["warnings"])}) for j in data["joined"]]
+        return lanes, joined
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
 def encode_step(
-    job: Job, session: Plan, sources: list[Source], duration: float, chapters: list[Chapter]
+    job: Job,
+    session: Plan,
+    sources: list[Source],
+    lanes: list[Lane],
+    duration: float,
+    chapters: list[Chapter],
 ) -> list[Rendition]:
-    """The video and each language side by side (one ffmpeg each), then copied into the MP4."""
-    renditions = renditions_recorded(session, sources)
+    """The composed video (if any) and the audio processes side by side, then the MP4
+    copied together from them (a copied camera straight from its joined file)."""
+    renditions = renditions_recorded(session, lanes)
     final = job.path(OUT_DIR, DOWNLOAD)
     if final.exists():
         return renditions
-    video = job.path(WORK_DIR, "video.mp4")
-    audio = [job.path(WORK_DIR, f"audio{index}.m4a") for index in range(len(renditions))]
-    commands: list[tuple[Any, Path, float]] = []  # (command, result, share of the work)
-    made = video_command(sources, duration, _partial(video), job.fps)
-    if made is not None and not video.exists():
-        commands.append((made, video, 1.0 if copies_video(sources) else 3.0 * len(audio)))
-    for rendition, path in zip(renditions, audio, strict=True):
-        if not path.exists():
-            command = audio_command(session, sources, rendition, duration, _partial(path))
-            commands.append((command, path, 1.0))
+    groups = rendition_groups(renditions, lanes)
+    audio = [job.path(WORK_DIR, f"audio{index}.mp4") for index, _ in groups]
+    commands: list[Command] = []
+    composed = job.path(WORK_DIR, COMPOSED)
+    made = video_command(sources, duration, _partial(composed), job.fps)
+    if made is not None and not composed.exists():
+        commands.append(Command(made, composed, 3.0 * len(renditions)))
+    if not all(path.exists() for path in audio):
+        commands += _audio_commands(job, groups, lanes, duration, audio)
     run_side_by_side(job, "encode", commands, duration)
     metadata = job.path(WORK_DIR, "chapters.ffmeta")
     title = str(session.info.get("title") or "")
     metadata.write_text(ffmetadata(title, chapters, duration))
     partial = _partial(final)
-    has_video = made is not None
-    mux = mux_command(
-        video if has_video else None,
-        list(zip(renditions, audio, strict=True)),
-        title,
-        metadata,
-        partial,
-    )
-    run_ffmpeg(job, "encode", mux, 0)
+    video = copied_video(sources) or (composed if made is not None else None)
+    where = {
+        r: (path, group.index(r))
+        for (_, group), path in zip(groups, audio, strict=True)
+        for r in group
+    }
+    tracks = [(r, *where[r]) for r in renditions]
+    run_ffmpeg(job, "encode", Command(mux_command(video, tracks, title, metadata, partial)), 0)
     partial.replace(final)
     return renditions
+
+
+def _audio_commands(
+    job: Job,
+    groups: list[tuple[int, list[Rendition]]],
+    lanes: list[Lane],
+    duration: float,
+    audio: list[Path],
+) -> list[Command]:
+    """One ffmpeg per group; the first hands the decoded floor to the others through pipes
+    (the read end is the other's standard input)."""
+    pipes = [os.pipe() for _ in groups[1:]]
+    commands = []
+    for order, ((index, group), path) in enumerate(zip(groups, audio, strict=True)):
+        file = lanes_file(index)
+        mine = sorted((lane for lane in lanes if lane.file == file), key=lambda lane: lane.stream)
+        first = order == 0
+        command = audio_command(
+            group,
+            mine,
+            Path(file) if mine else None,
+            duration,
+            _partial(path),
+            [w for _, w in pipes] if first else None,
+        )
+        commands.append(
+            Command(
+                command,
+                path,
+                1.0,
+                stdin=None if first else pipes[order - 1][0],
+                pass_fds=tuple(w for _, w in pipes) if first else (),
+                cwd=job.path(WORK_DIR),
+            )
+        )
+    return commands
 
 
 def _partial(path: Path) -> Path:
     return path.with_name(path.name + ".part")
 
 
-def run_side_by_side(
-    job: Job, step: str, commands: list[tuple[Any, Path, float]], duration_s: float
-) -> None:
-    """Run ffmpeg commands at once (as many as there are cores); each result is renamed
-    into place when it is complete. Progress is their weighted mean."""
+@dataclasses.dataclass
+class Command:
+    """An ffmpeg command, the file it makes (renamed into place when it is complete), its
+    share of the step's work, and what it gets of ours (pipe ends, working directory)."""
+
+    command: Any
+    result: Path | None = None
+    weight: float = 1.0
+    stdin: int | None = None
+    pass_fds: tuple[int, ...] = ()
+    cwd: Path | None = None
+
+
+def run_side_by_side(job: Job, step: str, commands: list[Command], duration_s: float) -> None:
+    """Run ffmpeg commands all at once (those joined by pipes must); each result is renamed
+    into place when all are complete. Progress is their weighted mean. Pipe ends given to
+    them are closed here once every process has its own."""
     done = dict.fromkeys(range(len(commands)), 0.0)
-    total = sum(weight for _, _, weight in commands) or 1.0
+    total = sum(c.weight for c in commands) or 1.0
+    processes = []
+    try:
+        for command in commands:
+            processes.append(start_ffmpeg(job, step, command))
+    finally:
+        for command in commands:
+            for fd in (command.stdin, *command.pass_fds):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+    failures: list[BaseException] = []
 
     def one(index: int) -> None:
-        command, result, weight = commands[index]
+        weight = commands[index].weight
 
         def fraction(value: float) -> None:
             done[index] = value * weight
             job.report(step, sum(done.values()) / total)
 
-        run_ffmpeg(job, step, command, duration_s, fraction)
-        _partial(result).replace(result)
+        try:
+            watch_ffmpeg(job, step, processes[index], duration_s, fraction)
+        except BaseException as error:
+            failures.append(error)
+            for other in processes:  # a process joined by a pipe would wait for ever
+                with contextlib.suppress(OSError):
+                    other.kill()
+            raise
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for future in [pool.submit(one, index) for index in range(len(commands))]:
-            future.result()  # the first failure is raised; the others finish first
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(commands), 1)) as pool:
+        futures = [pool.submit(one, index) for index in range(len(commands))]
+        concurrent.futures.wait(futures)
+    if failures:
+        raise failures[0]
+    for command in commands:
+        if command.result is not None:
+            _partial(command.result).replace(command.result)
 
 
-def hls_step(job: Job, renditions: list[Rendition], has_video: bool) -> None:
+def hls_step(job: Job, renditions: list[Rendition], has_video: bool, duration: float) -> None:
     """HLS in fMP4 segments, copied from the MP4: the video and one playlist per language."""
     final = job.path(OUT_DIR, HLS_DIR)
     if (final / MASTER_PLAYLIST).exists():
@@ -257,8 +414,7 @@ def hls_step(job: Job, renditions: list[Rendition], has_video: bool) -> None:
         master_pl_name=MASTER_PLAYLIST,
         var_stream_map=" ".join(variants),
     ).global_args("-nostats", "-progress", "pipe:1")
-    duration = _probe_duration(job.path(OUT_DIR, DOWNLOAD))
-    run_ffmpeg(job, "hls", command, duration)
+    run_ffmpeg(job, "hls", Command(command), duration)
     _name_renditions(building / MASTER_PLAYLIST, names)
     shutil.rmtree(final, ignore_errors=True)
     building.replace(final)
@@ -277,57 +433,112 @@ def _name_renditions(master: Path, names: list[str]) -> None:
     master.write_text("\n".join(lines) + "\n")
 
 
-def images_step(job: Job, duration: float) -> int:
-    """A poster and a thumbnail every THUMB_EVERY_S (from keyframes only: no full decode)."""
+def images_step(job: Job, video: Path, duration: float) -> int:
+    """A poster and a thumbnail every THUMB_EVERY_S of ``video`` (from keyframes only:
+    no full decode, in one thread: a frame now and then is not worth a pool)."""
     thumbs = job.path(OUT_DIR, THUMBS_DIR)
     if not thumbs.is_dir():
         building = job.path(WORK_DIR, THUMBS_DIR)
         shutil.rmtree(building, ignore_errors=True)
         building.mkdir()
-        source = ffmpeg.input(str(job.path(OUT_DIR, DOWNLOAD)), skip_frame="nokey")
+        source = ffmpeg.input(str(video), skip_frame="nokey", threads=1)
         command = ffmpeg.output(
             source.video.filter("fps", f"1/{THUMB_EVERY_S}").filter("scale", 160, -2),
             str(building / "%05d.jpg"),
             start_number=0,
             fps_mode="vfr",
         ).global_args("-nostats", "-progress", "pipe:1")
-        run_ffmpeg(job, "images", command, duration)
+        run_ffmpeg(job, "images", Command(command), duration, lambda _: None)
         building.replace(thumbs)
     poster = job.path(OUT_DIR, POSTER)
     if not poster.exists():
         partial = job.path(WORK_DIR, POSTER)
         at = min(duration * 0.1, 30.0)
         command = ffmpeg.output(
-            ffmpeg.input(str(job.path(OUT_DIR, DOWNLOAD)), ss=f"{at:.3f}").video.filter(
-                "scale", 640, -2
-            ),
+            ffmpeg.input(str(video), ss=f"{at:.3f}", threads=1).video.filter("scale", 640, -2),
             str(partial),
             frames=1,
             f="image2",
         )
-        run_ffmpeg(job, "images", command, 0)
+        run_ffmpeg(job, "images", Command(command), 0, lambda _: None)
         partial.replace(poster)
     return len(list(thumbs.glob("*.jpg")))
+
+
+class Background:
+    """The images step in a thread of its own, started as soon as the video is there,
+    beside the other steps; its progress is reported when its result is asked for."""
+
+    def __init__(self, job: Job, step: Callable[[Job, Path, float], int], duration: float):
+        self.job, self.step, self.duration = job, step, duration
+        self.thread: threading.Thread | None = None
+        self.count = 0
+        self.error: BaseException | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.thread is not None
+
+    def start(self, video: Path) -> None:
+        def run() -> None:
+            try:
+                self.count = self.step(self.job, video, self.duration)
+            except BaseException as error:
+                self.error = error
+
+        self.thread = threading.Thread(target=run, name="images", daemon=True)
+        self.thread.start()
+
+    def result(self) -> int:
+        assert self.thread is not None
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        self.job.report("images", 1.0)
+        return self.count
 
 
 def run_ffmpeg(
     job: Job,
     step: str,
-    command: Any,
+    command: Command,
     duration_s: float,
     fraction: Callable[[float], None] | None = None,
 ) -> None:
     """Run one ffmpeg command, turning its ``-progress`` lines into the job's progress
     (or into ``fraction(done)`` calls, when several run at once)."""
-    report = fraction or functools.partial(job.report, step)
+    watch_ffmpeg(job, step, start_ffmpeg(job, step, command), duration_s, fraction)
+
+
+def start_ffmpeg(job: Job, step: str, command: Command) -> subprocess.Popen[bytes]:
     _check(job)
-    args = command.global_args("-hide_banner", "-loglevel", "error").overwrite_output()
-    log.info("ffmpeg", extra={"step": step, "command": " ".join(args.get_args())})
-    process = args.run_async(pipe_stdout=True, pipe_stderr=True)
+    args = command.command.global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+    args = args.overwrite_output().compile()
+    log.info("ffmpeg", extra={"step": step, "command": " ".join(args)})
+    return subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL if command.stdin is None else command.stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        pass_fds=command.pass_fds,
+        cwd=command.cwd,
+    )
+
+
+def watch_ffmpeg(
+    job: Job,
+    step: str,
+    process: subprocess.Popen[bytes],
+    duration_s: float,
+    fraction: Callable[[float], None] | None = None,
+) -> None:
+    """Follow a started ffmpeg to its end (killing it if the job is cancelled)."""
+    report = fraction or functools.partial(job.report, step)
     errors: collections.deque[str] = collections.deque(maxlen=20)
     drain = threading.Thread(target=_drain, args=(process, errors), daemon=True)
     drain.start()
     try:
+        assert process.stdout is not None
         for raw in process.stdout:
             if job.cancel.is_set():
                 process.kill()
@@ -362,13 +573,6 @@ def _drain(process: subprocess.Popen[bytes], lines: collections.deque[str]) -> N
 def _check(job: Job) -> None:
     if job.cancel.is_set():
         raise Cancelled("processing was interrupted; it will resume")
-
-
-def _probe_duration(path: Path) -> float:
-    try:
-        return float(ffmpeg.probe(str(path))["format"]["duration"])
-    except (ffmpeg.Error, KeyError, ValueError):
-        return 0.0
 
 
 def _timestamp(seconds: float) -> str:

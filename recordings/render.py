@@ -1,12 +1,15 @@
-"""The ffmpeg graph (through ffmpeg-python) making the replay: one video, an audio per language.
+"""The ffmpeg graphs (through ffmpeg-python) making the replay: one video, an audio per language.
 
 Video: the trainer's camera, and while a screen is shared the screen with the
 camera as a picture in picture. A lone H.264 camera is copied as it is; anything
-else is composed and encoded to H.264 once. Audio: every track is put on the
-session clock (silence before it starts and in its gaps), the floor is mixed,
-and each interpretation channel is its interpreters (only while on air) over
-the floor at about -14 dB. Each is its own ffmpeg process (they run side by side); the
-MP4 is then copied together from them.
+else is composed and encoded to H.264 once. Audio: the renditions are shared
+among as many ffmpeg processes as there are cores (``audio_groups``); each reads
+its lanes file (``recordings.lanes``: the voices still encoded), decodes every
+voice once, puts it on the session clock (silence before it starts and in its
+gaps) and makes its renditions from it: the floor alone (the original), or a
+channel's interpretation over the floor at about -14 dB, limited. The first
+process decodes the floor and hands it, decoded, to the others through pipes.
+The MP4 is then copied together from the video and their outputs.
 """
 
 from __future__ import annotations
@@ -16,14 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import ffmpeg
+from ffmpeg.nodes import FilterableStream, FilterNode, Node
 
+from recordings.lanes import Lane
 from recordings.timeline import Chapter, Plan, Rendition, titled_spans
 from recordings.tracks import TrackInfo
 
 FLOOR_UNDER_INTERPRETATION_DB = -14.0
 FPS = 15
-AUDIO_BITRATE = "48k"
 AUDIO_RATE = 24000  # speech: 12 kHz of bandwidth, and half the encoding work of 48 kHz
+# ffmpeg's own AAC encoder, variable bit rate: about 48 kbit/s for speech. Its "fast" coder
+# takes half the time of the default one; at a constant bit rate it encodes a frame again
+# (up to five times) whenever the frame misses the rate, which constant quality never does.
+AUDIO_QUALITY = 0.7
+AUDIO_OPTIONS = {"c:a": "aac", "aac_coder": "fast", "q:a": AUDIO_QUALITY, "ac": 1, "ar": AUDIO_RATE}
+FLOOR_PIPE = {"f": "f32le", "ar": AUDIO_RATE, "ac": 1}  # the decoded floor between processes
 # ISO 639-2 codes for MP4 (which has no room for two-letter ones); others go as they are.
 ISO639_2 = {
     "sr": "srp",
@@ -111,9 +121,18 @@ def video_graph(sources: list[Source], duration_s: float, fps: int = FPS) -> Any
     return video.filter("format", "yuv420p")
 
 
-def _on_session_clock(source: Source) -> Any:
-    """The decoded track with silence before it starts and in its gaps."""
-    return ffmpeg.input(str(source.path)).audio.filter("aresample", **{"async": 1, "first_pts": 0})
+def _on_session_clock(stream: Any) -> Any:
+    """A decoded voice at the replay's rate, mono, with silence before it starts and in its
+    gaps (timestamps are session time: the lanes are written so)."""
+    return stream.filter("aresample", AUDIO_RATE, **{"async": 1, "first_pts": 0}).filter(
+        "aformat", channel_layouts="mono"
+    )
+
+
+def _exactly(stream: Any, duration_s: float) -> Any:
+    return stream.filter("apad", whole_dur=f"{duration_s:.3f}").filter(
+        "atrim", end=f"{duration_s:.3f}"
+    )
 
 
 def _mix(streams: list[Any]) -> Any:
@@ -122,41 +141,136 @@ def _mix(streams: list[Any]) -> Any:
     return ffmpeg.filter(streams, "amix", inputs=len(streams), duration="longest", normalize=0)
 
 
-def renditions_recorded(plan: Plan, sources: list[Source]) -> list[Rendition]:
-    """The plan's renditions that have audio: the original, and channels with interpreters."""
-    channels = {s.info.language for s in sources if s.info.source == "interpretation"}
-    return [r for r in plan.renditions if r.channel is None or r.channel in channels]
+class _Source(FilterNode):
+    """A filter that makes streams of its own (amovie, anullsrc); ffmpeg-python's
+    ``FilterNode`` insists on an input."""
+
+    def __init__(self, name: str, *args: Any, **kwargs: Any) -> None:
+        Node.__init__(
+            self,
+            stream_spec=None,
+            name=name,
+            incoming_stream_types={},
+            outgoing_stream_type=FilterableStream,
+            min_inputs=0,
+            max_inputs=0,
+            args=list(args),
+            kwargs=kwargs,
+        )
 
 
-def audio_graph(plan: Plan, sources: list[Source], rendition: Rendition, duration_s: float) -> Any:
-    """One rendition's mix, exactly ``duration_s`` long (see the module's docstring)."""
-    floors = [s for s in sources if s.info.kind == "audio" and s.info.source == "microphone"]
-    if floors:
-        mixed = _mix([_on_session_clock(s) for s in floors])
+def renditions_recorded(plan: Plan, lanes: list[Lane]) -> list[Rendition]:
+    """The plan's renditions that have audio: the original, and channels heard on air."""
+    heard = {lane.channel for lane in lanes if lane.packets}
+    return [r for r in plan.renditions if r.channel is None or r.channel in heard]
+
+
+def audio_groups(renditions: list[Rendition], cores: int) -> list[list[Rendition]]:
+    """The renditions each ffmpeg process makes: one process per core, the original (and
+    the floor's decoding) in the first. Audio encoding is single-threaded in ffmpeg."""
+    count = max(1, min(cores, len(renditions)))
+    return [renditions[index::count] for index in range(count)]
+
+
+def lanes_file(group: int) -> str:
+    """The lanes file the audio process ``group`` reads."""
+    return f"lanes{group}.mkv"
+
+
+def group_of(file: str) -> int:
+    return int(file.removeprefix("lanes").removesuffix(".mkv"))
+
+
+def rendition_groups(
+    renditions: list[Rendition], lanes: list[Lane]
+) -> list[tuple[int, list[Rendition]]]:
+    """(group, its renditions) as the join shared the lanes out (group g reads lanes file
+    g), the first always there; a group left with nothing to make is left out."""
+    groups: dict[int, list[Rendition]] = {0: []}
+    for rendition in renditions:
+        if rendition.channel is None:
+            groups[0].append(rendition)
+            continue
+        group = next(
+            group_of(lane.file)
+            for lane in lanes
+            if lane.channel == rendition.channel and lane.packets
+        )
+        groups.setdefault(group, []).append(rendition)
+    return sorted(groups.items())
+
+
+def group_lanes(lanes: list[Lane], group: list[Rendition], first: bool) -> list[Lane]:
+    """The lanes a group's process reads: the floor's (first process only) and its channels'."""
+    channels = {r.channel for r in group if r.channel is not None}
+    return [
+        lane
+        for lane in lanes
+        if (lane.channel is None and first)
+        or (lane.channel is not None and lane.channel in channels)
+    ]
+
+
+def audio_command(
+    group: list[Rendition],
+    lanes: list[Lane],
+    lanes_path: Path | None,
+    duration_s: float,
+    destination: Path,
+    floor_pipes: list[int] | None = None,
+) -> Any:
+    """One process's ffmpeg: ``group``'s renditions (AAC, mono) as the audio streams of
+    ``destination``, from ``lanes`` (the streams of ``lanes_path``, in order).
+
+    ``floor_pipes`` None: the floor comes decoded on standard input (from the first
+    process); otherwise this is the first process: it decodes the floor and also writes
+    it, decoded, to each of these file descriptors.
+    """
+    voices: dict[int, Any] = {}  # lane index -> decoded
+    needs_floor = floor_pipes is None
+    if lanes_path is not None and lanes:
+        if needs_floor:  # the pipe is the input: the lanes come through a filter
+            movie = _Source(
+                "amovie", str(lanes_path), s="+".join(str(i) for i in range(len(lanes)))
+            )
+            streams = [movie.stream(index) for index in range(len(lanes))]
+        else:  # one input file: ffmpeg reads it in its main thread
+            source = ffmpeg.input(str(lanes_path))
+            streams = [source[f"a:{index}"] for index in range(len(lanes))]
+        voices = {index: _on_session_clock(s) for index, s in enumerate(streams)}
+    if needs_floor:
+        floor = ffmpeg.input("pipe:0", **FLOOR_PIPE).audio
     else:
-        mixed = ffmpeg.input("anullsrc=r=48000:cl=mono", f="lavfi").audio
-    if rendition.channel is not None:
-        under = mixed.filter("volume", f"{FLOOR_UNDER_INTERPRETATION_DB}dB")
-        voices = []
-        spans = plan.on_air.get(rendition.channel)
-        for interpreter in sources:
-            if interpreter.info.source != "interpretation":
-                continue
-            if interpreter.info.language != rendition.channel:
-                continue
-            voice = _on_session_clock(interpreter)
-            if spans is not None:  # silent whenever this interpreter was not on air
-                mine = [
-                    (a, duration_s if b is None else b)
-                    for who, a, b in spans
-                    if who == interpreter.info.participant
-                ]
-                voice = voice.filter("volume", 0, enable=f"not({_between(mine)})")
-            voices.append(voice)
-        mixed = _mix([under, *voices]).filter("alimiter", limit=0.95, level=0)
-    return mixed.filter("apad", whole_dur=f"{duration_s:.3f}").filter(
-        "atrim", end=f"{duration_s:.3f}"
-    )
+        floors = [voices[i] for i, lane in enumerate(lanes) if lane.channel is None]
+        if floors:
+            floor = _exactly(_mix(floors), duration_s)
+        elif voices:
+            floor = _exactly(_Source("anullsrc", r=AUDIO_RATE, cl="mono").stream(), duration_s)
+        else:
+            silence = ffmpeg.input(f"anullsrc=r={AUDIO_RATE}:cl=mono", f="lavfi").audio
+            floor = _exactly(silence, duration_s)
+    pipes = floor_pipes or []
+    users = len(group) + len(pipes)
+    if users > 1:
+        split = floor.filter_multi_output("asplit", users)
+        copies = [split.stream(index) for index in range(users)]
+    else:
+        copies = [floor]
+    outputs = []
+    for rendition, copy in zip(group, copies, strict=False):
+        if rendition.channel is None:
+            outputs.append(copy)
+            continue
+        under = copy.filter("volume", f"{FLOOR_UNDER_INTERPRETATION_DB}dB")
+        heard = [voices[i] for i, lane in enumerate(lanes) if lane.channel == rendition.channel]
+        mixed = _mix([under, *heard])
+        if heard:  # the interpreter's peaks plus the floor's could go past full scale
+            mixed = mixed.filter("alimiter", limit=0.95, level=0)
+        outputs.append(_exactly(mixed, duration_s))
+    commands = [ffmpeg.output(*outputs, str(destination), f="mp4", **AUDIO_OPTIONS)]
+    for fd, copy in zip(pipes, copies[len(group) :], strict=True):
+        commands.append(ffmpeg.output(copy, f"pipe:{fd}", **FLOOR_PIPE))
+    return _timed(ffmpeg.merge_outputs(*commands))
 
 
 def escape_metadata(text: str) -> str:
@@ -184,47 +298,47 @@ def _timed(command: Any) -> Any:
     return command.global_args("-copyts", "-nostats", "-progress", "pipe:1")
 
 
+def copied_video(sources: list[Source]) -> Path | None:
+    """The joined camera file the replay's video is copied from, if it is copied."""
+    return camera_sources(sources)[0].path if copies_video(sources) else None
+
+
 def video_command(
     sources: list[Source], duration_s: float, destination: Path, fps: int = FPS
 ) -> Any | None:
-    """The ffmpeg command writing the replay's video alone (MP4); None when there is none."""
+    """The ffmpeg command composing and encoding the replay's video (MP4); None when there
+    is nothing to encode (no video, or a lone H.264 camera, copied as it is)."""
+    if copies_video(sources):
+        return None
     video = video_graph(sources, duration_s, fps)
     if video is None:
         return None
-    if copies_video(sources):
-        options: dict[str, Any] = {"c:v": "copy"}
-    else:
-        options = {"c:v": "libx264", "preset": "superfast", "crf": 26, "g": fps * 2}
-        options["force_key_frames"] = "expr:gte(t,n_forced*2)"  # HLS segments cut cleanly
+    options: dict[str, Any] = {"c:v": "libx264", "preset": "superfast", "crf": 26, "g": fps * 2}
+    options["force_key_frames"] = "expr:gte(t,n_forced*2)"  # HLS segments cut cleanly
     return _timed(ffmpeg.output(video, str(destination), f="mp4", **options))
-
-
-def audio_command(
-    plan: Plan, sources: list[Source], rendition: Rendition, duration_s: float, destination: Path
-) -> Any:
-    """The ffmpeg command writing one rendition (AAC, mono: the voices of a classroom)."""
-    stream = audio_graph(plan, sources, rendition, duration_s)
-    options = {"c:a": "aac", "b:a": AUDIO_BITRATE, "ac": 1, "ar": AUDIO_RATE}
-    return _timed(ffmpeg.output(stream, str(destination), f="mp4", **options))
 
 
 def mux_command(
     video: Path | None,
-    audio: list[tuple[Rendition, Path]],
+    audio: list[tuple[Rendition, Path, int]],
     title: str,
     metadata_file: Path,
     destination: Path,
 ) -> Any:
-    """The MP4 download, copied together: the video, each language a tagged track, chapters."""
+    """The MP4 download, copied together: the video, each language a tagged track, chapters.
+    ``audio``: each rendition, in order, as the file and audio stream index it is in."""
     streams: list[Any] = [ffmpeg.input(str(video)).video] if video is not None else []
+    inputs: dict[Path, Any] = {}
     options: dict[str, Any] = {}
-    for index, (rendition, path) in enumerate(audio):
+    for index, (rendition, path, stream) in enumerate(audio):
         # The language by audio index, the title by absolute index: two distinct options,
         # as ffmpeg-python takes each option name once.
         options[f"metadata:s:a:{index}"] = f"language={three_letter(rendition.language)}"
         options[f"metadata:s:{len(streams)}"] = f"title={rendition.name}"
         options[f"disposition:a:{index}"] = "default" if index == 0 else "0"
-        streams.append(ffmpeg.input(str(path)).audio)
+        if path not in inputs:
+            inputs[path] = ffmpeg.input(str(path))
+        streams.append(inputs[path][f"a:{stream}"])
     chapters = ffmpeg.input(str(metadata_file), f="ffmetadata")
     command = ffmpeg.output(
         *streams,
