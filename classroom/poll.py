@@ -12,13 +12,12 @@ import dataclasses
 import enum
 from typing import Any
 
-from classroom.errors import InvalidCommand, InvalidValue, NotFound
-from classroom.permissions import Action, Role, can, require
+from classroom.book import Book
+from classroom.errors import InvalidCommand, InvalidValue
+from classroom.permissions import Action, Role
+from classroom.question import MAX_OPTIONS, OPTION_MAX_CHARS, QUESTION_MAX_CHARS, checked_text
 from classroom.room import Event
 
-QUESTION_MAX_CHARS = 500
-OPTION_MAX_CHARS = 200
-MAX_OPTIONS = 12
 TEXT_MAX_CHARS = 1000  # the largest free-text limit a trainer may set
 DEFAULT_TEXT_MAX = 280
 SCALE_MIN, SCALE_MAX = 2, 10  # a rating scale runs from 1 to its size
@@ -38,14 +37,6 @@ class PollState(enum.StrEnum):
     DRAFT = "draft"
     OPEN = "open"
     CLOSED = "closed"
-
-
-def _text(value: Any, what: str, limit: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidValue(f"{what} must be a non-empty text")
-    if len(value.strip()) > limit:
-        raise InvalidValue(f"{what} is longer than {limit} characters")
-    return value.strip()
 
 
 def _index(value: Any, size: int, what: str = "option") -> int:
@@ -84,8 +75,8 @@ class PollSpec:
         except ValueError:
             known = ", ".join(PollKind)
             raise InvalidValue(f"unknown poll kind {kind!r}; one of {known}") from None
-        question = _text(question, "the question", QUESTION_MAX_CHARS)
-        choices = tuple(_text(o, "an option", OPTION_MAX_CHARS) for o in options)
+        question = checked_text(question, "the question", QUESTION_MAX_CHARS)
+        choices = tuple(checked_text(o, "an option", OPTION_MAX_CHARS) for o in options)
         if poll_kind in (PollKind.SINGLE, PollKind.MULTIPLE):
             if not 2 <= len(choices) <= MAX_OPTIONS:
                 raise InvalidValue(f"a choice poll has 2 to {MAX_OPTIONS} options")
@@ -124,7 +115,7 @@ class PollSpec:
             if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= self.scale:
                 raise InvalidValue(f"a rating is a whole number from 1 to {self.scale}")
             return raw
-        return _text(raw, "the answer", self.text_max)
+        return checked_text(raw, "the answer", self.text_max)
 
     def counters(self, answer: Answer) -> list[int]:
         """The tally counters an answer adds one to (none for free text)."""
@@ -322,82 +313,52 @@ class PollResultsPublished(Event):
     tally: dict[str, Any]
 
 
-class PollBook:
+class PollBook(Book[Poll, Command]):
     """The polls of one room; mutate it only through ``handle``."""
 
-    def __init__(self, room: str) -> None:
-        self.room = room
-        self.polls: dict[str, Poll] = {}
+    noun, plural, limit = "poll", "polls", MAX_POLLS
 
-    def poll(self, poll_id: str) -> Poll:
-        poll = self.polls.get(poll_id)
-        if poll is None:
-            raise NotFound(f"no poll {poll_id!r} in room {self.room}")
-        return poll
+    def _seen_by(self, poll: Poll, pid: str) -> dict[str, Any] | None:
+        """An opened poll, with the participant's own answer if any."""
+        if poll.state is PollState.DRAFT:
+            return None
+        view = poll.public()
+        ballot = poll.ballots.get(pid)
+        view["answered"] = pid in poll.voters
+        view["your_answer"] = ballot.to_json()["answer"] if ballot else None
+        return view
 
-    def view_for(self, pid: str, role: Role) -> list[dict[str, Any]]:
-        """The polls a participant sees on arrival, each with their own answer if any."""
-        if can(role, Action.VIEW_RESULTS):
-            return [p.full() for p in self.polls.values()]
-        views = []
-        for poll in self.polls.values():
-            if poll.state is PollState.DRAFT:
-                continue
-            view = poll.public()
-            ballot = poll.ballots.get(pid)
-            view["answered"] = pid in poll.voters
-            view["your_answer"] = ballot.to_json()["answer"] if ballot else None
-            views.append(view)
-        return views
-
-    def handle(self, command: Command, now: float) -> list[Event]:
-        """Apply one command at ``now``; a refused one raises ClassroomError, changing nothing."""
-        method = getattr(self, "_on_" + type(command).__name__, None)
-        if method is None:
-            raise InvalidCommand(f"polls do not handle {type(command).__name__}")
-        events: list[Event] = method(command, now)
-        return events
+    def _managed(
+        self, cmd: OpenPoll | ClosePoll | PublishResults, state: PollState, refusal: str
+    ) -> Poll:
+        return self._in_state(cmd.role, Action.MANAGE_POLLS, cmd.poll_id, state, refusal)
 
     def _on_CreatePoll(self, cmd: CreatePoll, now: float) -> list[Event]:
-        require(cmd.role, Action.MANAGE_POLLS)
-        if cmd.poll_id in self.polls:
-            raise InvalidCommand(f"poll {cmd.poll_id!r} exists already")
-        if len(self.polls) >= MAX_POLLS:
-            raise InvalidCommand(f"a room keeps at most {MAX_POLLS} polls")
-        poll = self.polls[cmd.poll_id] = Poll(cmd.poll_id, cmd.spec, cmd.actor, now)
+        poll = self._add(cmd.role, Poll(cmd.poll_id, cmd.spec, cmd.actor, now))
         return [PollCreated(cmd.viewers, poll.full())]
 
     def _on_OpenPoll(self, cmd: OpenPoll, now: float) -> list[Event]:
-        require(cmd.role, Action.MANAGE_POLLS)
-        poll = self.poll(cmd.poll_id)
-        if poll.state is not PollState.DRAFT:
-            raise InvalidCommand(f"poll {poll.id} is {poll.state}; only a draft can be opened")
+        poll = self._managed(
+            cmd, PollState.DRAFT, "poll {id} is {state}; only a draft can be opened"
+        )
         poll.state, poll.opened_at, poll.session_id = PollState.OPEN, now, cmd.session_id
         return [PollOpened(None, poll.public()), PollTallied(cmd.viewers, poll.id, poll.tally())]
 
     def _on_ClosePoll(self, cmd: ClosePoll, now: float) -> list[Event]:
-        require(cmd.role, Action.MANAGE_POLLS)
-        poll = self.poll(cmd.poll_id)
-        if poll.state is not PollState.OPEN:
-            raise InvalidCommand(f"poll {poll.id} is {poll.state}, not open")
+        poll = self._managed(cmd, PollState.OPEN, "poll {id} is {state}, not open")
         poll.state, poll.closed_at = PollState.CLOSED, now
         return [PollClosed(None, poll.public()), PollTallied(cmd.viewers, poll.id, poll.tally())]
 
     def _on_PublishResults(self, cmd: PublishResults, now: float) -> list[Event]:
-        require(cmd.role, Action.MANAGE_POLLS)
-        poll = self.poll(cmd.poll_id)
-        if poll.state is not PollState.CLOSED:
-            raise InvalidCommand("close the poll before publishing its results")
+        poll = self._managed(cmd, PollState.CLOSED, "close the poll before publishing its results")
         if poll.published:
             return []
         poll.published = True
         return [PollResultsPublished(None, poll.id, poll.tally())]
 
     def _on_AnswerPoll(self, cmd: AnswerPoll, now: float) -> list[Event]:
-        require(cmd.role, Action.ANSWER_POLLS)
-        poll = self.poll(cmd.poll_id)
-        if poll.state is not PollState.OPEN:
-            raise InvalidCommand(f"poll {poll.id} is {poll.state}; answers are not taken")
+        refusal = "poll {id} is {state}; answers are not taken"
+        poll = self._in_state(cmd.role, Action.ANSWER_POLLS, cmd.poll_id, PollState.OPEN, refusal)
         answer = poll.spec.check_answer(cmd.answer)
         changed = cmd.actor in poll.voters
         if changed and not poll.spec.allow_change:

@@ -1,4 +1,4 @@
-"""Quiz questions: their options, correct answers, time limits, points and scoring."""
+"""Questions put to a room: the limits polls and quizzes share, and quiz questions with scoring."""
 
 from __future__ import annotations
 
@@ -6,15 +6,20 @@ import dataclasses
 from typing import Any
 
 from classroom.errors import InvalidValue
-from classroom.poll import MAX_OPTIONS, OPTION_MAX_CHARS, QUESTION_MAX_CHARS
 
+# Polls and quizzes alike:
+QUESTION_MAX_CHARS = 500
+OPTION_MAX_CHARS = 200
+MAX_OPTIONS = 12
+# Quizzes:
 MAX_QUESTIONS = 50
 TIME_LIMIT_RANGE_S = (5, 600)
 POINTS_RANGE = (1, 1000)
 TITLE_MAX_CHARS = 200
 
 
-def _text(value: Any, what: str, limit: int) -> str:
+def checked_text(value: Any, what: str, limit: int) -> str:
+    """The text without surrounding blanks, or InvalidValue if it is empty or too long."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidValue(f"{what} must be a non-empty text")
     if len(value.strip()) > limit:
@@ -33,8 +38,8 @@ class Question:
     points: int = 100
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "text", _text(self.text, "a question", QUESTION_MAX_CHARS))
-        options = tuple(_text(o, "an option", OPTION_MAX_CHARS) for o in self.options)
+        object.__setattr__(self, "text", checked_text(self.text, "a question", QUESTION_MAX_CHARS))
+        options = tuple(checked_text(o, "an option", OPTION_MAX_CHARS) for o in self.options)
         object.__setattr__(self, "options", options)
         if not 2 <= len(options) <= MAX_OPTIONS or len(set(options)) != len(options):
             raise InvalidValue(f"a question has 2 to {MAX_OPTIONS} different options")
@@ -84,7 +89,7 @@ class QuizSpec:
     leaderboard: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "title", _text(self.title, "the title", TITLE_MAX_CHARS))
+        object.__setattr__(self, "title", checked_text(self.title, "the title", TITLE_MAX_CHARS))
         if not 1 <= len(self.questions) <= MAX_QUESTIONS:
             raise InvalidValue(f"a quiz has 1 to {MAX_QUESTIONS} questions")
 

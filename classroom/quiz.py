@@ -11,8 +11,9 @@ import dataclasses
 import enum
 from typing import Any
 
-from classroom.errors import InvalidCommand, InvalidValue, NotFound
-from classroom.permissions import Action, Role, can, require
+from classroom.book import Book
+from classroom.errors import InvalidCommand, InvalidValue
+from classroom.permissions import Action, Role, require
 from classroom.question import QuizSpec
 from classroom.room import Event
 
@@ -259,58 +260,31 @@ class QuizResultsReported(Event):
     results: list[dict[str, Any]]  # everyone's, for those who may view results
 
 
-class QuizBook:
+class QuizBook(Book[Quiz, Command]):
     """The quizzes of one room; mutate it only through ``handle``."""
 
-    def __init__(self, room: str) -> None:
-        self.room = room
-        self.quizzes: dict[str, Quiz] = {}
-
-    def quiz(self, quiz_id: str) -> Quiz:
-        quiz = self.quizzes.get(quiz_id)
-        if quiz is None:
-            raise NotFound(f"no quiz {quiz_id!r} in room {self.room}")
-        return quiz
+    noun, plural, limit = "quiz", "quizzes", MAX_QUIZZES
 
     def next_deadline(self) -> float | None:
-        deadlines = [q.deadline for q in self.quizzes.values() if q.deadline is not None]
+        deadlines = [q.deadline for q in self.entries.values() if q.deadline is not None]
         return min(deadlines) if deadlines else None
 
-    def view_for(self, pid: str, role: Role) -> list[dict[str, Any]]:
-        """The quizzes a participant sees on arrival, with their answer to the current question."""
-        if can(role, Action.VIEW_RESULTS):
-            return [q.full() for q in self.quizzes.values()]
-        views = []
-        for quiz in self.quizzes.values():
-            if quiz.state is QuizState.RUNNING:
-                view = quiz.public()
-                mine = quiz.answers.get((quiz.current, pid))
-                view["your_choices"] = list(mine.choices) if mine else None
-                views.append(view)
-        return views
-
-    def handle(self, command: Command, now: float) -> list[Event]:
-        """Apply one command at ``now``; a refused one raises ClassroomError, changing nothing."""
-        method = getattr(self, "_on_" + type(command).__name__, None)
-        if method is None:
-            raise InvalidCommand(f"quizzes do not handle {type(command).__name__}")
-        events: list[Event] = method(command, now)
-        return events
+    def _seen_by(self, quiz: Quiz, pid: str) -> dict[str, Any] | None:
+        """A running quiz, with the participant's answer to the current question."""
+        if quiz.state is not QuizState.RUNNING:
+            return None
+        view = quiz.public()
+        mine = quiz.answers.get((quiz.current, pid))
+        view["your_choices"] = list(mine.choices) if mine else None
+        return view
 
     def _on_CreateQuiz(self, cmd: CreateQuiz, now: float) -> list[Event]:
-        require(cmd.role, Action.MANAGE_POLLS)
-        if cmd.quiz_id in self.quizzes:
-            raise InvalidCommand(f"quiz {cmd.quiz_id!r} exists already")
-        if len(self.quizzes) >= MAX_QUIZZES:
-            raise InvalidCommand(f"a room keeps at most {MAX_QUIZZES} quizzes")
-        quiz = self.quizzes[cmd.quiz_id] = Quiz(cmd.quiz_id, cmd.spec, cmd.actor, now)
+        quiz = self._add(cmd.role, Quiz(cmd.quiz_id, cmd.spec, cmd.actor, now))
         return [QuizCreated(cmd.viewers, quiz.full())]
 
     def _on_StartQuiz(self, cmd: StartQuiz, now: float) -> list[Event]:
-        require(cmd.role, Action.MANAGE_POLLS)
-        quiz = self.quiz(cmd.quiz_id)
-        if quiz.state is not QuizState.DRAFT:
-            raise InvalidCommand(f"quiz {quiz.id} is {quiz.state}; only a draft can start")
+        refusal = "quiz {id} is {state}; only a draft can start"
+        quiz = self._in_state(cmd.role, Action.MANAGE_POLLS, cmd.quiz_id, QuizState.DRAFT, refusal)
         quiz.state, quiz.started_at, quiz.session_id = QuizState.RUNNING, now, cmd.session_id
         return [QuizStarted(None, quiz.public()), *self._open(quiz, 0, now)]
 
@@ -330,11 +304,10 @@ class QuizBook:
         return [QuestionClosed(None, quiz.id, quiz.current, list(question.correct), tally)]
 
     def _running(self, cmd: NextQuestion | EndQuiz) -> Quiz:
-        require(cmd.role, Action.MANAGE_POLLS)
-        quiz = self.quiz(cmd.quiz_id)
-        if quiz.state is not QuizState.RUNNING:
-            raise InvalidCommand(f"quiz {quiz.id} is {quiz.state}, not running")
-        return quiz
+        refusal = "quiz {id} is {state}, not running"
+        return self._in_state(
+            cmd.role, Action.MANAGE_POLLS, cmd.quiz_id, QuizState.RUNNING, refusal
+        )
 
     def _on_NextQuestion(self, cmd: NextQuestion, now: float) -> list[Event]:
         quiz = self._running(cmd)
@@ -344,7 +317,7 @@ class QuizBook:
 
     def _on_ExpireQuestions(self, cmd: ExpireQuestions, now: float) -> list[Event]:
         events: list[Event] = []
-        for quiz in self.quizzes.values():
+        for quiz in self.entries.values():
             deadline = quiz.deadline
             if deadline is not None and now >= deadline + ANSWER_GRACE_S:
                 events += self._close(quiz, cmd.viewers)
@@ -352,7 +325,7 @@ class QuizBook:
 
     def _on_AnswerQuestion(self, cmd: AnswerQuestion, now: float) -> list[Event]:
         require(cmd.role, Action.ANSWER_POLLS)
-        quiz = self.quiz(cmd.quiz_id)
+        quiz = self.find(cmd.quiz_id)
         if quiz.state is not QuizState.RUNNING or cmd.index != quiz.current:
             raise InvalidCommand("that question is not being asked")
         deadline = quiz.deadline

@@ -113,7 +113,7 @@ async def load_polls(store: Store, room: str) -> PollBook:
             stored = await store.hgetall(_poll_key(room, poll.id, "ballots"))
             poll.ballots = {pid: Ballot.from_json(json.loads(b)) for pid, b in stored.items()}
             poll.voters = set(poll.ballots)
-        book.polls[poll.id] = poll
+        book.entries[poll.id] = poll
     return book
 
 
@@ -151,7 +151,7 @@ async def load_quizzes(store: Store, room: str) -> QuizBook:
         for field, value in (await store.hgetall(f"quiz:{room}:{quiz.id}:answers")).items():
             index, pid = field.split(":", 1)
             quiz.answers[(int(index), pid)] = QuizAnswer.from_json(json.loads(value))
-        book.quizzes[quiz.id] = quiz
+        book.entries[quiz.id] = quiz
     return book
 
 

@@ -17,6 +17,7 @@ from classroom import poll as core
 from classroom.errors import Forbidden, NotFound
 from classroom.permissions import Action, can, require
 from classroom.poll import PollBook, PollSpec
+from classroom.question import MAX_OPTIONS, QUESTION_MAX_CHARS
 from classroom.quiz import QuizBook
 from classroom.room import Admitted, Event
 from web.api import authenticate
@@ -47,9 +48,9 @@ class PollFields(pydantic.BaseModel):
     """What a poll asks (the core checks the values and says what is wrong)."""
 
     model_config = pydantic.ConfigDict(extra="forbid", strict=True)
-    question: str = pydantic.Field(max_length=core.QUESTION_MAX_CHARS)
+    question: str = pydantic.Field(max_length=QUESTION_MAX_CHARS)
     kind: Literal["single", "multiple", "rating", "text"]
-    options: list[str] = pydantic.Field(default_factory=list, max_length=core.MAX_OPTIONS)
+    options: list[str] = pydantic.Field(default_factory=list, max_length=MAX_OPTIONS)
     anonymous: bool = False
     allow_change: bool = False
     scale: int = 5
@@ -117,7 +118,7 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
         member(conn, live)
         store, now = store_of(), live.hub.clock()
         polls, _ = await books(live).load(store)
-        if msg.poll not in polls.polls:
+        if msg.poll not in polls.entries:
             # A poll prepared for the session's training module: open a copy of it here.
             spec = await poll_template(store, module_of(live), msg.poll)
             if spec is None:
@@ -151,7 +152,7 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
 
         def change(polls: PollBook, _: QuizBook) -> Any:
             events = polls.handle(command, now)
-            poll = polls.polls[msg.poll]
+            poll = polls.entries[msg.poll]
             recorded = next(e for e in events if isinstance(e, core.PollAnswerRecorded))
             return events, lambda: save_answer(
                 store, live.name, poll, identity.sub, recorded.answer
@@ -204,7 +205,7 @@ async def _create(
         if open_now:
             opening = core.OpenPoll(conn.pid, role, poll_id, live_session_id(live), seen)
             events += polls.handle(opening, now)
-        return events, lambda: save_poll(store, live.name, polls.polls[poll_id])
+        return events, lambda: save_poll(store, live.name, polls.entries[poll_id])
 
     await commit(live, store, change)
 
@@ -212,7 +213,7 @@ async def _create(
 async def _run(live: LiveRoom, store: Any, poll_id: str, command: core.Command, now: float) -> None:
     def change(polls: PollBook, _: QuizBook) -> Any:
         events: list[Event] = polls.handle(command, now)
-        return events, lambda: save_poll(store, live.name, polls.polls[poll_id])
+        return events, lambda: save_poll(store, live.name, polls.entries[poll_id])
 
     await commit(live, store, change)
 
@@ -273,8 +274,8 @@ async def prepare_poll(request: web.Request) -> web.Response:
 
     def change(polls: PollBook, _: QuizBook) -> Any:
         events = polls.handle(command, now)
-        return events, lambda: save_poll(store, live.name, polls.polls[poll_id])
+        return events, lambda: save_poll(store, live.name, polls.entries[poll_id])
 
     await commit(live, store, change)
-    poll = books(live).polls.polls[poll_id]  # type: ignore[union-attr]
+    poll = books(live).polls.entries[poll_id]  # type: ignore[union-attr]
     return web.json_response(poll.full(), status=201)

@@ -114,7 +114,7 @@ async def expire(live: LiveRoom, store: Any) -> None:
 
         async def persist() -> None:
             for quiz_id in closed:
-                await save_quiz(store, live.name, quizzes.quizzes[quiz_id])
+                await save_quiz(store, live.name, quizzes.entries[quiz_id])
 
         return events, persist
 
@@ -139,7 +139,7 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
 
             async def persist() -> None:
                 for changed_id in sorted(changed):
-                    await save_quiz(store, live.name, quizzes.quiz(changed_id))
+                    await save_quiz(store, live.name, quizzes.find(changed_id))
 
             return events, persist
 
@@ -161,7 +161,7 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
         member(conn, live)
         role, quiz_id = conn.identity.role, msg.quiz
         _, quizzes = await books(live).load(app[STORE])
-        if quiz_id not in quizzes.quizzes:
+        if quiz_id not in quizzes.entries:
             spec = await quiz_template(app[STORE], module_of(live), quiz_id)
             if spec is None:
                 raise NotFound(f"no quiz {quiz_id!r} in room {live.name}")
@@ -199,7 +199,7 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
 
         def change(_: PollBook, quizzes: QuizBook) -> Any:
             events = quizzes.handle(command, now)
-            quiz = quizzes.quiz(msg.quiz)
+            quiz = quizzes.find(msg.quiz)
             return events, lambda: save_quiz_answer(store, live.name, quiz, msg.index, identity.sub)
 
         await commit(live, store, change)
@@ -259,8 +259,8 @@ async def prepare_quiz(request: web.Request) -> web.Response:
 
     def change(_: PollBook, quizzes: QuizBook) -> Any:
         events = quizzes.handle(command, now)
-        return events, lambda: save_quiz(store, live.name, quizzes.quiz(quiz_id))
+        return events, lambda: save_quiz(store, live.name, quizzes.find(quiz_id))
 
     await commit(live, store, change)
-    quiz = books(live).quizzes.quiz(quiz_id)  # type: ignore[union-attr]
+    quiz = books(live).quizzes.find(quiz_id)  # type: ignore[union-attr]
     return web.json_response(quiz.full(), status=201)

@@ -27,8 +27,8 @@ routes = web.RouteTableDef()
 
 async def session_results(request: web.Request, session: Session) -> tuple[list[Poll], list[Quiz]]:
     store = request.app[STORE]
-    polls = (await load_polls(store, session.room)).polls.values()
-    quizzes = (await load_quizzes(store, session.room)).quizzes.values()
+    polls = (await load_polls(store, session.room)).entries.values()
+    quizzes = (await load_quizzes(store, session.room)).entries.values()
     return (
         [p for p in polls if p.session_id == session.id],
         [q for q in quizzes if q.session_id == session.id],

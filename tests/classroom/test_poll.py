@@ -63,7 +63,7 @@ def test_every_kind_tallies_its_answers(
         events = answer(book, who, value)
         assert [type(e).__name__ for e in events] == ["PollAnswerRecorded", "PollTallied"]
         assert events[0].to == (who,) and events[1].to == ("t",)
-    tally = book.poll("q").tally()
+    tally = book.find("q").tally()
     assert tally == {"answered": len(answers), "counts": counts, "texts": texts}
 
 
@@ -107,10 +107,10 @@ def test_bad_answers_are_refused_and_change_nothing(
     fields: dict[str, Any], value: Any, error: type[ClassroomError], message: str
 ) -> None:
     book = book_with(p.PollSpec.build(**fields))
-    before = copy.deepcopy(book.poll("q"))
+    before = copy.deepcopy(book.find("q"))
     with pytest.raises(error, match=message):
         answer(book, "a", value)
-    assert book.poll("q") == before
+    assert book.find("q") == before
 
 
 @pytest.mark.parametrize(
@@ -129,10 +129,10 @@ def test_bad_answers_are_refused_and_change_nothing(
 )
 def test_illegal_commands_raise_and_change_nothing(command: p.Command, error: type) -> None:
     book = book_with(p.PollSpec.build(**CHOICE))
-    before = copy.deepcopy(book.polls)
+    before = copy.deepcopy(book.entries)
     with pytest.raises(error):
         book.handle(command, 5)
-    assert book.polls == before
+    assert book.entries == before
 
 
 def test_the_lifecycle_draft_open_closed_published() -> None:
@@ -151,7 +151,7 @@ def test_the_lifecycle_draft_open_closed_published() -> None:
     assert isinstance(published, p.PollResultsPublished) and published.to is None
     assert published.tally["counts"] == [0, 1, 0]
     assert book.handle(p.PublishResults("t", T, "q"), 5) == []
-    assert book.poll("q").public()["tally"]["answered"] == 1
+    assert book.find("q").public()["tally"]["answered"] == 1
 
 
 def test_an_answer_changes_only_when_the_poll_allows_and_counts_once() -> None:
@@ -163,7 +163,7 @@ def test_an_answer_changes_only_when_the_poll_allows_and_counts_once() -> None:
     answer(changeable, "a", 0)
     recorded, _ = answer(changeable, "a", 2)
     assert isinstance(recorded, p.PollAnswerRecorded) and recorded.changed
-    assert changeable.poll("q").tally() == {"answered": 1, "counts": [0, 0, 1], "texts": []}
+    assert changeable.find("q").tally() == {"answered": 1, "counts": [0, 0, 1], "texts": []}
 
 
 def test_an_anonymous_poll_keeps_who_apart_from_what() -> None:
@@ -171,7 +171,7 @@ def test_an_anonymous_poll_keeps_who_apart_from_what() -> None:
     answer(book, "ana", 2)
     with pytest.raises(InvalidCommand):
         answer(book, "ana", 1)  # still counted once
-    poll = book.poll("q")
+    poll = book.find("q")
     assert poll.voters == {"ana"} and poll.ballots == {} and poll.counts == [0, 0, 1]
     assert "ana" not in repr(poll.to_record()) and "ana" not in repr(poll.full())
 
@@ -192,7 +192,7 @@ def test_views_show_results_only_to_those_who_may_see_them() -> None:
 def test_a_poll_survives_its_record_and_ballots() -> None:
     book = book_with(p.PollSpec.build(**{**CHOICE, "kind": "multiple"}))
     answer(book, "a", [0, 1])
-    poll = book.poll("q")
+    poll = book.find("q")
     again = p.Poll.from_record(poll.to_record())
     again.ballots = {pid: p.Ballot.from_json(b.to_json()) for pid, b in poll.ballots.items()}
     again.voters = set(again.ballots)

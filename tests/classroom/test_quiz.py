@@ -116,10 +116,10 @@ def test_bad_quiz_answers_change_nothing(
     who: str, role: Role, index: int, choices: tuple[int, ...], error: type, message: str
 ) -> None:
     book = running()
-    before = copy.deepcopy(book.quizzes)
+    before = copy.deepcopy(book.entries)
     with pytest.raises(error, match=message):
         book.handle(q.AnswerQuestion(who, role, who, "z", index, choices), 101)
-    assert book.quizzes == before
+    assert book.entries == before
 
 
 def test_each_question_is_answered_once() -> None:
@@ -127,7 +127,7 @@ def test_each_question_is_answered_once() -> None:
     answer(book, "a", 0, (1,), 101)
     with pytest.raises(InvalidCommand, match="already"):
         answer(book, "a", 0, (0,), 102)
-    assert book.quiz("z").question_tally(0)["counts"] == [0, 1]
+    assert book.find("z").question_tally(0)["counts"] == [0, 1]
 
 
 @pytest.mark.parametrize(
@@ -142,10 +142,10 @@ def test_each_question_is_answered_once() -> None:
 )
 def test_only_trainers_run_quizzes(command: q.Command, error: type) -> None:
     book = running()
-    before = copy.deepcopy(book.quizzes)
+    before = copy.deepcopy(book.entries)
     with pytest.raises(error):
         book.handle(command, 101)
-    assert book.quizzes == before
+    assert book.entries == before
 
 
 def test_the_end_gives_each_their_result_trainers_everyone_s_and_a_leaderboard() -> None:
@@ -182,7 +182,7 @@ def test_without_a_leaderboard_nobody_sees_the_others() -> None:
 def test_a_quiz_survives_its_record() -> None:
     book = running()
     answer(book, "a", 0, (0,), 101)
-    quiz = book.quiz("z")
+    quiz = book.find("z")
     again = q.Quiz.from_record(quiz.to_record())
     again.answers = {k: q.QuizAnswer.from_json(v.to_json()) for k, v in quiz.answers.items()}
     assert again.full() == quiz.full() and again.results() == quiz.results()
