@@ -112,6 +112,11 @@ class Capture:
             role=role,
         )
 
+    @property
+    def queued(self) -> int:
+        """Items waiting for the writer thread."""
+        return self._items.qsize()
+
     def _put(self, method: str, *args: Any, force: bool = False) -> bool:
         if not force and self._items.qsize() >= QUEUE_LIMIT:
             self.dropped += 1  # the disk is not keeping up: lose media, never control items

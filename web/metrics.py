@@ -137,6 +137,7 @@ class ClassroomCollector(Collector):
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.media_totals = MonotonicTotals([*MEDIA_TOTALS, *KEYFRAME_TOTALS])
+        self.recording_totals = MonotonicTotals(["dropped"])
 
     def collect(self) -> Iterator[Metric]:
         yield from self._rooms()
@@ -204,14 +205,29 @@ class ClassroomCollector(Collector):
 
     def _recordings(self) -> Iterator[Metric]:
         service = self.app.get(RECORDINGS)
-        active = sum(
-            1
+        parts = [
+            live.parts[RECORDING_PART]
             for live in self.app[HUB].rooms.values()
             if isinstance(live.parts.get(RECORDING_PART), RoomRecording)
-            and not live.parts[RECORDING_PART].idle
-        )
+        ]
+        active = sum(1 for part in parts if not part.idle)
         yield GaugeMetricFamily(
             "classroom_recordings_active", "Rooms being recorded in this process.", active
+        )
+        captures = [part.capture for part in parts if part.capture is not None]
+        yield GaugeMetricFamily(
+            "classroom_recording_queue_items",
+            "Packets and events waiting for the recorders' writer threads.",
+            sum(capture.queued for capture in captures),
+        )
+        dropped = self.recording_totals.totals(
+            (capture, {"dropped": capture.dropped}) for capture in captures
+        )
+        yield CounterMetricFamily(
+            "classroom_recording_frames_dropped_total",
+            "Frames the recorders dropped because the disk did not keep up (video then "
+            "skips to its next keyframe).",
+            value=dropped["dropped"],
         )
         jobs = GaugeMetricFamily(
             "classroom_recordings",

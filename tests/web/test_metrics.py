@@ -143,6 +143,8 @@ async def test_recordings_are_counted_by_state(client: Client, mint: Mint) -> No
     assert started.status == 201, await started.text()
     samples = await scrape(client)
     assert samples["classroom_recordings_active", ()] == 1
+    assert samples["classroom_recording_queue_items", ()] >= 0
+    assert samples["classroom_recording_frames_dropped_total", ()] == 0
     assert samples["classroom_recordings", (("state", "recording"),)] == 1
     stopped = await client.post(
         "/api/rooms/demo/recording", json={"action": "stop"}, headers=headers
