@@ -132,21 +132,24 @@ class Tap:
             transport = transceiver.receiver.transport
             if transport is not None and self._transport is None:
                 self._transport = transport
-                connection = transport.transport._connection
-                # aioice's protocol calls connection.data_received(data, component) for
-                # every datagram that is not STUN; an instance attribute shadows it.
-                passed_on = connection.data_received
-
-                def data_received(data: bytes, component: int) -> None:
-                    # RTP: version 2; not RTCP (packet types 192-223 in the second byte).
-                    if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
-                        self._on_rtp(data)
-                    else:
-                        passed_on(data, component)
-
-                connection.data_received = data_received
+                self._hook(transport.transport._connection)
             if transceiver.receiver not in self.counters:
                 self.counters[transceiver.receiver] = StreamCounter(transceiver.kind, self.clock)
+
+    def _hook(self, connection: Any) -> None:
+        """Count RTP as the ICE connection receives it; pass everything else on."""
+        # aioice's protocol calls connection.data_received(data, component) for every
+        # datagram that is not STUN; an instance attribute shadows the method.
+        passed_on = connection.data_received
+
+        def data_received(data: bytes, component: int) -> None:
+            # RTP: version 2, and not RTCP (packet types 192-223 in the second byte).
+            if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
+                self._on_rtp(data)
+            else:
+                passed_on(data, component)
+
+        connection.data_received = data_received
 
     def counter(self, receiver: RTCRtpReceiver) -> StreamCounter:
         return self.counters[receiver]
