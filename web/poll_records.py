@@ -87,6 +87,12 @@ def viewers(live: LiveRoom) -> tuple[str, ...]:
     return tuple(p.id for p in live.core.present() if can(p.role, Action.VIEW_RESULTS))
 
 
+def module_of(live: LiveRoom) -> str | None:
+    """The training module of the room's session, whose prepared polls and quizzes it may use."""
+    session = live.core.session
+    return session.module_id if session is not None else None
+
+
 def live_session_id(live: LiveRoom) -> str | None:
     session = live.core.session
     return session.id if session is not None and session.state.value == "live" else None

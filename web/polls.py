@@ -14,28 +14,25 @@ import pydantic
 from aiohttp import web
 
 from classroom import poll as core
-from classroom.errors import Forbidden, NotFound
-from classroom.permissions import Action, can, require
+from classroom.errors import NotFound
 from classroom.poll import PollBook, PollSpec
 from classroom.question import MAX_OPTIONS, QUESTION_MAX_CHARS
 from classroom.quiz import QuizBook
 from classroom.room import Admitted, Event
-from web.api import authenticate
-from web.context import CATALOGUE, HUB, STORE
-from web.errors import read_json
+from web.context import HUB, STORE
 from web.hub import Connection, LiveRoom
 from web.pages import render
+from web.poll_api import Kind, add_api
 from web.poll_records import (
     books,
     commit,
     live_session_id,
     load_polls,
+    module_of,
     new_id,
     poll_template,
     save_answer,
     save_poll,
-    save_template,
-    templates,
     viewers,
 )
 from web.ws import ClientMessage, Dispatcher
@@ -93,11 +90,6 @@ def member(conn: Connection, live: LiveRoom) -> None:
     """Only those in the room (not waiting in the lobby) take part in polls."""
     if conn.pid not in live.core.participants:
         raise NotFound("you are not in the room yet")
-
-
-def module_of(live: LiveRoom) -> str | None:
-    session = live.core.session
-    return session.module_id if session is not None else None
 
 
 def setup(app: web.Application, dispatcher: Dispatcher) -> None:
@@ -220,12 +212,10 @@ async def _run(live: LiveRoom, store: Any, poll_id: str, command: core.Command, 
 
 # --- JSON API ---------------------------------------------------------------
 
-
-def own_room(request: web.Request) -> Any:
-    identity = authenticate(request)
-    if request.match_info["room"] != identity.room:
-        raise Forbidden("you may see only your own room")
-    return identity
+POLLS = Kind(
+    "poll", "polls", lambda polls, _: polls, load_polls, save_poll, core.CreatePoll, PreparedPoll
+)
+add_api(routes, POLLS)
 
 
 @routes.get("/polls")
@@ -236,46 +226,3 @@ async def polls_page(request: web.Request) -> web.Response:
     out of the address bar) and the page's script uses it for /ws.
     """
     return render(request, "polls.html")
-
-
-@routes.get("/api/rooms/{room}/polls")
-async def list_polls(request: web.Request) -> web.Response:
-    """The room's polls as the caller may see them; trainers also get the module's prepared ones."""
-    identity = own_room(request)
-    room, store = identity.room, request.app[STORE]
-    live = request.app[HUB].rooms.get(room)
-    if live is not None:
-        polls, _ = await books(live).load(store)
-        module = module_of(live)
-    else:
-        polls, module = await load_polls(store, room), None
-    body: dict[str, Any] = {"polls": polls.view_for(identity.sub, identity.role)}
-    if can(identity.role, Action.MANAGE_POLLS):
-        prepared = await templates(store, "poll", request.query.get("module") or module)
-        body["templates"] = [{"id": tid, **spec} for tid, spec in prepared.items()]
-    return web.json_response(body)
-
-
-@routes.post("/api/rooms/{room}/polls")
-async def prepare_poll(request: web.Request) -> web.Response:
-    """A trainer prepares a poll ahead: a draft in the room, or a template for a module."""
-    identity = own_room(request)
-    require(identity.role, Action.MANAGE_POLLS)
-    body = await read_json(request, PreparedPoll)
-    spec, store = body.spec(), request.app[STORE]
-    if body.module is not None:
-        request.app[CATALOGUE].module(body.module)  # NotFound for an unknown module
-        template_id = await save_template(store, "poll", body.module, spec.to_json())
-        prepared = {"id": template_id, "module": body.module, **spec.to_json()}
-        return web.json_response(prepared, status=201)
-    live = request.app[HUB].room(identity.room)
-    poll_id, now = new_id(), live.hub.clock()
-    command = core.CreatePoll(identity.sub, identity.role, poll_id, spec, viewers(live))
-
-    def change(polls: PollBook, _: QuizBook) -> Any:
-        events = polls.handle(command, now)
-        return events, lambda: save_poll(store, live.name, polls.entries[poll_id])
-
-    await commit(live, store, change)
-    poll = books(live).polls.entries[poll_id]  # type: ignore[union-attr]
-    return web.json_response(poll.full(), status=201)

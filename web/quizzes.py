@@ -15,28 +15,26 @@ from aiohttp import web
 
 from classroom import quiz as core
 from classroom.errors import NotFound
-from classroom.permissions import Action, can, require
 from classroom.poll import PollBook
 from classroom.question import MAX_QUESTIONS, Question, QuizSpec
 from classroom.quiz import QuizBook
 from classroom.room import Event
-from web.context import CATALOGUE, HUB, STORE
-from web.errors import read_json
+from web.context import HUB, STORE
 from web.hub import Connection, LiveRoom
+from web.poll_api import Kind, add_api
 from web.poll_records import (
     books,
     commit,
     live_session_id,
     load_quizzes,
+    module_of,
     new_id,
     quiz_template,
     save_quiz,
     save_quiz_answer,
-    save_template,
-    templates,
     viewers,
 )
-from web.polls import member, module_of, own_room
+from web.polls import member
 from web.ws import ClientMessage, Dispatcher
 
 log = logging.getLogger("classroom.quizzes")
@@ -223,44 +221,13 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     app.router.add_routes(routes)
 
 
-@routes.get("/api/rooms/{room}/quizzes")
-async def list_quizzes(request: web.Request) -> web.Response:
-    """The room's quizzes as the caller may see them; trainers also get prepared ones."""
-    identity = own_room(request)
-    store = request.app[STORE]
-    live = request.app[HUB].rooms.get(identity.room)
-    module = module_of(live) if live is not None else None
-    if live is not None:
-        _, quizzes = await books(live).load(store)
-    else:
-        quizzes = await load_quizzes(store, identity.room)
-    body: dict[str, Any] = {"quizzes": quizzes.view_for(identity.sub, identity.role)}
-    if can(identity.role, Action.MANAGE_POLLS):
-        prepared = await templates(store, "quiz", request.query.get("module") or module)
-        body["templates"] = [{"id": tid, **spec} for tid, spec in prepared.items()]
-    return web.json_response(body)
-
-
-@routes.post("/api/rooms/{room}/quizzes")
-async def prepare_quiz(request: web.Request) -> web.Response:
-    """A trainer prepares a quiz ahead: a draft in the room, or a template for a module."""
-    identity = own_room(request)
-    require(identity.role, Action.MANAGE_POLLS)
-    body = await read_json(request, PreparedQuiz)
-    spec, store = body.spec(), request.app[STORE]
-    if body.module is not None:
-        request.app[CATALOGUE].module(body.module)
-        template_id = await save_template(store, "quiz", body.module, spec.to_json())
-        prepared = {"id": template_id, "module": body.module, **spec.to_json()}
-        return web.json_response(prepared, status=201)
-    live = request.app[HUB].room(identity.room)
-    quiz_id, now = new_id(), live.hub.clock()
-    command = core.CreateQuiz(identity.sub, identity.role, quiz_id, spec, viewers(live))
-
-    def change(_: PollBook, quizzes: QuizBook) -> Any:
-        events = quizzes.handle(command, now)
-        return events, lambda: save_quiz(store, live.name, quizzes.find(quiz_id))
-
-    await commit(live, store, change)
-    quiz = books(live).quizzes.find(quiz_id)  # type: ignore[union-attr]
-    return web.json_response(quiz.full(), status=201)
+QUIZZES = Kind(
+    "quiz",
+    "quizzes",
+    lambda _, quizzes: quizzes,
+    load_quizzes,
+    save_quiz,
+    core.CreateQuiz,
+    PreparedQuiz,
+)
+add_api(routes, QUIZZES)
