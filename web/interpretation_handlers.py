@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 from aiohttp import web
@@ -38,6 +38,7 @@ log = logging.getLogger("classroom.interpretation")
 PART = "interpretation"
 Lang = pydantic.Field(min_length=2, max_length=3, pattern=r"^[a-z]{2,3}$")
 ChannelName = pydantic.Field(min_length=2, max_length=8, pattern=r"^[a-z]{2,8}$")
+Message = TypeVar("Message", bound=ClientMessage)
 
 
 def listening_key(room: str) -> str:
@@ -271,7 +272,7 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     dispatcher.on_join.append(service.joined)
     dispatcher.on_leave.append(service.left)
     app.router.add_get("/api/rooms/{room}/interpretation", channels_api)
-    route, run = dispatcher.route, service.run
+    route = dispatcher.route
 
     @route("get_interpretation", Empty)
     async def get_interpretation(conn: Connection, live: LiveRoom, msg: Empty) -> None:
@@ -281,46 +282,25 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
             reply["ref"] = msg.ref
         conn.send(reply)
 
-    @route("open_channel", LangMessage)
-    async def open_channel(conn: Connection, live: LiveRoom, msg: LangMessage) -> None:
-        await run(live, ch.OpenChannel(conn.pid, msg.lang))
+    def command(
+        type_: str, model: type[Message], make: Callable[[str, Message], ch.Command]
+    ) -> None:
+        """Route a message to the command ``make`` builds of its sender and itself."""
 
-    @route("close_channel", LangMessage)
-    async def close_channel(conn: Connection, live: LiveRoom, msg: LangMessage) -> None:
-        await run(live, ch.CloseChannel(conn.pid, msg.lang))
+        @route(type_, model)
+        async def run_command(conn: Connection, live: LiveRoom, msg: Message) -> None:
+            await service.run(live, make(conn.pid, msg))
 
-    @route("take_air", TakeAir)
-    async def take_air(conn: Connection, live: LiveRoom, msg: TakeAir) -> None:
-        await run(live, ch.TakeAir(conn.pid, msg.channel))
-
-    @route("leave_air", Empty)
-    async def leave_air(conn: Connection, live: LiveRoom, msg: Empty) -> None:
-        await run(live, ch.LeaveAir(conn.pid))
-
-    @route("offer_handover", OfferHandover)
-    async def offer_handover(conn: Connection, live: LiveRoom, msg: OfferHandover) -> None:
-        await run(live, ch.OfferHandover(conn.pid, msg.to))
-
-    @route("cancel_handover", Empty)
-    async def cancel_handover(conn: Connection, live: LiveRoom, msg: Empty) -> None:
-        await run(live, ch.CancelHandover(conn.pid))
-
-    @route("set_relay", SetRelay)
-    async def set_relay(conn: Connection, live: LiveRoom, msg: SetRelay) -> None:
-        await run(live, ch.SetRelay(conn.pid, msg.source))
-
-    @route("set_floor_language", FloorLanguage)
-    async def set_floor_language(conn: Connection, live: LiveRoom, msg: FloorLanguage) -> None:
-        await run(live, ch.SetFloorLanguage(conn.pid, msg.lang))
-
-    @route("select_channel", SelectChannel)
-    async def select_channel(conn: Connection, live: LiveRoom, msg: SelectChannel) -> None:
-        await run(live, ch.SelectChannel(conn.pid, msg.channel))
-
-    @route("set_floor_level", FloorLevel)
-    async def set_floor_level(conn: Connection, live: LiveRoom, msg: FloorLevel) -> None:
-        await run(live, ch.SetFloorLevel(conn.pid, msg.floor_db))
-
-    @route("booth_message", BoothMessage)
-    async def booth_message(conn: Connection, live: LiveRoom, msg: BoothMessage) -> None:
-        await run(live, ch.SendBoothMessage(conn.pid, msg.text))
+    command("open_channel", LangMessage, lambda pid, msg: ch.OpenChannel(pid, msg.lang))
+    command("close_channel", LangMessage, lambda pid, msg: ch.CloseChannel(pid, msg.lang))
+    command("take_air", TakeAir, lambda pid, msg: ch.TakeAir(pid, msg.channel))
+    command("leave_air", Empty, lambda pid, _: ch.LeaveAir(pid))
+    command("offer_handover", OfferHandover, lambda pid, msg: ch.OfferHandover(pid, msg.to))
+    command("cancel_handover", Empty, lambda pid, _: ch.CancelHandover(pid))
+    command("set_relay", SetRelay, lambda pid, msg: ch.SetRelay(pid, msg.source))
+    command(
+        "set_floor_language", FloorLanguage, lambda pid, msg: ch.SetFloorLanguage(pid, msg.lang)
+    )
+    command("select_channel", SelectChannel, lambda pid, msg: ch.SelectChannel(pid, msg.channel))
+    command("set_floor_level", FloorLevel, lambda pid, msg: ch.SetFloorLevel(pid, msg.floor_db))
+    command("booth_message", BoothMessage, lambda pid, msg: ch.SendBoothMessage(pid, msg.text))
