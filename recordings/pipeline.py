@@ -41,6 +41,7 @@ from recordings.render import (
     copies_video,
     ffmetadata,
     group_lanes,
+    hls_command,
     lanes_file,
     mux_command,
     rendition_groups,
@@ -130,11 +131,11 @@ def process(
     video = copied_video(sources)
     if images is not None and video is not None:
         images.start(video)  # the copied camera is the replay's video: no need to wait
-    renditions = encode_step(job, session, sources, lanes, duration, chapters)
+    video, tracks = encode_step(job, session, sources, lanes, duration)
     if images is not None and not images.started:
-        composed = job.path(WORK_DIR, COMPOSED)
-        images.start(composed if composed.exists() else job.path(OUT_DIR, DOWNLOAD))
-    hls_step(job, renditions, has_video, duration)
+        images.start(video if video is not None and video.exists() else job.path(OUT_DIR, DOWNLOAD))
+    package_step(job, session, chapters, video, tracks, duration)
+    renditions = [r for r, _, _ in tracks]
     thumbnails = images.result() if images is not None else 0
     manifest = {
         "duration_s": duration,
@@ -248,33 +249,16 @@ class LanesWriter:
 
 
 def encode_step(
-    job: Job,
-    session: Plan,
-    sources: list[Source],
-    lanes: list[Lane],
-    duration: float,
-    chapters: list[Chapter],
-) -> list[Rendition]:
-    """The composed video (if any) and the audio processes side by side, then the MP4
-    copied together from them (a copied camera straight from its joined file)."""
+    job: Job, session: Plan, sources: list[Source], lanes: list[Lane], duration: float
+) -> tuple[Path | None, list[tuple[Rendition, Path, int]]]:
+    """The composed video (if any) and the audio processes, side by side. Returns the
+    replay's video file (a copied camera: its joined file) and, for each rendition in
+    order, the file and audio stream it is in."""
     renditions = renditions_recorded(session, lanes)
-    final = job.path(OUT_DIR, DOWNLOAD)
-    if final.exists():
-        return renditions
     groups = rendition_groups(renditions, lanes)
     audio = [job.path(WORK_DIR, f"audio{index}.mp4") for index, _ in groups]
-    commands: list[Command] = []
     composed = job.path(WORK_DIR, COMPOSED)
     made = video_command(sources, duration, _partial(composed), job.fps)
-    if made is not None and not composed.exists():
-        commands.append(Command(made, composed, 3.0 * len(renditions)))
-    if not all(path.exists() for path in audio):
-        commands += _audio_commands(job, groups, lanes, duration, audio)
-    run_side_by_side(job, "encode", commands, duration)
-    metadata = job.path(WORK_DIR, "chapters.ffmeta")
-    title = str(session.info.get("title") or "")
-    metadata.write_text(ffmetadata(title, chapters, duration))
-    partial = _partial(final)
     video = copied_video(sources) or (composed if made is not None else None)
     where = {
         r: (path, group.index(r))
@@ -282,9 +266,22 @@ def encode_step(
         for r in group
     }
     tracks = [(r, *where[r]) for r in renditions]
-    run_ffmpeg(job, "encode", Command(mux_command(video, tracks, title, metadata, partial)), 0)
-    partial.replace(final)
-    return renditions
+    if _packaged(job):
+        return video, tracks
+    commands: list[Command] = []
+    if made is not None and not composed.exists():
+        commands.append(Command(made, composed, 3.0 * len(renditions)))
+    if not all(path.exists() for path in audio):
+        commands += _audio_commands(job, groups, lanes, duration, audio)
+    run_side_by_side(job, "encode", commands, duration)
+    return video, tracks
+
+
+def _packaged(job: Job) -> bool:
+    return (
+        job.path(OUT_DIR, DOWNLOAD).exists()
+        and job.path(OUT_DIR, HLS_DIR, MASTER_PLAYLIST).exists()
+    )
 
 
 def _audio_commands(
@@ -384,40 +381,39 @@ def run_side_by_side(job: Job, step: str, commands: list[Command], duration_s: f
             _partial(command.result).replace(command.result)
 
 
-def hls_step(job: Job, renditions: list[Rendition], has_video: bool, duration: float) -> None:
-    """HLS in fMP4 segments, copied from the MP4: the video and one playlist per language."""
-    final = job.path(OUT_DIR, HLS_DIR)
-    if (final / MASTER_PLAYLIST).exists():
-        return
+def package_step(
+    job: Job,
+    session: Plan,
+    chapters: list[Chapter],
+    video: Path | None,
+    tracks: list[tuple[Rendition, Path, int]],
+    duration: float,
+) -> None:
+    """The MP4 download (with chapters) and the HLS, side by side, both copied from the
+    encoded files."""
+    commands = []
+    final = job.path(OUT_DIR, DOWNLOAD)
+    if not final.exists():
+        metadata = job.path(WORK_DIR, "chapters.ffmeta")
+        title = str(session.info.get("title") or "")
+        metadata.write_text(ffmetadata(title, chapters, duration))
+        commands.append(
+            Command(mux_command(video, tracks, title, metadata, _partial(final)), final)
+        )
+    hls = job.path(OUT_DIR, HLS_DIR)
     building = job.path(WORK_DIR, HLS_DIR)
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir()
-    source = ffmpeg.input(str(job.path(OUT_DIR, DOWNLOAD)))
-    streams = [source["v:0"]] if has_video else []
-    variants = ["v:0,agroup:audio,name:video"] if has_video else []
-    names = []
-    for index, rendition in enumerate(renditions):
-        streams.append(source[f"a:{index}"])
-        default = ",default:yes" if index == 0 else ""
-        lang = rendition.language
-        variants.append(f"a:{index},agroup:audio,language:{lang},name:audio{index}{default}")
-        names.append(rendition.name)
-    command = ffmpeg.output(
-        *streams,
-        str(building / "%v" / "index.m3u8"),
-        c="copy",
-        f="hls",
-        hls_time=HLS_SEGMENT_S,
-        hls_playlist_type="vod",
-        hls_segment_type="fmp4",
-        hls_segment_filename=str(building / "%v" / "segment%05d.m4s"),
-        master_pl_name=MASTER_PLAYLIST,
-        var_stream_map=" ".join(variants),
-    ).global_args("-nostats", "-progress", "pipe:1")
-    run_ffmpeg(job, "hls", Command(command), duration)
-    _name_renditions(building / MASTER_PLAYLIST, names)
-    shutil.rmtree(final, ignore_errors=True)
-    building.replace(final)
+    if not (hls / MASTER_PLAYLIST).exists():
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir()
+        command = hls_command(video, tracks, building, HLS_SEGMENT_S, MASTER_PLAYLIST)
+        commands.append(Command(command))
+    if not commands:
+        return
+    run_side_by_side(job, "hls", commands, duration)
+    if building.is_dir():
+        _name_renditions(building / MASTER_PLAYLIST, [r.name for r, _, _ in tracks])
+        shutil.rmtree(hls, ignore_errors=True)
+        building.replace(hls)
 
 
 def _name_renditions(master: Path, names: list[str]) -> None:

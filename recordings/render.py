@@ -7,9 +7,10 @@ among as many ffmpeg processes as there are cores (``audio_groups``); each reads
 its lanes file (``recordings.lanes``: the voices still encoded), decodes every
 voice once, puts it on the session clock (silence before it starts and in its
 gaps) and makes its renditions from it: the floor alone (the original), or a
-channel's interpretation over the floor at about -14 dB, limited. The first
-process decodes the floor and hands it, decoded, to the others through pipes.
-The MP4 is then copied together from the video and their outputs.
+channel's interpretation over the floor at -14 dB, with the headroom that keeps
+the sum from clipping. The first process decodes the floor and hands it, decoded,
+to the others through pipes. The MP4 and the HLS are then copied from the video
+and their outputs.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from recordings.timeline import Chapter, Plan, Rendition, titled_spans
 from recordings.tracks import TrackInfo
 
 FLOOR_UNDER_INTERPRETATION_DB = -14.0
+UNDER = 10 ** (FLOOR_UNDER_INTERPRETATION_DB / 20)
 FPS = 15
 AUDIO_RATE = 24000  # speech: 12 kHz of bandwidth, and half the encoding work of 48 kHz
 # ffmpeg's own AAC encoder, variable bit rate: about 48 kbit/s for speech. Its "fast" coder
@@ -122,11 +124,9 @@ def video_graph(sources: list[Source], duration_s: float, fps: int = FPS) -> Any
 
 
 def _on_session_clock(stream: Any) -> Any:
-    """A decoded voice at the replay's rate, mono, with silence before it starts and in its
-    gaps (timestamps are session time: the lanes are written so)."""
-    return stream.filter("aresample", AUDIO_RATE, **{"async": 1, "first_pts": 0}).filter(
-        "aformat", channel_layouts="mono"
-    )
+    """A decoded voice at the replay's rate, with silence before it starts and in its gaps
+    (timestamps are session time: the lanes are written so)."""
+    return stream.filter("aresample", AUDIO_RATE, **{"async": 1, "first_pts": 0})
 
 
 def _exactly(stream: Any, duration_s: float) -> Any:
@@ -135,10 +135,13 @@ def _exactly(stream: Any, duration_s: float) -> Any:
     )
 
 
-def _mix(streams: list[Any]) -> Any:
-    if len(streams) == 1:
+def _mix(streams: list[Any], weights: list[float] | None = None) -> Any:
+    if len(streams) == 1 and weights is None:
         return streams[0]
-    return ffmpeg.filter(streams, "amix", inputs=len(streams), duration="longest", normalize=0)
+    options: dict[str, Any] = {"inputs": len(streams), "duration": "longest", "normalize": 0}
+    if weights is not None:
+        options["weights"] = " ".join(f"{w:.6g}" for w in weights)
+    return ffmpeg.filter(streams, "amix", **options)
 
 
 class _Source(FilterNode):
@@ -157,6 +160,14 @@ class _Source(FilterNode):
             args=list(args),
             kwargs=kwargs,
         )
+
+
+def headroom(voices: int) -> float:
+    """The gain on an interpretation's mix (its voices over the floor at UNDER) that keeps
+    it no louder than the louder of its inputs, so the mix adds no clipping and the AAC
+    encoder never turns a frame down (it does above 0.95). With one voice, -1.6 dB; a
+    limiter would cost a third as much as decoding the voice."""
+    return 1.0 / (max(voices, 1) + UNDER)
 
 
 def renditions_recorded(plan: Plan, lanes: list[Lane]) -> list[Rendition]:
@@ -261,12 +272,10 @@ def audio_command(
         if rendition.channel is None:
             outputs.append(copy)
             continue
-        under = copy.filter("volume", f"{FLOOR_UNDER_INTERPRETATION_DB}dB")
         heard = [voices[i] for i, lane in enumerate(lanes) if lane.channel == rendition.channel]
-        mixed = _mix([under, *heard])
-        if heard:  # the interpreter's peaks plus the floor's could go past full scale
-            mixed = mixed.filter("alimiter", limit=0.95, level=0)
-        outputs.append(_exactly(mixed, duration_s))
+        gain = headroom(len(heard))
+        weights = [gain * UNDER] + [gain] * len(heard)
+        outputs.append(_exactly(_mix([copy, *heard], weights), duration_s))
     commands = [ffmpeg.output(*outputs, str(destination), f="mp4", **AUDIO_OPTIONS)]
     for fd, copy in zip(pipes, copies[len(group) :], strict=True):
         commands.append(ffmpeg.output(copy, f"pipe:{fd}", **FLOOR_PIPE))
@@ -318,6 +327,18 @@ def video_command(
     return _timed(ffmpeg.output(video, str(destination), f="mp4", **options))
 
 
+def _replay_streams(video: Path | None, audio: list[tuple[Rendition, Path, int]]) -> list[Any]:
+    """The replay's streams in order: the video (if any), then each rendition as the file
+    and audio stream index it is in (each file read once)."""
+    streams: list[Any] = [ffmpeg.input(str(video)).video] if video is not None else []
+    inputs: dict[Path, Any] = {}
+    for _, path, stream in audio:
+        if path not in inputs:
+            inputs[path] = ffmpeg.input(str(path))
+        streams.append(inputs[path][f"a:{stream}"])
+    return streams
+
+
 def mux_command(
     video: Path | None,
     audio: list[tuple[Rendition, Path, int]],
@@ -325,20 +346,16 @@ def mux_command(
     metadata_file: Path,
     destination: Path,
 ) -> Any:
-    """The MP4 download, copied together: the video, each language a tagged track, chapters.
-    ``audio``: each rendition, in order, as the file and audio stream index it is in."""
-    streams: list[Any] = [ffmpeg.input(str(video)).video] if video is not None else []
-    inputs: dict[Path, Any] = {}
+    """The MP4 download, copied together: the video, each language a tagged track, chapters."""
+    streams = _replay_streams(video, audio)
+    first = 1 if video is not None else 0
     options: dict[str, Any] = {}
-    for index, (rendition, path, stream) in enumerate(audio):
+    for index, (rendition, _, _) in enumerate(audio):
         # The language by audio index, the title by absolute index: two distinct options,
         # as ffmpeg-python takes each option name once.
         options[f"metadata:s:a:{index}"] = f"language={three_letter(rendition.language)}"
-        options[f"metadata:s:{len(streams)}"] = f"title={rendition.name}"
+        options[f"metadata:s:{first + index}"] = f"title={rendition.name}"
         options[f"disposition:a:{index}"] = "default" if index == 0 else "0"
-        if path not in inputs:
-            inputs[path] = ffmpeg.input(str(path))
-        streams.append(inputs[path][f"a:{stream}"])
     chapters = ffmpeg.input(str(metadata_file), f="ffmetadata")
     command = ffmpeg.output(
         *streams,
@@ -349,5 +366,34 @@ def mux_command(
         metadata=f"title={title}",
         f="mp4",
         **options,
+    )
+    return _timed(command)
+
+
+def hls_command(
+    video: Path | None,
+    audio: list[tuple[Rendition, Path, int]],
+    directory: Path,
+    segment_s: float,
+    master: str,
+) -> Any:
+    """HLS in fMP4 segments, copied from the same files as the MP4 (beside it): the video
+    and one playlist per language, each under ``directory/<name>/``."""
+    variants = ["v:0,agroup:audio,name:video"] if video is not None else []
+    for index, (rendition, _, _) in enumerate(audio):
+        default = ",default:yes" if index == 0 else ""
+        lang = rendition.language
+        variants.append(f"a:{index},agroup:audio,language:{lang},name:audio{index}{default}")
+    command = ffmpeg.output(
+        *_replay_streams(video, audio),
+        str(directory / "%v" / "index.m3u8"),
+        c="copy",
+        f="hls",
+        hls_time=segment_s,
+        hls_playlist_type="vod",
+        hls_segment_type="fmp4",
+        hls_segment_filename=str(directory / "%v" / "segment%05d.m4s"),
+        master_pl_name=master,
+        var_stream_map=" ".join(variants),
     )
     return _timed(command)

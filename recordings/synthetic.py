@@ -29,6 +29,7 @@ CLIP_S = 10.0
 VIDEO_CLOCK = 90000
 AUDIO_CLOCK = 48000
 SENDER_REPORT_EVERY_S = 5.0
+TONE_AMPLITUDE = 1 / 8  # ffmpeg's sine source
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,13 +54,21 @@ class Generated:
 
 
 def encode_clip(
-    path: Path, kind: str, codec: str, *, tone_hz: int = 440, screen: bool = False
+    path: Path,
+    kind: str,
+    codec: str,
+    *,
+    tone_hz: int = 440,
+    screen: bool = False,
+    amplitude: float = TONE_AMPLITUDE,
 ) -> Path:
     """A CLIP_S-second clip: a test pattern (video) or a sine tone (audio), cached by name."""
     if path.exists():
         return path
     if kind == "audio":
         source = ffmpeg.input(f"sine=f={tone_hz}:r=48000", f="lavfi", t=CLIP_S)
+        if amplitude != TONE_AMPLITUDE:
+            source = source.filter("volume", amplitude / TONE_AMPLITUDE)
         options: dict[str, Any] = {"c:a": "libopus", "b:a": "32k", "ac": 1, "f": "webm"}
     else:
         size, rate = ("1280x720", 5) if screen else ("640x360", 15)
@@ -136,6 +145,7 @@ def generate_session(
     module_id: str | None = "m04-smuggling",
     started_at: float = 1_700_000_000.0,
     segment_s: float = 3.0,
+    amplitude: float = TONE_AMPLITUDE,  # of every voice's tone (1: full scale)
 ) -> Generated:
     """Write a stopped recording into the library, ready to be processed."""
     cache.mkdir(parents=True, exist_ok=True)
@@ -220,8 +230,13 @@ def generate_session(
             123_456,
         )
     for number, voice in enumerate(voices):
+        loud = "" if amplitude == TONE_AMPLITUDE else f"-{amplitude:g}"
         clip = encode_clip(
-            cache / f"tone{voice.tone_hz}.opus", "audio", "opus", tone_hz=voice.tone_hz
+            cache / f"tone{voice.tone_hz}{loud}.opus",
+            "audio",
+            "opus",
+            tone_hz=voice.tone_hz,
+            amplitude=amplitude,
         )
         info = TrackInfo(
             f"a{number}",

@@ -39,3 +39,13 @@ def tone_levels(
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)))) / len(samples)
     freqs = np.fft.rfftfreq(len(samples), 1 / rate)
     return {tone: float(spectrum[np.abs(freqs - tone) < 15].max()) for tone in tones}
+
+
+def peak(path: Path, stream: int) -> float:
+    """The largest absolute sample of one audio stream, decoded as a player would (float)."""
+    raw, _ = (
+        ffmpeg.input(str(path))
+        .output("pipe:", map=f"0:a:{stream}", f="f32le", ac=1)
+        .run(capture_stdout=True, quiet=True)
+    )
+    return float(np.abs(np.frombuffer(raw, dtype=np.float32)).max())
