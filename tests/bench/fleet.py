@@ -131,6 +131,10 @@ class Fleet(abc.ABC):
         """The server's /metrics figures (none for a server without them)."""
         return {}
 
+    def publisher_problem(self) -> str:
+        """Why the publisher stopped sending, as far as this side can tell."""
+        return "the publisher stopped sending"
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Close every connection."""
@@ -183,6 +187,13 @@ class ClassroomFleet(Fleet):
 
     async def server_metrics(self) -> dict[str, float]:
         return await scrape(self.session, self.server.url)
+
+    def publisher_problem(self) -> str:
+        publisher, person = self.clients[0], self.people[0]
+        said = publisher.problem() or "its connection looks up"
+        if person.closed.is_set():
+            said += f"; its websocket was {person.close_reason or 'closed'}"
+        return f"the publisher stopped sending ({said})"
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
