@@ -7,8 +7,8 @@ the datagram transport in turn, one coroutine chain per packet and viewer (most
 of the forwarding time, profiled in BENCHMARKS.md). A ``Wire`` writes the header
 of a forwarded packet and its payload into one buffer, encrypts it in place with
 the connection's SRTP session (libsrtp, through pylibsrtp's binding) and hands it
-to the socket of the nominated ICE candidate pair. A full socket buffer drops the
-packet (UDP), it never queues.
+to the socket of the nominated ICE candidate pair (through aioice when the pair is
+a TURN relay). A full socket buffer drops the packet (UDP), it never queues.
 
 The m-line itself is still negotiated and served by aiortc: ``attach`` gives the
 sender an ``IdleTrack`` (it has nothing of its own to send), makes the wire when
@@ -26,6 +26,7 @@ import asyncio
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCRtpSender
@@ -61,7 +62,7 @@ class Wire:
 
     def __init__(
         self,
-        sock: socket.socket,
+        sendto: Callable[[Any, tuple[Any, ...]], Any],
         address: tuple[Any, ...],
         session: Any,
         ssrc: int,
@@ -69,7 +70,7 @@ class Wire:
         counters: Counters,
         sender: RTCRtpSender | None = None,
     ) -> None:
-        self.sock_sendto = sock.sendto
+        self.sock_sendto = sendto
         self.address = address
         self.session = session  # pylibsrtp's Session: keeps the libsrtp context alive
         self.srtp = session._srtp[0]  # that context (srtp_t)
@@ -173,7 +174,7 @@ def attach(sender: RTCRtpSender, outlet: Outlet, counters: Counters) -> None:
         await start(parameters)
         if outlet.wire is None:
             try:
-                outlet.connect(_wire(sender, parameters, counters))
+                outlet.connect(wire_for(sender, parameters, counters))
             except (SeamMissing, ConnectionError):
                 log.exception("cannot forward on this connection")
 
@@ -195,7 +196,7 @@ def attach(sender: RTCRtpSender, outlet: Outlet, counters: Counters) -> None:
     sender._send_keyframe = outlet.request_keyframe  # type: ignore[method-assign]
 
 
-def _wire(sender: RTCRtpSender, parameters: RTCRtpSendParameters, counters: Counters) -> Wire:
+def wire_for(sender: RTCRtpSender, parameters: RTCRtpSendParameters, counters: Counters) -> Wire:
     """The wire of a started sender: its DTLS transport is connected by now."""
     dtls = sender.transport
     srtp = getattr(dtls, "_tx_srtp", None)
@@ -210,11 +211,13 @@ def _wire(sender: RTCRtpSender, parameters: RTCRtpSendParameters, counters: Coun
     if payload_type is None:
         raise ConnectionError("the sender's codec has no payload type")
     transport = pair.protocol.transport
+    # A host or server-reflexive candidate: asyncio's datagram transport over a socket,
+    # which is written to directly (a full buffer drops the packet instead of queueing
+    # it). A TURN relay: aioice's transport, which wraps each packet for the server.
     sock = getattr(transport, "_sock", None)
-    if not isinstance(sock, socket.socket):
-        raise SeamMissing("asyncio's datagram transport has no _sock")
+    sendto = sock.sendto if isinstance(sock, socket.socket) else transport.sendto
     return Wire(
-        sock,
+        sendto,
         pair.remote_addr,
         srtp,
         sender._ssrc,

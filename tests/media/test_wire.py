@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from types import SimpleNamespace
 
 import pytest
 from aiortc import RTCPeerConnection
@@ -19,6 +20,7 @@ from media.wire import (
     SeamMissing,
     Wire,
     attach,
+    wire_for,
 )
 
 
@@ -45,7 +47,7 @@ def test_a_sent_packet_decrypts_to_the_header_and_payload_given(sockets: object)
     sender, receiver = sockets  # type: ignore[misc]
     outbound, inbound = sessions()
     counters = Counters()
-    wire = Wire(sender, receiver.getsockname(), outbound, 0x11223344, 96, counters)
+    wire = Wire(sender.sendto, receiver.getsockname(), outbound, 0x11223344, 96, counters)
     payload = os.urandom(1100)
     wire.send(65_535, 0xFFFFFFFF, 1, payload, 0)
     wire.send(0, 3000, 0, b"\x10\x00", 4)  # padded
@@ -62,7 +64,7 @@ def test_a_packet_too_big_or_a_closed_socket_is_dropped_not_raised(sockets: obje
     sender, receiver = sockets  # type: ignore[misc]
     outbound, _ = sessions()
     counters = Counters()
-    wire = Wire(sender, receiver.getsockname(), outbound, 1, 96, counters)
+    wire = Wire(sender.sendto, receiver.getsockname(), outbound, 1, 96, counters)
     wire.send(1, 1, 1, bytes(1900), 0)
     assert counters.packets_dropped == 1
     sender.close()
@@ -84,7 +86,9 @@ async def test_attach_needs_aiortcs_sender_internals_and_keeps_its_reports_true(
         attach(sender, outlet, outlet.counters)  # raises SeamMissing if aiortc moved
         assert sender._send_keyframe == outlet.request_keyframe
         outbound, _ = sessions()
-        wire = Wire(sender_socket, receiver.getsockname(), outbound, 1, 96, Counters(), sender)
+        wire = Wire(
+            sender_socket.sendto, receiver.getsockname(), outbound, 1, 96, Counters(), sender
+        )
         for seq in range(REPORT_EVERY):
             wire.send(seq, 3000 * seq, 1, b"\x10\x00", 0)
         assert getattr(sender, PACKET_COUNT) == REPORT_EVERY and getattr(sender, NTP_TIMESTAMP)
@@ -92,3 +96,29 @@ async def test_attach_needs_aiortcs_sender_internals_and_keeps_its_reports_true(
         await pc.close()
     with pytest.raises(SeamMissing):
         attach(object(), outlet, outlet.counters)  # type: ignore[arg-type]
+
+
+class RelayTransport:
+    """Stands in for aioice's TURN transport: no socket of its own, a sendto that wraps."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.sent.append((bytes(data), addr))
+
+
+def test_a_turn_relayed_viewer_is_sent_to_through_the_relay() -> None:
+    outbound, inbound = sessions()
+    relay = RelayTransport()
+    pair = SimpleNamespace(
+        protocol=SimpleNamespace(transport=relay), remote_addr=("10.0.0.9", 4000)
+    )
+    ice = SimpleNamespace(_connection=SimpleNamespace(_nominated={1: pair}))
+    sender = SimpleNamespace(transport=SimpleNamespace(_tx_srtp=outbound, transport=ice), _ssrc=7)
+    parameters = SimpleNamespace(codecs=[SimpleNamespace(payloadType=111)])
+    wire = wire_for(sender, parameters, Counters())  # type: ignore[arg-type]
+    wire.send(1, 960, 1, b"opus", 0)
+    ((data, addr),) = relay.sent
+    packet = RtpPacket.parse(inbound.unprotect(data))
+    assert addr == ("10.0.0.9", 4000) and (packet.payload_type, packet.ssrc) == (111, 7)
