@@ -16,7 +16,6 @@ import functools
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -25,8 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import av
 import ffmpeg
 
+from recordings import hls
 from recordings.assemble import Joined, join_track
 from recordings.journal import JOURNAL_FILE, read_journal
 from recordings.lanes import Lane, plan_lanes
@@ -41,7 +42,6 @@ from recordings.render import (
     copies_video,
     ffmetadata,
     group_lanes,
-    hls_command,
     lanes_file,
     mux_command,
     rendition_groups,
@@ -57,13 +57,12 @@ JOINED = "joined.json"
 COMPOSED = "video.mp4"  # the composed video, when it is not a copied camera
 DOWNLOAD = "download.mp4"
 HLS_DIR = "hls"
-MASTER_PLAYLIST = "master.m3u8"
+HLS_VIDEO = "hls-video"  # the video's HLS, cut early, until the master joins it to the rest
 POSTER = "poster.jpg"
 THUMBS_DIR = "thumbs"
 THUMB_EVERY_S = 10
 CHAPTERS_VTT = "chapters.vtt"
 MANIFEST = "manifest.json"
-HLS_SEGMENT_S = 6
 # Share of the whole job each step takes, for the progress shown to users.
 STEPS = {"join": (0, 10), "encode": (10, 80), "hls": (80, 90), "images": (90, 98)}
 
@@ -127,16 +126,16 @@ def process(
     duration = round(max(duration, 1.0), 3)
     chapters = [c for c in session.chapters if c.start_s < duration]
     has_video = any(s.info.kind == "video" for s in sources)
-    images = Background(job, images_step, duration) if has_video else None
+    extras = Background(job, duration) if has_video else None
     video = copied_video(sources)
-    if images is not None and video is not None:
-        images.start(video)  # the copied camera is the replay's video: no need to wait
+    if extras is not None and video is not None:
+        extras.start(video)  # the copied camera is the replay's video: no need to wait
     video, tracks = encode_step(job, session, sources, lanes, duration)
-    if images is not None and not images.started:
-        images.start(video if video is not None and video.exists() else job.path(OUT_DIR, DOWNLOAD))
-    package_step(job, session, chapters, video, tracks, duration)
+    if extras is not None and not extras.started:
+        extras.start(video if video is not None and video.exists() else job.path(OUT_DIR, DOWNLOAD))
+    package_step(job, session, chapters, video, tracks, duration, extras)
     renditions = [r for r, _, _ in tracks]
-    thumbnails = images.result() if images is not None else 0
+    thumbnails = extras.result() if extras is not None else 0
     manifest = {
         "duration_s": duration,
         "video": has_video,
@@ -147,7 +146,7 @@ def process(
         "chapters": [c.to_json() for c in chapters],
         "thumbnails": {"every_s": THUMB_EVERY_S, "count": thumbnails},
         "files": {
-            "hls": f"{HLS_DIR}/{MASTER_PLAYLIST}",
+            "hls": f"{HLS_DIR}/{hls.MASTER}",
             "download": DOWNLOAD,
             "poster": POSTER if has_video else None,
             "chapters": CHAPTERS_VTT,
@@ -278,10 +277,7 @@ def encode_step(
 
 
 def _packaged(job: Job) -> bool:
-    return (
-        job.path(OUT_DIR, DOWNLOAD).exists()
-        and job.path(OUT_DIR, HLS_DIR, MASTER_PLAYLIST).exists()
-    )
+    return job.path(OUT_DIR, DOWNLOAD).exists() and job.path(OUT_DIR, HLS_DIR, hls.MASTER).exists()
 
 
 def _audio_commands(
@@ -388,9 +384,10 @@ def package_step(
     video: Path | None,
     tracks: list[tuple[Rendition, Path, int]],
     duration: float,
+    extras: Background | None,
 ) -> None:
-    """The MP4 download (with chapters) and the HLS, side by side, both copied from the
-    encoded files."""
+    """The MP4 download (with chapters) and the languages' HLS, side by side, both copied
+    from the encoded files; then the HLS master over them and the video's (cut beside)."""
     commands = []
     final = job.path(OUT_DIR, DOWNLOAD)
     if not final.exists():
@@ -400,33 +397,23 @@ def package_step(
         commands.append(
             Command(mux_command(video, tracks, title, metadata, _partial(final)), final)
         )
-    hls = job.path(OUT_DIR, HLS_DIR)
+    published = job.path(OUT_DIR, HLS_DIR)
     building = job.path(WORK_DIR, HLS_DIR)
-    if not (hls / MASTER_PLAYLIST).exists():
+    if not (published / hls.MASTER).exists():
         shutil.rmtree(building, ignore_errors=True)
         building.mkdir()
-        command = hls_command(video, tracks, building, HLS_SEGMENT_S, MASTER_PLAYLIST)
-        commands.append(Command(command))
-    if not commands:
-        return
+        commands.append(Command(hls.audio_command(tracks, building)))
     run_side_by_side(job, "hls", commands, duration)
-    if building.is_dir():
-        _name_renditions(building / MASTER_PLAYLIST, [r.name for r, _, _ in tracks])
-        shutil.rmtree(hls, ignore_errors=True)
-        building.replace(hls)
-
-
-def _name_renditions(master: Path, names: list[str]) -> None:
-    """ffmpeg names audio renditions audio_0, audio_1...: give them, in order, their names."""
-    lines, remaining = [], iter(names)
-    for line in master.read_text().splitlines():
-        if line.startswith("#EXT-X-MEDIA:TYPE=AUDIO"):
-            name = next(remaining, None)
-            if name is not None:
-                name = name.replace('"', "'")
-                line = re.sub(r'NAME="[^"]*"', f'NAME="{name}",AUTOSELECT=YES', line, count=1)
-        lines.append(line)
-    master.write_text("\n".join(lines) + "\n")
+    if not building.is_dir():
+        return
+    resolution = None
+    if extras is not None:
+        resolution = extras.video_hls()
+        job.path(WORK_DIR, HLS_VIDEO).replace(building / hls.VIDEO)
+    renditions = [r for r, _, _ in tracks]
+    (building / hls.MASTER).write_text(hls.master(renditions, building, resolution))
+    shutil.rmtree(published, ignore_errors=True)
+    building.replace(published)
 
 
 def images_step(job: Job, video: Path, duration: float) -> int:
@@ -462,12 +449,15 @@ def images_step(job: Job, video: Path, duration: float) -> int:
 
 
 class Background:
-    """The images step in a thread of its own, started as soon as the video is there,
-    beside the other steps; its progress is reported when its result is asked for."""
+    """What the replay's video alone gives, in a thread of its own, started as soon as the
+    video is there, beside the other steps: its HLS playlist, then the images (whose
+    progress is reported when the result is asked for)."""
 
-    def __init__(self, job: Job, step: Callable[[Job, Path, float], int], duration: float):
-        self.job, self.step, self.duration = job, step, duration
+    def __init__(self, job: Job, duration: float) -> None:
+        self.job, self.duration = job, duration
         self.thread: threading.Thread | None = None
+        self.cut = threading.Event()  # the video's HLS is done (or failed: see error)
+        self.resolution: tuple[int, int] | None = None
         self.count = 0
         self.error: BaseException | None = None
 
@@ -478,12 +468,25 @@ class Background:
     def start(self, video: Path) -> None:
         def run() -> None:
             try:
-                self.count = self.step(self.job, video, self.duration)
+                try:
+                    self.resolution = video_hls_step(self.job, video)
+                finally:
+                    self.cut.set()
+                self.count = images_step(self.job, video, self.duration)
             except BaseException as error:
                 self.error = error
+                self.cut.set()
 
-        self.thread = threading.Thread(target=run, name="images", daemon=True)
+        self.thread = threading.Thread(target=run, name="video-extras", daemon=True)
         self.thread.start()
+
+    def video_hls(self) -> tuple[int, int]:
+        """Wait for the video's HLS; its resolution."""
+        self.cut.wait()
+        if self.resolution is None:
+            self.result()  # raises what went wrong
+        assert self.resolution is not None
+        return self.resolution
 
     def result(self) -> int:
         assert self.thread is not None
@@ -492,6 +495,23 @@ class Background:
             raise self.error
         self.job.report("images", 1.0)
         return self.count
+
+
+def video_hls_step(job: Job, video: Path) -> tuple[int, int]:
+    """The video's HLS playlist and segments (in work/, until the master is written);
+    returns the video's resolution."""
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        resolution = (stream.width, stream.height)
+    done = job.path(WORK_DIR, HLS_VIDEO)
+    if done.is_dir() or job.path(OUT_DIR, HLS_DIR, hls.MASTER).exists():
+        return resolution
+    building = _partial(done)
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    run_ffmpeg(job, "hls", Command(hls.video_command(video, building)), 0, lambda _: None)
+    building.replace(done)
+    return resolution
 
 
 def run_ffmpeg(

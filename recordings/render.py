@@ -279,7 +279,7 @@ def audio_command(
     commands = [ffmpeg.output(*outputs, str(destination), f="mp4", **AUDIO_OPTIONS)]
     for fd, copy in zip(pipes, copies[len(group) :], strict=True):
         commands.append(ffmpeg.output(copy, f"pipe:{fd}", **FLOOR_PIPE))
-    return _timed(ffmpeg.merge_outputs(*commands))
+    return timed(ffmpeg.merge_outputs(*commands))
 
 
 def escape_metadata(text: str) -> str:
@@ -302,7 +302,7 @@ def ffmetadata(title: str, chapters: list[Chapter], duration_s: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _timed(command: Any) -> Any:
+def timed(command: Any) -> Any:
     """Timestamps kept as they are (the session clock), progress reported on stdout."""
     return command.global_args("-copyts", "-nostats", "-progress", "pipe:1")
 
@@ -324,10 +324,10 @@ def video_command(
         return None
     options: dict[str, Any] = {"c:v": "libx264", "preset": "superfast", "crf": 26, "g": fps * 2}
     options["force_key_frames"] = "expr:gte(t,n_forced*2)"  # HLS segments cut cleanly
-    return _timed(ffmpeg.output(video, str(destination), f="mp4", **options))
+    return timed(ffmpeg.output(video, str(destination), f="mp4", **options))
 
 
-def _replay_streams(video: Path | None, audio: list[tuple[Rendition, Path, int]]) -> list[Any]:
+def replay_streams(video: Path | None, audio: list[tuple[Rendition, Path, int]]) -> list[Any]:
     """The replay's streams in order: the video (if any), then each rendition as the file
     and audio stream index it is in (each file read once)."""
     streams: list[Any] = [ffmpeg.input(str(video)).video] if video is not None else []
@@ -347,7 +347,7 @@ def mux_command(
     destination: Path,
 ) -> Any:
     """The MP4 download, copied together: the video, each language a tagged track, chapters."""
-    streams = _replay_streams(video, audio)
+    streams = replay_streams(video, audio)
     first = 1 if video is not None else 0
     options: dict[str, Any] = {}
     for index, (rendition, _, _) in enumerate(audio):
@@ -367,33 +367,4 @@ def mux_command(
         f="mp4",
         **options,
     )
-    return _timed(command)
-
-
-def hls_command(
-    video: Path | None,
-    audio: list[tuple[Rendition, Path, int]],
-    directory: Path,
-    segment_s: float,
-    master: str,
-) -> Any:
-    """HLS in fMP4 segments, copied from the same files as the MP4 (beside it): the video
-    and one playlist per language, each under ``directory/<name>/``."""
-    variants = ["v:0,agroup:audio,name:video"] if video is not None else []
-    for index, (rendition, _, _) in enumerate(audio):
-        default = ",default:yes" if index == 0 else ""
-        lang = rendition.language
-        variants.append(f"a:{index},agroup:audio,language:{lang},name:audio{index}{default}")
-    command = ffmpeg.output(
-        *_replay_streams(video, audio),
-        str(directory / "%v" / "index.m3u8"),
-        c="copy",
-        f="hls",
-        hls_time=segment_s,
-        hls_playlist_type="vod",
-        hls_segment_type="fmp4",
-        hls_segment_filename=str(directory / "%v" / "segment%05d.m4s"),
-        master_pl_name=master,
-        var_stream_map=" ".join(variants),
-    )
-    return _timed(command)
+    return timed(command)

@@ -52,6 +52,8 @@ def test_a_session_becomes_an_mp4_and_hls_with_every_language(
     assert [m.split('LANGUAGE="')[1].split('"')[0] for m in media] == ["sr", "en", "sq"]
     assert 'NAME="Interpretation (en)"' in master and "DEFAULT=YES" in media[0]
     assert "#EXT-X-STREAM-INF" in master and 'AUDIO="group_audio"' in master
+    peak = int(master.split("BANDWIDTH=")[1].split(",")[0])  # of a segment, video and audio
+    assert peak > int(video[0]["bit_rate"]) + int(audio[1]["bit_rate"])
     for line in master.splitlines():
         if line.endswith(".m3u8"):
             playlist = out / "hls" / line
