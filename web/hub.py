@@ -112,12 +112,19 @@ class LiveRoom:
         """Run a command through the core (raises ClassroomError) and deliver its events."""
         events = self.core.handle(command, self.hub.clock())
         self.deliver(events)
+        self.tell_listeners(events)
+        return events
+
+    def tell_listeners(self, events: list[Event]) -> None:
+        """Give events to each of the hub's listeners (attendance, the recorder's journal).
+
+        A listener that raises is logged and skipped: a faulty one must not break the room.
+        """
         for listener in self.hub.listeners:
             try:
                 listener(self, events)
-            except Exception:  # a faulty listener must not break the room
+            except Exception:
                 log.exception("event listener failed", extra={"room": self.name})
-        return events
 
     def deliver(self, events: list[Event]) -> None:
         for event in events:

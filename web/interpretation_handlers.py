@@ -146,11 +146,7 @@ class Channels:
         if not events:
             return
         live.deliver(events)
-        for listener in live.hub.listeners:
-            try:
-                listener(live, events)
-            except Exception:  # a faulty listener must not break the room
-                log.exception("event listener failed", extra={"room": live.name})
+        live.tell_listeners(events)
         for event in events:
             if isinstance(event, ch.OnAirChanged):
                 entry = {"channel": event.channel, "id": event.id, "name": event.name}

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -36,7 +35,6 @@ from classroom.quiz import Quiz, QuizAnswer, QuizBook
 from classroom.room import Event
 from web.hub import LiveRoom
 
-log = logging.getLogger("classroom.polls")
 PART = "polls"
 
 
@@ -229,9 +227,4 @@ def emit(live: LiveRoom, events: list[Event]) -> None:
     live.deliver(events)
     # A receipt of someone's answer goes to them alone and to no listener: for an anonymous
     # poll it is the one place person and answer meet, and it must not reach a journal.
-    public = [e for e in events if not isinstance(e, PollAnswerRecorded)]
-    for listener in live.hub.listeners:
-        try:
-            listener(live, public)
-        except Exception:  # a faulty listener must not break the room
-            log.exception("event listener failed", extra={"room": live.name})
+    live.tell_listeners([e for e in events if not isinstance(e, PollAnswerRecorded)])

@@ -188,3 +188,22 @@ async def test_the_lobby_sees_nothing_of_the_room_until_admitted(
     assert {p["id"] for p in full["room"]["participants"]} == {"t", "b"}
     await trainer.send_json({"type": "chat", "text": "welcome in"})
     assert (await receive(waiting, "chat_posted"))["text"] == "welcome in"  # not the earlier one
+
+
+async def test_a_faulty_listener_is_logged_and_the_others_still_hear(
+    client: Client, mint: Mint, caplog: pytest.LogCaptureFixture
+) -> None:
+    from web.context import HUB
+
+    def faulty(live: Any, events: list[Any]) -> None:
+        raise RuntimeError("broken journal")
+
+    heard: list[Any] = []
+    client.app[HUB].listeners[:0] = [faulty]
+    client.app[HUB].listeners.append(lambda live, events: heard.extend(events))
+    trainer = await connect(client, mint("trainer", "Tea", sub="t"))
+    await receive(trainer, "welcome")
+    await trainer.send_json({"type": "chat", "text": "still here", "ref": "c1"})
+    assert (await receive(trainer, "chat_posted"))["text"] == "still here"
+    assert any("ChatPosted" in repr(e) for e in heard)
+    assert any(r.message == "event listener failed" for r in caplog.records)
