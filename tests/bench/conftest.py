@@ -70,6 +70,7 @@ async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
             cores=SERVER_CORES,
             CLASSROOM_WS_RATE_PER_S="1000",
             CLASSROOM_WS_RATE_BURST="1000",
+            CLASSROOM_LOG_LEVEL="INFO",  # the server log in tmp_path tells what went wrong
         )
         started.append(process)
         await process.start()

@@ -162,7 +162,14 @@ async def test_viewers_one_core_can_forward(
                         0.0, WINDOW_S, profile_to=tmp_path / f"profile-{viewers}.txt"
                     )
                 if window.sent_fps < FPS_FLOOR * SENT_FPS:
-                    stopped = f"at {viewers} viewers {fleet.publisher_problem()}"
+                    stopped = (
+                        f"at {viewers} viewers {fleet.publisher_problem()}; this side then "
+                        f"used {window.load_cores:.2f} cores and the server "
+                        f"{window.server_cores:.2f} (when the load generator's core is full, "
+                        "it stops answering the server's ICE consent checks in time, and "
+                        "after 30 s the server's aioice closes the publisher's connection: "
+                        "the limit of the load generator, not of the server)"
+                    )
                     break
                 windows.append(window)
                 if window.fps_mean < FPS_FLOOR * window.sent_fps:
