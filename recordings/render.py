@@ -135,10 +135,10 @@ def _exactly(stream: Any, duration_s: float) -> Any:
     )
 
 
-def _mix(streams: list[Any], weights: list[float] | None = None) -> Any:
+def _mix(streams: list[Any], weights: list[float] | None = None, duration: str = "longest") -> Any:
     if len(streams) == 1 and weights is None:
         return streams[0]
-    options: dict[str, Any] = {"inputs": len(streams), "duration": "longest", "normalize": 0}
+    options: dict[str, Any] = {"inputs": len(streams), "duration": duration, "normalize": 0}
     if weights is not None:
         options["weights"] = " ".join(f"{w:.6g}" for w in weights)
     return ffmpeg.filter(streams, "amix", **options)
@@ -275,7 +275,7 @@ def audio_command(
         heard = [voices[i] for i, lane in enumerate(lanes) if lane.channel == rendition.channel]
         gain = headroom(len(heard))
         weights = [gain * UNDER] + [gain] * len(heard)
-        outputs.append(_exactly(_mix([copy, *heard], weights), duration_s))
+        outputs.append(_mix([copy, *heard], weights, duration="first"))  # as long as the floor
     commands = [ffmpeg.output(*outputs, str(destination), f="mp4", **AUDIO_OPTIONS)]
     for fd, copy in zip(pipes, copies[len(group) :], strict=True):
         commands.append(ffmpeg.output(copy, f"pipe:{fd}", **FLOOR_PIPE))
