@@ -27,16 +27,19 @@ class Session:
     state: SessionState = SessionState.SCHEDULED
     started_at: float | None = None
     ended_at: float | None = None
+    end_reason: str | None = None  # None: ended by a trainer; "server_stopped": by a crash
 
     def start(self, now: float) -> None:
         if self.state is not SessionState.SCHEDULED:
             raise InvalidCommand(f"session {self.id} is {self.state}, it cannot start")
         self.state, self.started_at = SessionState.LIVE, now
 
-    def end(self, now: float) -> None:
-        if self.state is not SessionState.LIVE:
+    def end(self, now: float, reason: str | None = None) -> None:
+        """End it at ``now`` (never before it started: a crash's last sign of life may be)."""
+        if self.state is not SessionState.LIVE or self.started_at is None:
             raise InvalidCommand(f"session {self.id} is {self.state}, it cannot end")
-        self.state, self.ended_at = SessionState.ENDED, now
+        self.state, self.ended_at = SessionState.ENDED, max(now, self.started_at)
+        self.end_reason = reason
 
     def duration(self, now: float) -> float:
         """Seconds live so far (or in all, once ended)."""

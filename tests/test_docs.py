@@ -89,3 +89,11 @@ def test_every_setting_is_in_the_readme() -> None:
     assert "make run" in readme and "make test" in readme
     missing = [name for name in setting_names() if f"`{name}`" not in readme]
     assert not missing, f"settings missing from README.md: {missing}"
+
+
+def test_every_session_field_is_documented() -> None:
+    from classroom.session import Session
+
+    text = PROTOCOL.read_text().split("### `session_changed`", 1)[1].split("\n### ", 1)[0]
+    listed = set(re.findall(r"\w+", text.split("{", 2)[2].split("}", 1)[0]))
+    assert {f.name for f in dataclasses.fields(Session)} == listed

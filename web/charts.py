@@ -22,6 +22,7 @@ ROLE_COLOURS = {
     "observer": "#757575",
 }
 BAR_COLOUR, CORRECT_COLOUR = "#0b5cad", "#2e7d32"
+SPAN_ENDS = {"server_stopped": "connection lost: server stopped"}  # why a span ended, said
 
 
 def _clock(epoch: float) -> str:
@@ -59,17 +60,21 @@ def timeline_svg(rows: list[dict[str, Any]], start: float, end: float, title: st
         colour = ROLE_COLOURS.get(row["role"], "#444")
         label = escape(_clip(row["name"], 28))
         body.append(f'<text x="4" y="{y + 13}">{label}</text>')
-        minutes = 0.0
-        for began, left in row["spans"]:
+        minutes, stops = 0.0, 0
+        reasons = row.get("reasons") or [None] * len(row["spans"])
+        for (began, left), reason in zip(row["spans"], reasons, strict=True):
             x = LABEL_WIDTH + plot * (began - start) / span
             w = max(plot * (left - began) / span, 1.0)
             minutes += (left - began) / 60
+            lost = "" if reason is None else f" ({SPAN_ENDS.get(reason, reason)})"
+            stops += reason is not None
             body.append(
                 f'<rect x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{ROW_HEIGHT - 8}" '
                 f'fill="{colour}"><title>{escape(row["name"])}: {_clock(began)} to '
-                f"{_clock(left)}</title></rect>"
+                f"{_clock(left)}{escape(lost)}</title></rect>"
             )
-        described.append(f"{row['name']} ({row['role']}): {minutes:.0f} min")
+        lost = f", {stops} ended by a server stop" if stops else ""
+        described.append(f"{row['name']} ({row['role']}): {minutes:.0f} min{lost}")
     description = "; ".join(described) or "nobody was present"
     return _svg(WIDTH, height, f"{title}: presence", description, body)
 

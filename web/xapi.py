@@ -179,9 +179,12 @@ def statements(
     session_object = {k: v for k, v in session_object.items() if k != "objectType"}
     for row in attendance:
         actor = out.actor(row["id"], row["name"])
+        extensions = {f"{out.base}/xapi/extensions/share-attended": row["share"]}
+        if row["server_stops"]:  # departures recorded at the server's last sign of life
+            extensions[f"{out.base}/xapi/extensions/server-stops"] = row["server_stops"]
         present: dict[str, Any] = {
             "duration": duration(row["seconds_present"]),
-            "extensions": {f"{out.base}/xapi/extensions/share-attended": row["share"]},
+            "extensions": extensions,
         }
         at = row["last_left"] or row["first_joined"]
         out.add(f"attended|{row['id']}", actor, "attended", session_object, present, at)

@@ -1,4 +1,5 @@
-"""Attendance rules: intervals, time present within a session, share, completion, timeline."""
+"""Attendance rules: intervals, time present within a session, share, completion, timeline,
+and what a server that stopped unseen left open."""
 
 from __future__ import annotations
 
@@ -86,11 +87,78 @@ def test_the_timeline_is_in_order_of_arrival_and_clipped() -> None:
     record = replay([(500, "b", True), (50, "a", True), (200, "a", False), (700, "a", True)])
     lines = record.timeline(100, 1000)
     assert [(p.id, spans) for p, spans in lines] == [
-        ("a", [(100, 200), (700, 1000)]),
-        ("b", [(500, 1000)]),
+        ("a", [(100, 200, None), (700, 1000, None)]),
+        ("b", [(500, 1000, None)]),
     ]
 
 
 def test_a_session_that_never_started_has_no_window() -> None:
     with pytest.raises(InvalidCommand, match="not started"):
         att.session_window(Session("s2", "demo", "Later"), 10)
+
+
+@pytest.mark.parametrize(
+    ("log", "stopped_at", "closed", "intervals"),
+    [
+        # open at the last sign of life: closed there
+        ([(100, "a", True)], 400, [("a", 400)], [(100, 400)]),
+        # arrived after the last liveness mark (but the journal shows the server up then)
+        ([(100, "a", True), (450, "b", True)], 400, [("a", 400), ("b", 450)], [(100, 400)]),
+        # those who left as seen keep their departure; nothing to close
+        ([(100, "a", True), (300, "a", False)], 400, [], [(100, 300)]),
+        ([], 400, [], []),
+    ],
+)
+def test_a_stopped_server_leaves_nothing_open(
+    log: list[tuple[float, str, bool]],
+    stopped_at: float,
+    closed: list[tuple[str, float]],
+    intervals: list[tuple[float, float]],
+) -> None:
+    record = replay(log)
+    events = record.handle(att.CloseOpen(stopped_at), now=9000)
+    assert [(e.id, e.at, e.present) for e in events if isinstance(e, att.PresenceRecorded)] == [
+        (who, at, False) for who, at in closed
+    ]
+    assert not any(p.present for p in record.people.values())
+    assert record.people["a"].intervals == intervals if intervals else "a" not in record.people
+    assert record.handle(att.CloseOpen(stopped_at), now=9001) == []  # replaying it changes nothing
+
+
+def test_a_report_shows_which_departures_a_server_stop_made() -> None:
+    record = replay([(100, "a", True), (100, "b", True), (200, "b", False)])
+    record.handle(att.CloseOpen(600), now=5000)
+    record.handle(att.MarkPresent("a", "A", Role.TRAINEE), 700)  # back after the restart
+    record.handle(att.MarkAbsent("a"), 900)
+    rows = {r.id: r for r in record.report(session(), now=5000, min_presence=0.5)}
+    assert (rows["a"].joins, rows["a"].seconds_present, rows["a"].server_stops) == (2, 700, 1)
+    assert (rows["a"].last_left, rows["a"].completed) == (900, True)
+    assert (rows["b"].server_stops, rows["b"].last_left) == (0, 200)
+    ((_, spans),) = [(p, s) for p, s in record.timeline(100, 1100) if p.id == "a"]
+    assert spans == [(100, 600, att.SERVER_STOPPED), (700, 900, None)]
+
+
+def test_a_stop_after_the_session_ended_is_not_the_session_s_business() -> None:
+    record = replay([(100, "a", True)])
+    record.handle(att.CloseOpen(1500), now=5000)
+    (row,) = record.report(session(end=1100), now=5000, min_presence=None)
+    assert (row.server_stops, row.last_left, row.seconds_present) == (0, 1100, 1000)
+
+
+def test_a_replayed_closing_keeps_its_reason_and_the_latest_change_is_known() -> None:
+    record = replay([(100, "a", True), (150, "b", True)])
+    assert record.last_change == 150
+    record.handle(att.MarkAbsent("a", reason=att.SERVER_STOPPED), 400)
+    record.handle(att.MarkAbsent("b"), 300)
+    assert record.people["a"].reasons == {0: att.SERVER_STOPPED} and not record.people["b"].reasons
+    assert record.last_change == 400
+
+
+def test_a_session_ended_by_a_stop_ends_at_the_stop_and_says_why() -> None:
+    s = session(start=100, end=None)
+    s.end(50, att.SERVER_STOPPED)  # the last sign of life came before the session started
+    assert (s.ended_at, s.end_reason) == (100, att.SERVER_STOPPED)
+    assert s.to_json()["end_reason"] == att.SERVER_STOPPED
+    assert Session.from_json(s.to_json()) == s
+    with pytest.raises(InvalidCommand, match="cannot end"):
+        s.end(200)

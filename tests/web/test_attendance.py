@@ -1,15 +1,20 @@
-"""Attendance from real connections: lobby, reconnections, companions, and a restart on Redis."""
+"""Attendance from real connections: lobby, reconnections, companions, a restart on Redis, and
+a server that stops without seeing anyone leave."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from config import Settings
 from tests.conftest import Mint
 from tests.web.test_polls import auth, connect, join, receive
+from web.context import STORE
 
 Client = TestClient[Any, Any]
 
@@ -75,3 +80,98 @@ async def test_companions_are_recorded_with_their_room_device_across_a_restart(
         listing = await client.get(f"/api/rooms/{room}/sessions", headers=auth(token))
         (stored,) = (await listing.json())["sessions"]
         assert stored["state"] == "ended" and stored["title"] == "Return and reintegration"
+
+
+async def wait_for_mark(redis_url: str, room: str, after: float) -> float:
+    """The room's liveness mark once it is later than ``after`` (the last arrival)."""
+    import redis.asyncio as aioredis
+
+    direct = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                stored = await direct.get(f"room-alive:{room}")
+                if stored is not None and json.loads(stored)["at"] > after:
+                    return float(json.loads(stored)["at"])
+                await asyncio.sleep(0.05)
+    finally:
+        await direct.aclose()
+
+
+async def test_a_server_that_stops_unseen_leaves_nobody_present_forever(
+    settings: Settings, mint: Mint, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web import attendance
+    from web.app import create_app
+    from web.context import HUB
+
+    monkeypatch.setattr(attendance, "MARK_EVERY_S", 0.2)
+    room = "crash-" + uuid.uuid4().hex[:8]
+    configured = settings.replace(redis_url=redis_url)
+    token = mint("trainer", "Tea", sub="t", room=room)
+    first = create_app(configured)
+    async with TestClient(TestServer(first)) as client:
+        trainer = await join(client, token)
+        await trainer.send_json({"type": "start_session", "module": "m02-human-rights"})
+        session = (await receive(trainer, "session_changed"))["session"]["id"]
+        await join(client, mint("trainee", "Ana", sub="a", room=room))
+        arrived = (await receive(trainer, "presence_recorded"))["at"]
+        await wait_for_mark(redis_url, room, after=arrived)
+        # Drop the room as a crash would: no departure is seen, no mark is written after.
+        first[HUB].rooms.pop(room).connections.clear()
+    mark = await wait_for_mark(redis_url, room, after=arrived)
+    journal = f"attendance:{room}"
+
+    second = create_app(configured)
+    async with TestClient(TestServer(second)) as client:
+        fresh = await report(client, token, session)  # the mark is fresh: maybe served elsewhere
+        assert fresh["a"]["last_left"] is None and fresh["a"]["server_stops"] == 0
+        clock = second[HUB].clock
+        second[HUB].clock = lambda: clock() + 2 * attendance.STALE_AFTER_S
+        response = await client.get(f"/api/sessions/{session}/attendance", headers=auth(token))
+        body = await response.json()
+        rows = {row["id"]: row for row in body["rows"]}
+        assert (rows["a"]["last_left"], rows["a"]["server_stops"]) == (mark, 1)
+        assert (rows["t"]["last_left"], rows["t"]["server_stops"]) == (mark, 1)
+        assert (body["session"]["ended_at"], body["session"]["end_reason"]) == (
+            mark,
+            "server_stopped",
+        )
+        ana = next(line for line in body["timeline"] if line["id"] == "a")
+        assert ana["spans"][-1][1] == mark and ana["reasons"] == ["server_stopped"]
+        csv_text = await (
+            await client.get(f"/api/sessions/{session}/attendance.csv", headers=auth(token))
+        ).text()
+        assert csv_text.splitlines()[0].endswith(",server_stops")
+        assert all(line.endswith(",1") for line in csv_text.splitlines()[1:])
+        svg = await (
+            await client.get(f"/api/sessions/{session}/timeline.svg", headers=auth(token))
+        ).text()
+        assert "connection lost: server stopped" in svg
+        listing = await client.get(f"/api/rooms/{room}/sessions", headers=auth(token))
+        (listed,) = (await listing.json())["sessions"]
+        assert (listed["state"], listed["end_reason"]) == ("ended", "server_stopped")
+        stored = second[STORE]
+        assert [json.loads(e)["present"] for e in await stored.range(journal)] == [True, True]
+
+        # Ana comes back: this process takes the room, journals the closings, starts anew.
+        second[HUB].clock = clock
+        trainer = await join(client, token)
+        await join(client, mint("trainee", "Ana", sub="a", room=room))
+        while (presence := await receive(trainer, "presence_recorded"))["id"] != "a":
+            pass
+        back = presence["at"]
+        rows = await report(client, token, session)  # (once what is queued is stored)
+        assert (rows["a"]["last_left"], rows["a"]["server_stops"]) == (mark, 1)
+        entries = [json.loads(e) for e in await stored.range(journal)]
+        closings = [e for e in entries if e.get("reason") == "server_stopped"]
+        assert sorted((e["id"], e["at"]) for e in closings) == [("a", mark), ("t", mark)]
+        await trainer.send_json({"type": "start_session"})
+        again = (await receive(trainer, "session_changed"))["session"]["id"]
+        rows = await report(client, token, again)  # Ana there since she came back
+        assert (rows["a"]["joins"], rows["a"]["last_left"], rows["a"]["server_stops"]) == (
+            1,
+            None,
+            0,
+        )
+        assert rows["a"]["first_joined"] >= back > mark

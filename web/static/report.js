@@ -45,7 +45,9 @@ async function load() {
     ...attendance.rows.map((/** @type {any} */ row) => {
       const tr = document.createElement("tr");
       const completed = row.completed === null ? "" : t(row.completed ? "report.yes" : "report.no");
-      for (const value of [row.name, t(`role.${row.role}`), row.joins, minutes(row.seconds_present), `${Math.round(row.share * 100)}%`, completed]) {
+      // A departure the server never saw (it stopped) was recorded at its last sign of life: say so.
+      const present = minutes(row.seconds_present) + (row.server_stops ? ` (${t("report.server_stopped")})` : "");
+      for (const value of [row.name, t(`role.${row.role}`), row.joins, present, `${Math.round(row.share * 100)}%`, completed]) {
         const td = document.createElement("td");
         td.textContent = String(value);
         tr.append(td);
