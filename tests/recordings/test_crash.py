@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,15 +15,14 @@ import pytest
 from classroom.identity import mint_token
 from media.ice import gather_loopback_when_alone
 from recordings.library import Library
-from tests.conftest import free_port
 from tests.media.clients import ClipTrack, encode_opus, encode_video
 from tests.recordings.conftest import probe
 from tests.recordings.publisher import publish, receive
+from tests.server import ServerProcess
 
 # Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.
 pytestmark = pytest.mark.timeout(300)
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 SECRET = "crash-test-secret-" + "x" * 40
 RECORD_S = 9.0
 # What a crash may cost: the last packets of the open segment, and the moments between
@@ -34,50 +30,11 @@ RECORD_S = 9.0
 MOST_LOST_S = 3.0
 
 
-class Server:
-    """``classroom serve`` in a process of its own, on its own port and data directory."""
+class Server(ServerProcess):
+    """``classroom serve`` without Redis, on its own port and data directory."""
 
     def __init__(self, data: Path) -> None:
-        self.data, self.port = data, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        env = {
-            **os.environ,
-            "CLASSROOM_DATA_DIR": str(self.data),
-            "CLASSROOM_TOKEN_SECRET": SECRET,
-            "CLASSROOM_LOG_FORMAT": "text",
-            "CLASSROOM_REDIS_URL": "",
-            "CLASSROOM_NODE_ID": "crash-test-node",
-        }
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "web.cli", "serve", "--port", str(self.port),
-            cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        async with asyncio.timeout(30), aiohttp.ClientSession() as http:
-            while True:
-                try:
-                    async with http.get(f"{self.url}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), 30)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
+        super().__init__(data, token_secret=SECRET, redis_url="", node_id="crash-test-node")
 
 
 @pytest.fixture

@@ -4,70 +4,20 @@ liveness mark the dead server wrote."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import SECRET, Mint, free_port
+from tests.conftest import SECRET, Mint
+from tests.server import ServerProcess
 from tests.web.test_attendance import wait_for_mark
 from tests.web.test_polls import auth, receive
 
 # Two server start-ups and one liveness period (15 s) on a busy 2-core machine.
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
-
-ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-class Server:
-    """``classroom serve`` in a process of its own, on Redis, restartable on the same port."""
-
-    def __init__(self, data: Path, redis_url: str) -> None:
-        self.data, self.redis_url, self.port = data, redis_url, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        env = {
-            **os.environ,
-            "CLASSROOM_DATA_DIR": str(self.data),
-            "CLASSROOM_TOKEN_SECRET": SECRET,
-            "CLASSROOM_LOG_FORMAT": "text",
-            "CLASSROOM_REDIS_URL": self.redis_url,
-            "CLASSROOM_NODE_ID": "attendance-crash-node",
-        }
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "web.cli", "serve", "--port", str(self.port),
-            cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        async with asyncio.timeout(30), aiohttp.ClientSession() as http:
-            while True:
-                try:
-                    async with http.get(f"{self.url}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), 30)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
 
 
 async def test_after_kill_9_the_report_shows_each_departure_at_the_last_mark(
@@ -75,7 +25,9 @@ async def test_after_kill_9_the_report_shows_each_departure_at_the_last_mark(
 ) -> None:
     room = "kill-" + os.urandom(4).hex()
     token = mint("trainer", "Tea", sub="t", room=room)
-    server = Server(tmp_path / "data", redis_url)
+    server = ServerProcess(
+        tmp_path / "data", token_secret=SECRET, redis_url=redis_url, node_id="kill-node"
+    )
     await server.start()
     try:
         async with aiohttp.ClientSession() as http:
