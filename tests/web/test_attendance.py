@@ -148,6 +148,12 @@ async def test_a_server_that_stops_unseen_leaves_nobody_present_forever(
             await client.get(f"/api/sessions/{session}/timeline.svg", headers=auth(token))
         ).text()
         assert "connection lost: server stopped" in svg
+        xapi = await (await client.get(f"/api/sessions/{session}/xapi", headers=auth(token))).json()
+        attended = [s for s in xapi["statements"] if s["verb"]["id"].endswith("/attended")]
+        assert len(attended) == 2 and all(s["timestamp"] for s in attended)
+        assert all(
+            any(k.endswith("/server-stops") for k in s["result"]["extensions"]) for s in attended
+        )
         listing = await client.get(f"/api/rooms/{room}/sessions", headers=auth(token))
         (listed,) = (await listing.json())["sessions"]
         assert (listed["state"], listed["end_reason"]) == ("ended", "server_stopped")
