@@ -35,6 +35,9 @@ export function mountRecording(root, connection, you) {
 
   /** @param {boolean} on */
   function show(on) {
+    // Whoever learns the room is being recorded is told, whether the news came as
+    // recording_started or from the first look (a page that mounted after it began).
+    if (on && !recording) notice.textContent = t("recording.notice");
     recording = on;
     root.dataset.recording = String(on);
     badge.hidden = !on;
@@ -74,10 +77,7 @@ export function mountRecording(root, connection, you) {
   refresh();
   connection.addEventListener("open", refresh);
 
-  connection.addEventListener("recording_started", () => {
-    notice.textContent = t("recording.notice");
-    show(true);
-  });
+  connection.addEventListener("recording_started", () => show(true));
   connection.addEventListener("recording_stopped", (event) => {
     const reason = /** @type {CustomEvent} */ (event).detail.reason;
     notice.textContent = t(reason === "disk_full" ? "recording.stopped_disk_full" : "recording.stopped");
