@@ -298,3 +298,27 @@ async def test_bad_descriptions_are_refused_and_change_nothing(room: Room) -> No
     await room.router.publish("a", offer, {mid: "camera"})  # the same offer, right this time
     assert [t.id for t in room.router.published()] == ["a/camera"]
     assert viewer.errors == []
+
+
+async def test_packets_a_viewer_lost_are_sent_again_on_its_nack(room: Room) -> None:
+    viewer = await room.viewer("b")
+    publisher = await room.publisher("a", audio=False, frames=300)
+    await viewer.wait_for(lambda: len(viewer.frames("a", "camera")) >= 5)
+    (slot,) = [s for s in room.router.subscribers["b"].slots if s.kind == "video"]
+    wire = slot.outlet.wire
+    assert wire is not None
+    send, lost = wire.send, set()
+
+    def lossy(seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
+        if seq % 4 == 0 and seq not in lost:  # the network loses one packet in four
+            lost.add(seq)
+            return
+        send(seq, timestamp, marker, payload, padding)
+
+    wire.send = lossy  # type: ignore[method-assign]
+    start = len(viewer.frames("a", "camera"))
+    await viewer.wait_for(lambda: len(viewer.frames("a", "camera")) >= start + 60)
+    video = viewer.frames("a", "camera")
+    assert len(lost) >= 10
+    assert contiguous([r.data for r in video], publisher.tracks["camera"].sent)  # none missing
+    assert room.router.counters.packets_retransmitted >= len(lost) // 2
