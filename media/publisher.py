@@ -31,6 +31,8 @@ class Inbound:
     codec: Codec
     transceiver: RTCRtpTransceiver
     source: str | None = None  # what it carries while the client sends on it
+    #: The forwardable video codecs the client offered when the m-line was negotiated.
+    offered: dict[str, Codec] = dataclasses.field(default_factory=dict)
     target: PublishedTrack | None = None
     frames: Frames | None = None
 
@@ -131,6 +133,10 @@ class Publisher:
                 transceiver = self.pc.addTransceiver(media.kind, direction="recvonly")
                 transceiver.setCodecPreferences(codec.preferences())
                 inbound = Inbound(None, media.kind, codec, transceiver)
+                if media.kind == "video":
+                    inbound.offered = offered_video_codecs(
+                        (c.name, dict(c.parameters)) for c in media.rtp.codecs
+                    )
                 inbound.frames = keep_encoded(
                     transceiver.receiver,
                     codec,

@@ -28,6 +28,13 @@ Video selection
     speaker comes from RTP audio levels (``media.speaker``) and is announced
     through ``Signalling.active_speaker``.
 
+Codec changes
+    An m-line keeps the codec it was negotiated with. When a viewer arrives that cannot
+    decode a published video (H.264 to a VP8-only browser), the router asks its
+    publisher (``Signalling.republish``, once until that publisher's next ``publish``)
+    to publish those sources again on new m-lines, for which ``choose_video`` then
+    picks a codec every viewer decodes. Viewers that decoded the old one re-bind.
+
 Signalling (``ready``, ``publish``, ``answer``, ``remove``) is driven by the web
 layer, which also implements ``Signalling`` to carry the server's offers.
 """
@@ -74,6 +81,9 @@ class Signalling(Protocol):
     def active_speaker(self, pid: str | None) -> None:
         """The room's active speaker changed."""
 
+    def republish(self, pid: str, sources: list[str]) -> None:
+        """Ask ``pid`` to publish these video sources again, each on a new m-line."""
+
 
 class MediaRouter:
     """Forwards each participant's published tracks to the others (see the module docstring)."""
@@ -110,6 +120,7 @@ class MediaRouter:
         self._order = itertools.count()
         self._published_at: dict[str, int] = {}
         self._publishing: dict[str, object] = {}  # pid -> token of a publish in flight
+        self._republish_asked: set[str] = set()  # until each one's next publish
         self._tasks: set[asyncio.Task[Any]] = set()
         self._speaker_task: asyncio.Task[None] | None = None
 
@@ -179,6 +190,7 @@ class MediaRouter:
             send_tracks=lambda tracks: self.signalling.subscribe_tracks(pid, tracks),
         )
         self.refresh()
+        self._ask_republish()
 
     def choose_video(self, offered: dict[str, Codec]) -> Codec:
         """H.264 when everyone receiving can decode it, else VP8."""
@@ -215,8 +227,10 @@ class MediaRouter:
             self._spawn(publisher.close())
             raise InvalidCommand(f"{pid} left while publishing")
         self.publishers[pid] = publisher
+        self._republish_asked.discard(pid)
         self._update_published(publisher)
         self.refresh()
+        self._ask_republish()
         return answer
 
     async def answer(self, pid: str, sdp: str) -> None:
@@ -229,6 +243,7 @@ class MediaRouter:
     def remove(self, pid: str) -> None:
         """``pid``'s media is gone (left, removed, disconnected): stop forwarding it."""
         self._publishing.pop(pid, None)
+        self._republish_asked.discard(pid)
         publisher = self.publishers.pop(pid, None)
         if publisher is not None:
             for inbound in publisher.inbound:
@@ -302,6 +317,27 @@ class MediaRouter:
         for inbound in publisher.inbound:
             if inbound.source is not None and inbound.target is None:
                 self._retarget(inbound, inbound.source, publisher)
+
+    def _ask_republish(self) -> None:
+        """Ask each publisher whose video some viewer cannot decode, where a new m-line
+        would get another codec, to publish it again (one request outstanding each)."""
+        if self.closed:
+            return
+        for pid, publisher in self.publishers.items():
+            if pid in self._republish_asked or pid in self._publishing:
+                continue
+            sources = sorted(
+                inbound.source
+                for inbound in publisher.inbound
+                if inbound.source is not None
+                and inbound.kind == "video"
+                and inbound.offered
+                and self.choose_video(inbound.offered).name != inbound.codec.name
+            )
+            if sources:
+                self._republish_asked.add(pid)
+                log.info("asking to republish %s", ", ".join(sources), extra={"participant": pid})
+                self.signalling.republish(pid, sources)
 
     def _retarget(self, inbound: Inbound, source: str | None, publisher: Publisher) -> None:
         old = inbound.target

@@ -75,6 +75,9 @@ class RoomSignalling:
     def active_speaker(self, pid: str | None) -> None:
         self.live.send({"type": "active_speaker", "id": pid})
 
+    def republish(self, pid: str, sources: list[str]) -> None:
+        self.live.send({"type": "republish", "sources": sources}, (pid,))
+
 
 def room_policy(live: LiveRoom) -> Policy:
     """The room core's part of forwarding: a trainer's mute, and screens only while shared."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -188,3 +189,42 @@ async def test_an_observer_without_a_camera_sees_and_hears_the_trainer(
     await join(open_page, live_server, mint("trainer", "Ana", sub="ana"), None)
     await observer.wait_for_function(DECODED, arg="ana", timeout=20_000, polling=300)
     await observer.wait_for_function(f"({AUDIO_DECODED})().then((n) => n > 0)", timeout=20_000)
+
+
+async def test_h264_cameras_are_republished_for_a_browser_that_decodes_only_vp8(
+    live_server: LiveServer, open_page: OpenPage, mint: Mint, codec_calls: list[str]
+) -> None:
+    from web.context import HUB
+
+    ana = await join(open_page, live_server, mint("trainer", "Ana", sub="ana"), None)
+    bojan = await join(open_page, live_server, mint("trainee", "Bojan", sub="bojan"), None)
+    await bojan.wait_for_function(DECODED, arg="ana", timeout=20_000, polling=300)
+    assert await bojan.evaluate(CODEC) == ["video/H264"]
+    router = live_server.app[HUB].rooms["demo"].parts["media"]
+
+    def cameras() -> dict[str, str]:
+        return {t.id: t.codec for t in router.published() if t.kind == "video"}
+
+    assert cameras() == {"ana/camera": "h264", "bojan/camera": "h264"}
+    # Cara's browser decodes VP8 only: both cameras move to new m-lines, in VP8.
+    cara = await join(open_page, live_server, mint("observer", "Cara", sub="c"), ["VP8"], False)
+    async with asyncio.timeout(30):
+        while True:
+            if cameras() == {"ana/camera": "vp8", "bojan/camera": "vp8"}:
+                break
+            await asyncio.sleep(0.1)
+    for page, other in ((cara, "ana"), (cara, "bojan"), (bojan, "ana"), (ana, "bojan")):
+        await page.wait_for_function(DECODED, arg=other, timeout=30_000, polling=300)
+    assert await cara.evaluate(CODEC) == ["video/VP8", "video/VP8"]
+    assert "video/VP8" in await bojan.evaluate(CODEC)
+    for page in (ana, bojan):  # the old m-line is inactive, the track on the new one
+        senders = await page.evaluate(
+            "window.media.publisher.getTransceivers()"
+            ".map((t) => [t.direction, t.sender.track?.kind])"
+        )
+        assert sorted(map(tuple, senders)) == [
+            ("inactive", None),
+            ("sendonly", "audio"),
+            ("sendonly", "video"),
+        ]
+    assert codec_calls == []  # the server neither decoded nor encoded

@@ -93,6 +93,7 @@ class ClipTrack(MediaStreamTrack):
         self.rate = VIDEO_FPS if kind == "video" else 50
         self.clock = 90000 if kind == "video" else 48000
         self.keyframe_requests = 0
+        self.frames_wanted = len(frames)
         self.sent: list[bytes] = []
         self._n = 0
         self._index = 0
@@ -134,6 +135,7 @@ class PublishingClient:
         self.pc = RTCPeerConnection(configuration())
         self.tracks: dict[str, ClipTrack] = {}
         self.raw: dict[str, MediaStreamTrack] = {}
+        self.pending: list[ClipTrack] = []  # offer H.264 and VP8: the answer picks the clip
 
     def add(self, source: str, track: ClipTrack) -> None:
         transceiver = self.pc.addTransceiver(track, direction="sendonly")
@@ -141,6 +143,32 @@ class PublishingClient:
         transceiver.setCodecPreferences(codec.preferences())
         send_encoded(transceiver.sender, codec, track.request_keyframe)
         self.tracks[source] = track
+
+    def add_video(self, source: str, count: int = 60) -> ClipTrack:
+        """A camera as a browser offers it (H.264 and VP8): the answer picks the clip's codec."""
+        track = ClipTrack("video", [], "")
+        track.frames_wanted = count
+        transceiver = self.pc.addTransceiver(track, direction="sendonly")
+        transceiver.setCodecPreferences(
+            [codec_named(name).capability for name in ("H264", "VP8")]
+            + codec_named("VP8").preferences()[1:]
+        )
+        self.tracks[source] = track
+        self.pending.append(track)
+        return track
+
+    async def republish(self, sources: list[str]) -> str:
+        """What a browser does on ``republish``: each video source's old m-line goes
+        inactive and a new one offers H.264 and VP8 again, in a fresh offer."""
+        for source in sources:
+            old = self.tracks[source]
+            for transceiver in self.pc.getTransceivers():
+                if transceiver.sender.track is old:
+                    transceiver.sender.replaceTrack(None)
+                    transceiver.direction = "inactive"
+            old.stop()
+            self.add_video(source, old.frames_wanted)
+        return await self.publish()
 
     def add_raw(self, source: str, track: MediaStreamTrack) -> None:
         """A track of raw frames that aiortc encodes (to get audio levels in the headers)."""
@@ -157,6 +185,19 @@ class PublishingClient:
                     sources[transceiver.mid] = source
         offer = self.pc.localDescription.sdp
         answer = await self.router.publish(self.pid, offer, sources)
+        chosen = {
+            m.rtp.muxId: m.rtp.codecs[0].name
+            for m in aiortc_sdp.SessionDescription.parse(answer).media
+            if m.rtp.codecs
+        }
+        for transceiver in self.pc.getTransceivers():
+            track = transceiver.sender.track
+            if isinstance(track, ClipTrack) and track in self.pending:
+                self.pending.remove(track)
+                track.codec = chosen[transceiver.mid].upper()
+                track.frames = encode_video(track.codec, track.frames_wanted)
+                codec = codec_named(track.codec)
+                send_encoded(transceiver.sender, codec, track.request_keyframe)
         await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         return answer
 
@@ -279,6 +320,7 @@ class Wire:
     def __init__(self) -> None:
         self.viewers: dict[str, ViewingClient] = {}
         self.speakers: list[str | None] = []
+        self.republish_requests: list[tuple[str, list[str]]] = []
 
     def subscribe_offer(self, pid: str, sdp: str, tracks: dict[str, Any]) -> None:
         if pid in self.viewers:  # others never answer
@@ -290,6 +332,9 @@ class Wire:
 
     def active_speaker(self, pid: str | None) -> None:
         self.speakers.append(pid)
+
+    def republish(self, pid: str, sources: list[str]) -> None:
+        self.republish_requests.append((pid, sources))
 
 
 class ToneTrack(MediaStreamTrack):

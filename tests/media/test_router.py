@@ -322,3 +322,38 @@ async def test_packets_a_viewer_lost_are_sent_again_on_its_nack(room: Room) -> N
     assert len(lost) >= 10
     assert contiguous([r.data for r in video], publisher.tracks["camera"].sent)  # none missing
     assert room.router.counters.packets_retransmitted >= len(lost) // 2
+
+
+async def test_an_h264_camera_is_republished_in_vp8_when_a_vp8_only_viewer_arrives(
+    room: Room, codec_calls: list[str]
+) -> None:
+    both = await room.viewer("b", ("H264", "VP8"))
+    publisher = PublishingClient(room.router, "a")
+    publisher.add_video("camera")
+    room.clients.append(publisher)
+    await publisher.publish()
+    assert publisher.tracks["camera"].codec == "H264"  # everyone decodes it
+    await both.wait_for(lambda: len(both.frames("a", "camera")) >= 5)
+    assert room.wire.republish_requests == []
+
+    vp8_only = await room.viewer("c", ("VP8",))
+    await vp8_only.wait_for(lambda: room.wire.republish_requests == [("a", ["camera"])])
+    await asyncio.sleep(0.2)
+    assert vp8_only.frames("a", "camera") == []
+    room.router.refresh()  # another change of the room: still one request outstanding
+    await room.router.ready("d", ("VP8",))
+    assert room.wire.republish_requests == [("a", ["camera"])]
+
+    await publisher.republish(["camera"])
+    camera = publisher.tracks["camera"]
+    assert camera.codec == "VP8"
+    assert [t.codec for t in room.router.published() if t.id == "a/camera"] == ["vp8"]
+    await vp8_only.wait_for(lambda: len(vp8_only.frames("a", "camera")) >= 10)
+    assert vp8_only.frames("a", "camera")[0].keyframe
+    assert contiguous([r.data for r in vp8_only.frames("a", "camera")], camera.sent)
+    seen = len(both.frames("a", "camera"))
+    await both.wait_for(
+        lambda: sum(r.data in camera.sent for r in both.frames("a", "camera")[seen:]) >= 10
+    )
+    assert codec_calls == []
+    assert room.wire.republish_requests == [("a", ["camera"])]  # VP8 suits everyone

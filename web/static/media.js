@@ -114,6 +114,7 @@ export class MediaSession extends EventTarget {
       ["subscribe", (event) => this.onSubscribe(event.detail)],
       ["active_speaker", (event) => this.emit("activespeaker", { id: event.detail.id })],
       ["screen_share_changed", (event) => this.onScreenShareChanged(event.detail)],
+      ["republish", (event) => this.onRepublish(event.detail)],
     ];
     for (const [type, listener] of this.listeners) connection.addEventListener(type, listener);
     if (connection.ws && connection.ws.readyState === WebSocket.OPEN) this.start();
@@ -392,6 +393,31 @@ export class MediaSession extends EventTarget {
       this.shown.set(mid, detail);
       this.emit("track", detail);
     }
+  }
+
+  /**
+   * The server asks for these sources on new m-lines: an m-line keeps its codec, and a
+   * viewer arrived that cannot decode it (H.264). The old transceiver goes inactive (not
+   * stopped: the browser could recycle a stopped m-line for the new one) and the next
+   * offer adds a fresh one for the same track, for which the server picks another codec.
+   * @param {{sources: string[]}} message
+   */
+  onRepublish(message) {
+    const sources = (message.sources || []).filter((s) => this.sending.has(s) && this.published.has(s));
+    if (!sources.length) return;
+    this.publishing = this.publishing
+      .catch(() => {})
+      .then(async () => {
+        for (const source of sources) {
+          const transceiver = this.sending.get(source);
+          if (!transceiver) continue;
+          this.sending.delete(source);
+          await transceiver.sender.replaceTrack(null);
+          transceiver.direction = "inactive";
+        }
+        return this.publishNow();
+      });
+    this.publishing.catch((error) => console.warn("media: republish failed", error));
   }
 
   /** @param {{id: string, sharing: boolean}} change */
