@@ -74,8 +74,9 @@ class Publisher:
         description: aiortc_sdp.SessionDescription,
         sources: Mapping[str, str],
         choose_video: Callable[[dict[str, Codec]], Codec],
-    ) -> list[tuple[aiortc_sdp.MediaDescription, str | None, Codec]]:
-        """Each m-line with the source it carries (None: not sending) and its codec."""
+    ) -> list[tuple[aiortc_sdp.MediaDescription, str | None, Codec, dict[str, Codec]]]:
+        """Each m-line with the source it carries (None: not sending), its codec and the
+        forwardable video codecs it offers (none for audio)."""
         mids = {media.rtp.muxId for media in description.media}
         unknown = sorted(set(sources) - mids)
         if unknown:
@@ -97,6 +98,7 @@ class Publisher:
             if existing is not None and existing.kind != media.kind:
                 raise BadDescription(f"m-line {mid} changed from {existing.kind} to {media.kind}")
             offered = [(c.name, dict(c.parameters)) for c in media.rtp.codecs]
+            video: dict[str, Codec] = {}
             if media.kind == "audio":
                 if not any(name.lower() == AUDIO_CODEC for name, _ in offered):
                     raise BadDescription(f"m-line {mid} does not offer Opus")
@@ -112,7 +114,7 @@ class Publisher:
                         codec = choose_video(video)
                     except ValueError as error:
                         raise BadDescription(f"m-line {mid}: {error}") from None
-            plan.append((media, source, codec))
+            plan.append((media, source, codec, video))
         return plan
 
     async def negotiate(
@@ -128,15 +130,11 @@ class Publisher:
         # takes the first unused one of the kind, in order) so that it negotiates
         # the chosen codec only and never decodes, even for its first packet.
         fresh: list[Inbound] = []
-        for media, _, codec in plan:
+        for media, _, codec, video in plan:
             if self.by_mid(media.rtp.muxId) is None:
                 transceiver = self.pc.addTransceiver(media.kind, direction="recvonly")
                 transceiver.setCodecPreferences(codec.preferences())
-                inbound = Inbound(None, media.kind, codec, transceiver)
-                if media.kind == "video":
-                    inbound.offered = offered_video_codecs(
-                        (c.name, dict(c.parameters)) for c in media.rtp.codecs
-                    )
+                inbound = Inbound(None, media.kind, codec, transceiver, offered=video)
                 inbound.frames = keep_encoded(
                     transceiver.receiver,
                     codec,
@@ -154,7 +152,7 @@ class Publisher:
         for inbound in fresh:
             inbound.mid = inbound.transceiver.mid
             self.inbound.append(inbound)
-        for media, source, _ in plan:
+        for media, source, _, _ in plan:
             found = self.by_mid(media.rtp.muxId)
             if found is not None:
                 found.source = source

@@ -27,7 +27,6 @@ class Slot:
     """One m-line of the subscribe connection and what it forwards."""
 
     outlet: Outlet
-    kind: str
     codec: Codec
     transceiver: RTCRtpTransceiver | None = None
     answered: bool = False
@@ -36,6 +35,10 @@ class Slot:
     @property
     def mid(self) -> str | None:
         return self.transceiver.mid if self.transceiver is not None else None
+
+    @property
+    def kind(self) -> str:
+        return self.outlet.kind
 
     @property
     def free(self) -> bool:
@@ -96,7 +99,7 @@ class Subscriber:
         free = [s for s in free if s.codec.matches(codec)]
         if free:
             return min(free, key=lambda s: not s.answered)  # negotiated ones first
-        slot = Slot(Outlet(track.info.kind, self.counters), track.info.kind, codec)
+        slot = Slot(Outlet(track.info.kind, self.counters), codec)
         self.slots.append(slot)
         return slot
 
