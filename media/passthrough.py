@@ -39,7 +39,7 @@ Forward = Callable[[int, int, int, bytes, int, bytes], None]
 
 
 class SeamMissing(RuntimeError):
-    """The pinned aiortc no longer has an internal this module relies on."""
+    """A pinned library (aiortc, pylibsrtp, aioice) no longer has an internal we rely on."""
 
 
 class Unwrapper:

@@ -36,6 +36,7 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from pylibsrtp._binding import ffi, lib
 
 from media.forwarding import Counters, Outlet
+from media.passthrough import SeamMissing
 
 log = logging.getLogger("classroom.media")
 
@@ -51,10 +52,6 @@ BUFFER = 2048
 REPORT_EVERY = 32
 
 _HEADER = struct.Struct("!BBHII")
-
-
-class SeamMissing(RuntimeError):
-    """A pinned library no longer has an internal this module relies on."""
 
 
 class Wire:
