@@ -100,6 +100,13 @@ class Settings:
 
 
 _ALGORITHMS = ("HS256", "RS256", "EdDSA")
+_FILE_SETTINGS = ("token_public_key_file", "token_private_key_file", "catalogue_file")
+
+
+def _absolute(path: Path) -> Path:
+    """``path`` from the current working directory, with ``~`` expanded; not resolved, so
+    that a data directory reached through a symbolic link keeps its name."""
+    return Path(os.path.abspath(path.expanduser()))
 _LOG_FORMATS = ("json", "text")
 
 
@@ -156,6 +163,12 @@ def _build(raw: Mapping[str, Any], where: str) -> Settings:
         values[field.name] = _convert(field.name, field.type, raw[field.name], where)
     if not values["node_id"]:
         values["node_id"] = socket.gethostname()
+    # Relative paths are taken from the working directory once, here: nothing downstream
+    # (ffmpeg run in a recording's folder, a worker process) depends on where it runs.
+    values["data_dir"] = _absolute(values["data_dir"])
+    for name in _FILE_SETTINGS:
+        if values[name]:
+            values[name] = str(_absolute(Path(values[name])))
     if values["token_algorithm"] not in _ALGORITHMS:
         raise SettingsError(f"token_algorithm must be one of {', '.join(_ALGORITHMS)}")
     if values["log_format"] not in _LOG_FORMATS:

@@ -75,3 +75,19 @@ def test_every_setting_is_in_the_defaults_file_with_a_comment() -> None:
         assert index is not None, f"{name} is missing from config/default.toml"
         above = lines[index - 1]
         assert above.startswith("#") or re.match(r"\w+\s*=", above), f"{name} has no comment"
+
+
+def test_relative_paths_are_made_absolute_where_settings_are_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(environ={}, catalogue_file="site/modules.toml")
+    # The default data_dir is "./data": it means the directory the server started in.
+    assert settings.data_dir == tmp_path / "data"
+    assert settings.data_dir.is_absolute()
+    assert settings.catalogue_file == str(tmp_path / "site" / "modules.toml")
+    assert load_settings(environ={}, token_public_key_file="").token_public_key_file == ""
+    # Moving elsewhere afterwards changes nothing: the paths were fixed at load time.
+    monkeypatch.chdir("/")
+    assert settings.replace(port=9000).data_dir == tmp_path / "data"
+    assert load_settings(environ={"CLASSROOM_DATA_DIR": "~/x"}).data_dir == Path.home() / "x"
