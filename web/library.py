@@ -25,7 +25,7 @@ from aiohttp import web
 from classroom.catalogue import Catalogue
 from classroom.errors import Forbidden, NotFound, TokenError
 from classroom.identity import Identity, verify_token
-from classroom.permissions import Action, require
+from classroom.permissions import Action, can, require
 from recordings.library import Library, RecordingStatus, search
 from recordings.pipeline import MANIFEST, THUMBS_DIR
 from web.api import authenticate
@@ -106,8 +106,13 @@ def summary(
     catalogue: Catalogue,
     media: str | None,
     manifest: dict[str, Any] | None,
+    viewer: Identity | None = None,
 ) -> dict[str, Any]:
-    """What the list shows of a recording (``media``: its ticketed URL prefix, once ready)."""
+    """What the list shows of a recording (``media``: its ticketed URL prefix, once ready).
+
+    Why processing failed (a step, ffmpeg's words, paths on the server) is for the
+    trainers of the recording's room, who can retry it; others only learn that it failed."""
+    manages = viewer is not None and manages_recording(viewer, status)
     modules = {m.id: m for m in catalogue.modules}
     topics = {t.id: t for t in catalogue.topics}
     module = modules.get(status.module_id or "")
@@ -126,11 +131,17 @@ def summary(
         "status": status.status,
         "progress": status.progress,
         "step": status.step,
-        "error": status.error,
+        "error": status.error if manages else None,
+        "can_retry": manages and status.status == "failed",
         "duration_s": status.duration_s,
         "languages": status.languages,
         "poster": f"{media}/{poster}" if media and poster else None,
     }
+
+
+def manages_recording(identity: Identity, status: RecordingStatus) -> bool:
+    """Trainers (and operators with a trainer link) of the room it was recorded in."""
+    return can(identity.role, Action.RECORD) and identity.room == status.room
 
 
 def _media_prefix(request: web.Request, status: RecordingStatus) -> str | None:
@@ -143,7 +154,7 @@ def _media_prefix(request: web.Request, status: RecordingStatus) -> str | None:
 @routes.get("/api/recordings")
 async def list_recordings(request: web.Request) -> web.Response:
     """Recordings, newest first, filtered by ?q=&topic=&trainer=&language=&module=."""
-    replayer(request)
+    identity = replayer(request)
     library, catalogue = _library(request), request.app[CATALOGUE]
     query = {key: request.query.get(key, "")[:200] for key in ("topic", "trainer", "language")}
     found = search(
@@ -157,7 +168,7 @@ async def list_recordings(request: web.Request) -> web.Response:
     for status in found:
         manifest = _manifest(library, status)
         prefix = _media_prefix(request, status) if manifest else None
-        items.append(summary(status, catalogue, prefix, manifest))
+        items.append(summary(status, catalogue, prefix, manifest, identity))
     return web.json_response({"recordings": items})
 
 
@@ -169,7 +180,7 @@ async def get_recording(request: web.Request) -> web.Response:
     status = library.load(request.match_info["id"])
     manifest = _manifest(library, status)
     prefix = _media_prefix(request, status) if manifest else None
-    body = summary(status, catalogue, prefix, manifest)
+    body = summary(status, catalogue, prefix, manifest, identity)
     body.update(hls=None, download=None, chapters_vtt=None, chapters=[], audio=[], thumbnails=[])
     if manifest is not None and prefix is not None:
         files = manifest["files"]

@@ -309,6 +309,27 @@ async def recording_state(request: web.Request) -> web.Response:
     return web.json_response({"recording": current})
 
 
+async def retry_recording(request: web.Request) -> web.Response:
+    """Process a failed recording again (trainers of its room): its raw tracks are kept."""
+    identity = authenticate(request)
+    require(identity.role, Action.RECORD)
+    service = request.app[RECORDINGS]
+    status = service.library.load(request.match_info["id"])
+    if status.room != identity.room:
+        raise Forbidden("you may retry only your own room's recordings")
+    if status.status != "failed":
+        raise InvalidCommand(
+            f"only a failed recording can be processed again, not a {status.status} one"
+        )
+    status = service.library.update(
+        status.id, status="processing", attempts=0, error=None, step=None, progress=0.0
+    )
+    if service.queue is not None:  # else the queue opens at start-up and takes it then
+        await service.queue.submit(status.id)
+    log.info("processing again on request", extra={"recording": status.id})
+    return web.json_response(status.to_json(), status=202)
+
+
 def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     service = app[RECORDINGS] = Recordings(app)
     app[HUB].listeners.append(service.journal)
@@ -317,3 +338,4 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     app.cleanup_ctx.append(service.run_workers)
     app.router.add_post("/api/rooms/{room}/recording", recording_api)
     app.router.add_get("/api/rooms/{room}/recording", recording_state)
+    app.router.add_post("/api/recordings/{id}/retry", retry_recording)

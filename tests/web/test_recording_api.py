@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from typing import Any
 
 import aiohttp
@@ -162,3 +163,48 @@ async def test_ending_the_session_stops_the_recording(client: Client, mint: Mint
     await ws.send_json({"type": "end_session"})
     stopped = await receive(ws, "recording_stopped")
     assert stopped["reason"] == "session_ended" and stopped["by"] is None
+
+
+async def test_a_failed_recording_tells_trainees_plainly_and_trainers_can_retry(
+    client: Client, mint: Mint
+) -> None:
+    trainer = auth(mint("trainer", "Tea", sub="t", lang="sr"))
+    trainee = auth(mint("trainee", "Ana", sub="a"))
+    started = await (await client.post(URL, json={"action": "start"}, headers=trainer)).json()
+    await client.post(URL, json={"action": "stop"}, headers=trainer)
+    await wait_for_status(client, started["id"], "ready")
+    # As processing leaves a recording that failed three times: the raw tracks and journal
+    # kept, nothing made, the reason naming a server path and ffmpeg's words.
+    directory = library(client).directory(started["id"])
+    for made in ("out", "work"):
+        shutil.rmtree(directory / made)
+    reason = f"ffmpeg failed in step encode: {directory}/work/audio0.mp4.part: No such file"
+    library(client).update(started["id"], status="failed", error=reason, attempts=3)
+    url = f"/api/recordings/{started['id']}"
+
+    seen = await (await client.get(url, headers=trainee)).json()
+    assert (seen["status"], seen["error"], seen["can_retry"]) == ("failed", None, False)
+    listed = await (await client.get("/api/recordings", headers=trainee)).json()
+    assert [(r["error"], r["can_retry"]) for r in listed["recordings"]] == [(None, False)]
+    seen = await (await client.get(url, headers=trainer)).json()
+    assert (seen["error"], seen["can_retry"]) == (reason, True)
+
+    refused = [
+        (trainee, 403),  # not a trainer
+        (auth(mint("trainer", "Other", sub="o", room="other")), 403),  # another room's
+    ]
+    for headers, status in refused:
+        response = await client.post(f"{url}/retry", headers=headers)
+        assert response.status == status
+    assert (await client.post("/api/recordings/nope/retry", headers=trainer)).status == 404
+    assert library(client).load(started["id"]).status == "failed"
+
+    response = await client.post(f"{url}/retry", headers=trainer)
+    assert response.status == 202
+    assert (await response.json())["status"] == "processing"
+    ready = await wait_for_status(client, started["id"], "ready")
+    assert (ready["error"], ready["attempts"]) == (None, 1)
+    assert (directory / "out" / "hls" / "master.m3u8").is_file()
+    again = await client.post(f"{url}/retry", headers=trainer)
+    assert again.status == 409  # only a failed recording is processed again
+    assert "failed" in (await again.json())["error"]["message"]

@@ -22,7 +22,10 @@ function statusText(recording) {
   if (recording.status === "processing") {
     return t("library.status.processing", { percent: Math.floor(recording.progress) });
   }
-  if (recording.status === "failed") return t("library.status.failed", { error: recording.error || "" });
+  if (recording.status === "failed") {
+    // Only the trainers of its room get the reason (and may retry); everyone else a plain sentence.
+    return recording.error ? t("library.status.failed", { error: recording.error }) : t("library.status.failed_plain");
+  }
   return t(`library.status.${recording.status}`);
 }
 
@@ -71,6 +74,15 @@ function card(recording) {
     state.append(" ", bar);
   }
   item.append(state);
+  if (recording.can_retry) {
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "retry";
+    retry.textContent = t("library.retry");
+    retry.setAttribute("aria-label", t("library.retry_title", { title: recording.title }));
+    retry.addEventListener("click", () => retryProcessing(recording, retry));
+    item.append(retry);
+  }
   return item;
 }
 
@@ -132,6 +144,29 @@ function render(recordings, catalogue, filtered) {
       section.append(list);
     }
     results.append(section);
+  }
+}
+
+/**
+ * Process a failed recording again (POST /api/recordings/{id}/retry), then show its progress.
+ * @param {any} recording
+ * @param {HTMLButtonElement} button
+ */
+async function retryProcessing(recording, button) {
+  button.disabled = true;
+  try {
+    const response = await fetch(`/api/recordings/${encodeURIComponent(recording.id)}/retry`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${joinToken()}` },
+    });
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
+    }
+    await load();
+  } catch (error) {
+    button.disabled = false;
+    message.textContent = t("library.retry_failed", { message: error instanceof Error ? error.message : String(error) });
   }
 }
 

@@ -144,7 +144,7 @@ async function start() {
   document.getElementById("player-meta").textContent = meta.join(" · ");
   if (recording.status !== "ready") {
     message.textContent = recording.status === "failed"
-      ? t("player.failed", { error: recording.error || "" })
+      ? (recording.error ? t("player.failed", { error: recording.error }) : t("player.failed_plain"))
       : t("player.not_ready", { percent: Math.floor(recording.progress) });
     return;
   }
