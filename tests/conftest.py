@@ -114,21 +114,3 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(5)
-
-
-# Tests that drive real browsers, real WebRTC or a real server process share two
-# cores with whatever else runs; they get two more tries, and a failure that
-# repeats still fails the run.
-_REAL_MEDIA = (
-    "tests/browser/",
-    "tests/recordings/test_crash.py",
-    "tests/recordings/test_live_session.py",
-    "tests/web/loadtest/",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        path = item.path.as_posix()
-        if any(part in path for part in _REAL_MEDIA):
-            item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=2))

@@ -1,5 +1,7 @@
-"""A recording survives ``kill -9``: the real server records a real aiortc publisher, dies
-mid-recording, starts again, and the recording is closed and processed by itself."""
+"""Recording with the real server run as users run it (``make run``: default settings, a
+relative ``data_dir``, no Redis, started from a working directory of its own): a real aiortc
+publisher is recorded, stopped and processed; and a recording cut off by ``kill -9`` is
+closed and processed by itself when the server starts again."""
 
 from __future__ import annotations
 
@@ -11,10 +13,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiortc import RTCPeerConnection
 
-from classroom.identity import mint_token
 from media.ice import gather_loopback_when_alone
-from recordings.library import Library
+from recordings.library import Library, RecordingStatus
 from tests.media.clients import ClipTrack, encode_opus, encode_video
 from tests.recordings.conftest import probe
 from tests.recordings.publisher import publish, receive
@@ -23,99 +25,132 @@ from tests.server import ServerProcess
 # Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.
 pytestmark = pytest.mark.timeout(300)
 
-SECRET = "crash-test-secret-" + "x" * 40
-RECORD_S = 9.0
+RECORD_S = 20.0
 # What a crash may cost: the last packets of the open segment, and the moments between
 # the start and the first keyframe (segments are flushed packet by packet).
 MOST_LOST_S = 3.0
-
-
-class Server(ServerProcess):
-    """``classroom serve`` without Redis, on its own port and data directory."""
-
-    def __init__(self, data: Path) -> None:
-        super().__init__(data, token_secret=SECRET, redis_url="", node_id="crash-test-node")
+ROOM = "recorded"
+TITLE = "Asylum procedures, day 1"
 
 
 @pytest.fixture
-async def servers(tmp_path: Path) -> AsyncIterator[list[Server]]:
-    made: list[Server] = []
-    yield made
-    for server in made:
-        await server.stop()
-
-
-def token(role: str, name: str, sub: str) -> str:
-    return mint_token(
-        room="crash", role=role, name=name, now=int(time.time()), ttl_s=3600,
-        signing_key=SECRET, algorithm="HS256", audience="classroom", issuer="classroom",
-        sub=sub, lang="sr",
-    )  # fmt: skip
-
-
-async def test_a_killed_server_loses_only_the_last_seconds(
-    servers: list[Server], tmp_path: Path
-) -> None:
+async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
     gather_loopback_when_alone()
-    data = tmp_path / "data"
-    server = Server(data)
-    servers.append(server)
-    await server.start()
-    trainer = token("trainer", "Tea Petrović", "tea")
-    library = Library(data / "recordings")
-    async with aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(f"{server.url}/ws", params={"token": trainer})
-        await receive(ws, "welcome")
-        pc = await publish(
-            ws,
+    served = ServerProcess.as_users_run_it(tmp_path / "classroom")
+    await served.start()
+    yield served
+    await served.stop()
+
+
+class Trainer:
+    """A trainer over the real websocket, publishing a camera and a microphone (aiortc)."""
+
+    def __init__(self, server: ServerProcess, http: aiohttp.ClientSession) -> None:
+        self.server, self.http = server, http
+        self.token = server.mint("trainer", "Tea Petrović", room=ROOM, sub="tea", lang="sr")
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.pc: RTCPeerConnection | None = None
+
+    async def join_and_publish(self) -> None:
+        self.ws = await self.http.ws_connect(self.server.ws_url, params={"token": self.token})
+        await receive(self.ws, "welcome")
+        self.pc = await publish(
+            self.ws,
             {
                 "camera": ClipTrack("video", encode_video("VP8", 90), "VP8"),
                 "microphone": ClipTrack("audio", encode_opus(100, 300.0), "opus"),
             },
         )
+
+    async def recording(self, action: str, status: int) -> dict[str, object]:
+        async with self.http.post(
+            f"{self.server.url}/api/rooms/{ROOM}/recording",
+            json={"action": action, **({"title": TITLE} if action == "start" else {})},
+            headers={"Authorization": f"Bearer {self.token}"},
+        ) as response:
+            assert response.status == status, await response.text()
+            body: dict[str, object] = await response.json()
+            return body
+
+    async def close(self) -> None:
+        if self.pc is not None:
+            await self.pc.close()
+        if self.ws is not None:
+            await self.ws.close()
+
+
+async def media_written(library: Library, recording_id: str) -> None:
+    directory = library.directory(recording_id)
+    async with asyncio.timeout(20):
+        while not any(directory.glob("tracks/*-camera/*.mkv")):
+            await asyncio.sleep(0.1)
+
+
+async def processed(server: ServerProcess, library: Library, recording_id: str) -> RecordingStatus:
+    async with asyncio.timeout(180):
+        while library.load(recording_id).status not in ("ready", "failed"):
+            await asyncio.sleep(0.2)
+    status = library.load(recording_id)
+    assert status.status == "ready", f"{status.error}\n{server.output()[-3000:]}"
+    return status
+
+
+def check_download(library: Library, status: RecordingStatus) -> None:
+    """ffprobe the MP4 learners download: video and the trainer's voice, as long as kept."""
+    assert status.duration_s is not None
+    info = probe(library.directory(status.id) / "out" / "download.mp4")
+    assert {"audio", "video"} <= {s["codec_type"] for s in info["streams"]}
+    assert float(info["format"]["duration"]) == pytest.approx(status.duration_s, abs=0.5)
+
+
+async def test_a_recording_is_ready_under_the_default_settings(server: ServerProcess) -> None:
+    # The data directory is the default, relative one: under the server's working directory.
+    assert not (server.settings.keys() & {"data_dir", "redis_url"})
+    library = Library(server.workdir / "data" / "recordings")
+    async with aiohttp.ClientSession() as http:
+        trainer = Trainer(server, http)
         try:
-            async with http.post(
-                f"{server.url}/api/rooms/crash/recording",
-                json={"action": "start", "title": "Cut short"},
-                headers={"Authorization": f"Bearer {trainer}"},
-            ) as response:
-                assert response.status == 201, await response.text()
-                recording_id = (await response.json())["id"]
-            await receive(ws, "recording_started")
+            await trainer.join_and_publish()
+            recording_id = str((await trainer.recording("start", 201))["id"])
+            await media_written(library, recording_id)
+            started = time.monotonic()
+            await asyncio.sleep(RECORD_S)  # the recording's length: what this test is about
+            stopped = await trainer.recording("stop", 200)
+            recorded = time.monotonic() - started
+            assert stopped["status"] == "processing"
+        finally:
+            await trainer.close()
+    status = await processed(server, library, recording_id)
+    assert status.stop_reason == "stopped" and status.languages == ["sr"]
+    assert status.duration_s is not None and status.duration_s >= recorded - MOST_LOST_S
+    check_download(library, status)
+
+
+async def test_a_killed_server_loses_only_the_last_seconds(server: ServerProcess) -> None:
+    library = Library(server.workdir / "data" / "recordings")
+    async with aiohttp.ClientSession() as http:
+        trainer = Trainer(server, http)
+        try:
+            await trainer.join_and_publish()
+            recording_id = str((await trainer.recording("start", 201))["id"])
+            assert trainer.ws is not None
+            await receive(trainer.ws, "recording_started")
             started = time.time()
-            directory = library.directory(recording_id)
-            async with asyncio.timeout(20):  # media flows into segments
-                while True:
-                    if any(directory.glob("tracks/*-camera/*.mkv")):
-                        break
-                    await asyncio.sleep(0.1)
-            await asyncio.sleep(max(0.0, started + RECORD_S - time.time()))
+            await media_written(library, recording_id)
+            await asyncio.sleep(max(0.0, started + RECORD_S / 2 - time.time()))
             await server.kill()
             recorded = time.time() - started
         finally:
-            await pc.close()
-            await ws.close()
+            await trainer.close()
 
     assert library.load(recording_id).status == "recording"  # nobody closed it
-    again = Server(data)
-    again.port = server.port
-    again.url = server.url
-    servers.append(again)
-    await again.start()
-    async with asyncio.timeout(120):
-        while True:
-            if library.load(recording_id).status in ("ready", "failed"):
-                break
-            await asyncio.sleep(0.2)
-    status = library.load(recording_id)
-    assert status.status == "ready", status.error
+    await server.start()  # the same working directory, port and defaults
+    status = await processed(server, library, recording_id)
     assert status.stop_reason == "recovered"
     assert status.duration_s is not None
     lost = recorded - status.duration_s
     assert 0 <= lost <= MOST_LOST_S, (recorded, status.duration_s)
-    info = probe(directory / "out" / "download.mp4")
-    assert {"audio", "video"} <= {s["codec_type"] for s in info["streams"]}
-    assert float(info["format"]["duration"]) == pytest.approx(status.duration_s, abs=0.5)
-    manifest = json.loads((directory / "out" / "manifest.json").read_text())
+    check_download(library, status)
+    manifest = json.loads((library.directory(recording_id) / "out" / "manifest.json").read_text())
     assert manifest["interrupted"] is True
     print(f"\nrecorded {recorded:.1f} s, kept {status.duration_s:.1f} s, lost {lost:.1f} s")
