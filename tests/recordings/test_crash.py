@@ -82,13 +82,17 @@ class Trainer:
 async def media_written(library: Library, recording_id: str) -> None:
     directory = library.directory(recording_id)
     async with asyncio.timeout(20):
-        while not any(directory.glob("tracks/*-camera/*.mkv")):
+        while True:
+            if any(directory.glob("tracks/*-camera/*.mkv")):
+                return
             await asyncio.sleep(0.1)
 
 
 async def processed(server: ServerProcess, library: Library, recording_id: str) -> RecordingStatus:
     async with asyncio.timeout(180):
-        while library.load(recording_id).status not in ("ready", "failed"):
+        while True:
+            if library.load(recording_id).status in ("ready", "failed"):
+                break
             await asyncio.sleep(0.2)
     status = library.load(recording_id)
     assert status.status == "ready", f"{status.error}\n{server.output()[-3000:]}"
