@@ -40,13 +40,38 @@ def event_message(event: Event) -> dict[str, Any]:
     return {"type": message_type(event), **body}
 
 
-class Connection:
-    """One open websocket of one participant, with its outbox and writer task."""
+#: What a page's websocket is for (docs/protocol.md, "Several pages of one person").
+CLASSROOM_PAGE = "classroom"  # presence and media; one per person at a time
+SIDE_PAGE = "side"  # the polls page and the like: no media, never replaces anything
+PAGES = (CLASSROOM_PAGE, SIDE_PAGE)
 
-    def __init__(self, ws: web.WebSocketResponse, identity: Identity, conn_id: str) -> None:
+#: Messages about a classroom page's own peer connections, never sent to side pages.
+MEDIA_MESSAGES = frozenset({"subscribe", "republish"})
+
+
+class Connection:
+    """One open websocket of one participant, with its outbox and writer task.
+
+    ``page`` says what the page is for; ``client`` is the id a browser tab keeps for
+    itself (its reconnects carry the same one). A ``standby`` connection is a second
+    classroom page of someone already in the class elsewhere: it receives nothing from
+    the room until it asks to join here (``join_here``).
+    """
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        identity: Identity,
+        conn_id: str,
+        page: str = CLASSROOM_PAGE,
+        client: str | None = None,
+    ) -> None:
         self.ws = ws
         self.identity = identity
         self.id = conn_id
+        self.page = page
+        self.client = client
+        self.standby = False
         self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX_LIMIT)
         self.closing = False
         self.writer = asyncio.get_running_loop().create_task(self._write())
@@ -100,7 +125,11 @@ class LiveRoom:
     def __init__(self, hub: Hub, name: str) -> None:
         self.hub = hub
         self.core = Room(name)
+        # Per participant, the connection that holds their presence (and media): their
+        # classroom page, else a side page when no classroom page is open.
         self.connections: dict[str, Connection] = {}
+        # Per participant, their other open pages (side pages, a classroom page on standby).
+        self.others: dict[str, set[Connection]] = {}
         # Attachments of other features (media router, poll book...) by name.
         self.parts: dict[str, Any] = {}
 
@@ -129,23 +158,52 @@ class LiveRoom:
     def deliver(self, events: list[Event]) -> None:
         for event in events:
             self.send(event_message(event), event.to)
-            if isinstance(event, Admitted) and event.id in self.connections:
-                # Out of the lobby: now the newcomer may see the room.
-                connection = self.connections[event.id]
-                connection.send(self.welcome(connection.identity))
+            if isinstance(event, Admitted):
+                # Out of the lobby: now the newcomer's pages may see the room.
+                for connection in self.pages_of(event.id):
+                    connection.send(self.welcome(connection.identity))
+
+    def pages_of(self, pid: str) -> list[Connection]:
+        """The open pages of a participant that hear from the room (not those on standby)."""
+        primary = self.connections.get(pid)
+        pages = [primary] if primary is not None else []
+        pages += [c for c in self.others.get(pid, ()) if not c.standby]
+        return pages
+
+    def add_other(self, connection: Connection) -> None:
+        self.others.setdefault(connection.pid, set()).add(connection)
+
+    def discard_other(self, connection: Connection) -> None:
+        others = self.others.get(connection.pid)
+        if others is not None:
+            others.discard(connection)
+            if not others:
+                del self.others[connection.pid]
+
+    def close_pages(self, pid: str, code: int, reason: str) -> None:
+        """Close every page of a participant (removed, refused at the lobby)."""
+        primary = self.connections.pop(pid, None)
+        for connection in [primary, *self.others.pop(pid, ())]:
+            if connection is not None:
+                connection.close(code, reason)
 
     def send(self, message: dict[str, Any], to: tuple[str, ...] | None = None) -> None:
-        """Send to every admitted participant (to=None) or to the given participant ids.
+        """Send to every admitted participant (to=None) or to the given participant ids,
+        on each of their open pages (media messages go to the classroom page alone).
 
         People waiting in the lobby receive only what is addressed to them.
         """
         if to is None:
             members = self.core.participants
-            targets = [c for pid, c in self.connections.items() if pid in members]
+            pids: Any = [pid for pid in self.connections if pid in members]
+            pids += [pid for pid in self.others if pid in members and pid not in self.connections]
         else:
-            targets = [self.connections[pid] for pid in to if pid in self.connections]
-        for connection in targets:
-            connection.send(message)
+            pids = to
+        media = message.get("type") in MEDIA_MESSAGES
+        for pid in pids:
+            for connection in self.pages_of(pid):
+                if not (media and connection.page != CLASSROOM_PAGE):
+                    connection.send(message)
 
     def welcome(self, identity: Identity) -> dict[str, Any]:
         """The first message of a connection: who they are and the room they may see."""
@@ -174,7 +232,9 @@ class Hub:
         """Let participants gone past the reconnect grace leave; forget empty rooms."""
         for name, live in list(self.rooms.items()):
             live.apply(ExpireDisconnected())
-            empty = not (live.core.participants or live.core.lobby or live.connections)
+            empty = not (
+                live.core.participants or live.core.lobby or live.connections or live.others
+            )
             if empty and all(getattr(p, "idle", True) for p in live.parts.values()):
                 del self.rooms[name]
 

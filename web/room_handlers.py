@@ -5,8 +5,9 @@ from __future__ import annotations
 import pydantic
 
 from classroom import room as core
-from web.hub import CLOSE_REMOVED, Connection, LiveRoom
-from web.ws import ClientMessage, Dispatcher
+from classroom.errors import InvalidCommand
+from web.hub import CLASSROOM_PAGE, CLOSE_REMOVED, CLOSE_REPLACED, Connection, LiveRoom
+from web.ws import ClientMessage, Dispatcher, error_message, take_presence
 
 Id = pydantic.Field(min_length=1, max_length=200)
 OptionalId = pydantic.Field(default=None, min_length=1, max_length=200)
@@ -51,6 +52,10 @@ class Leave(ClientMessage):
     pass
 
 
+class JoinHere(ClientMessage):
+    pass
+
+
 def register(dispatcher: Dispatcher) -> None:
     route = dispatcher.route
 
@@ -76,9 +81,7 @@ def register(dispatcher: Dispatcher) -> None:
     @route("remove", Target)
     async def remove(conn: Connection, live: LiveRoom, msg: Target) -> None:
         live.apply(core.Remove(conn.pid, msg.target))
-        removed = live.connections.pop(msg.target, None)
-        if removed is not None:
-            removed.close(CLOSE_REMOVED, "removed by the trainer")
+        live.close_pages(msg.target, CLOSE_REMOVED, "removed by the trainer")
 
     @route("admit", Target)
     async def admit(conn: Connection, live: LiveRoom, msg: Target) -> None:
@@ -87,9 +90,7 @@ def register(dispatcher: Dispatcher) -> None:
     @route("deny", Target)
     async def deny(conn: Connection, live: LiveRoom, msg: Target) -> None:
         live.apply(core.Deny(conn.pid, msg.target))
-        denied = live.connections.pop(msg.target, None)
-        if denied is not None:
-            denied.close(CLOSE_REMOVED, "not admitted")
+        live.close_pages(msg.target, CLOSE_REMOVED, "not admitted")
 
     @route("lock", Flag)
     async def lock(conn: Connection, live: LiveRoom, msg: Flag) -> None:
@@ -113,7 +114,21 @@ def register(dispatcher: Dispatcher) -> None:
 
     @route("leave", Leave)
     async def leave(conn: Connection, live: LiveRoom, msg: Leave) -> None:
-        live.apply(core.Leave(conn.pid))
-        if live.connections.get(conn.pid) is conn:
+        if live.connections.get(conn.pid) is conn:  # the page holding the presence
+            live.apply(core.Leave(conn.pid))
             del live.connections[conn.pid]
-        conn.close(1000, "left")
+        conn.close(1000, "left")  # a side page (or one on standby) only closes itself
+
+    @route("join_here", JoinHere)
+    async def join_here(conn: Connection, live: LiveRoom, msg: JoinHere) -> None:
+        """A classroom page on standby takes the class over from the person's other page."""
+        if not conn.standby:
+            raise InvalidCommand("this page is not waiting to join here")
+        previous = live.connections.get(conn.pid)
+        if previous is not None and not previous.closing:
+            if previous.page == CLASSROOM_PAGE:
+                previous.send(error_message("replaced", "this identity joined on another page"))
+                previous.close(CLOSE_REPLACED, "joined on another page")
+            else:
+                live.add_other(previous)
+        await take_presence(conn, live, dispatcher)

@@ -25,12 +25,18 @@ from classroom.identity import verify_token
 from classroom.room import Disconnect, Join
 from web.context import HUB, KEYS, SETTINGS, WEBSOCKETS
 from web.errors import json_error, parse_json, validation_message
-from web.hub import CLOSE_REPLACED, Connection, LiveRoom
+from web.hub import CLASSROOM_PAGE, CLOSE_REPLACED, PAGES, SIDE_PAGE, Connection, LiveRoom
 
 log = logging.getLogger("classroom.ws")
 
 Handler = Callable[[Connection, LiveRoom, Any], Awaitable[None]]
 CLOSE_POLICY = 1008
+CLIENT_ID_MAX = 64
+
+#: What only a classroom page may send: its own media. Side pages get ``invalid_state``.
+CLASSROOM_ONLY = frozenset({"media_ready", "publish", "subscribe_answer", "share_screen"})
+#: What a classroom page on standby (in the class elsewhere) may send before ``join_here``.
+STANDBY_ALLOWED = frozenset({"ping", "join_here"})
 
 
 class ClientMessage(pydantic.BaseModel):
@@ -78,6 +84,14 @@ class Dispatcher:
         route = self.routes.get(type_)
         if route is None:
             conn.send(error_message("unknown_type", f"unknown message type {type_!r}", ref))
+            return
+        if conn.standby and type_ not in STANDBY_ALLOWED:
+            reason = "you are in the class on another page: send join_here to join here"
+            conn.send(error_message("invalid_state", reason, ref))
+            return
+        if conn.page != CLASSROOM_PAGE and type_ in CLASSROOM_ONLY:
+            reason = f"{type_}: media belongs to the classroom page, not a side page"
+            conn.send(error_message("invalid_state", reason, ref))
             return
         try:
             message = route.model.model_validate(data)
@@ -139,32 +153,26 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     except TokenError as error:
         return json_error(401, error.code, error.message)
 
+    page = request.query.get("page", CLASSROOM_PAGE)
+    client = request.query.get("client") or None
+    if page not in PAGES:
+        return json_error(400, "bad_request", f"page is one of {', '.join(PAGES)}")
+    if client is not None and len(client) > CLIENT_ID_MAX:
+        return json_error(400, "bad_request", f"client is at most {CLIENT_ID_MAX} characters")
+
     ws = web.WebSocketResponse(
         max_msg_size=settings.ws_max_message_bytes, compress=False, heartbeat=10.0
     )
     await ws.prepare(request)
     hub, dispatcher = request.app[HUB], request.app[DISPATCHER]
     live = hub.room(identity.room)
-    conn = Connection(ws, identity, uuid.uuid4().hex)
+    conn = Connection(ws, identity, uuid.uuid4().hex, page, client)
     request.app[WEBSOCKETS].add(ws)
-    previous = live.connections.get(conn.pid)
-    if previous is not None:
-        previous.send(error_message("replaced", "this identity connected again elsewhere"))
-        previous.close(CLOSE_REPLACED, "replaced by a new connection")
-    live.connections[conn.pid] = conn
     limiter = RateLimiter(settings.ws_rate_per_s, settings.ws_rate_burst)
     refused = 0
-    log.info("connected", extra={"room": live.name, "participant": conn.pid})
+    log.info("connected", extra={"room": live.name, "participant": conn.pid, "page": page})
     try:
-        try:
-            live.apply(Join(identity.sub, identity.name, identity.role, identity.lang))
-        except ClassroomError as error:
-            conn.send(error_message(error.code, error.message))
-            conn.close(CLOSE_POLICY, error.message[:100])
-        else:
-            conn.send(live.welcome(identity))
-            for hook in dispatcher.on_join:
-                await hook(conn, live)
+        await arrive(conn, live, dispatcher)
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 if not limiter.allow():
@@ -186,15 +194,80 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                 await hook(conn, live)
             except Exception:
                 log.exception("leave hook failed", extra={"room": live.name})
-        if live.connections.get(conn.pid) is conn:
-            del live.connections[conn.pid]
-            with contextlib.suppress(ClassroomError):  # already gone (left or removed)
-                live.apply(Disconnect(conn.pid))
+        depart(conn, live)
         if not conn.closing:
             conn.closing = True
             conn.writer.cancel()
         log.info("disconnected", extra={"room": live.name, "participant": conn.pid})
     return ws
+
+
+async def arrive(conn: Connection, live: LiveRoom, dispatcher: Dispatcher) -> None:
+    """Place a new connection among the pages of its participant (docs/protocol.md,
+    "Several pages of one person").
+
+    - Nobody's page holds the participant's presence yet: this one takes it (joins).
+    - A side page, with the participant present already: it listens beside, never
+      replacing anything.
+    - A classroom page, when a side page holds the presence: it takes the presence over.
+    - A classroom page of the same tab (same ``client``), or of a client that keeps no
+      id: it is that page coming back, and replaces its stale connection at once.
+    - A classroom page of another tab: it waits on standby, told ``in_class_elsewhere``,
+      until the person chooses to join there (``join_here``).
+    """
+    previous = live.connections.get(conn.pid)
+    if previous is not None and previous.closing:
+        previous = None
+    if previous is not None and conn.page == SIDE_PAGE:
+        live.add_other(conn)
+        conn.send(live.welcome(conn.identity))
+        return
+    if previous is not None and previous.page == CLASSROOM_PAGE:
+        same_tab = conn.client is None or conn.client == previous.client
+        if not same_tab:
+            conn.standby = True
+            live.add_other(conn)
+            conn.send({"type": "in_class_elsewhere"})
+            return
+        previous.send(error_message("replaced", "this identity connected again elsewhere"))
+        previous.close(CLOSE_REPLACED, "replaced by a new connection")
+    elif previous is not None:  # a side page held the presence: it stays, beside
+        live.add_other(previous)
+    await take_presence(conn, live, dispatcher)
+
+
+async def take_presence(conn: Connection, live: LiveRoom, dispatcher: Dispatcher) -> None:
+    """This connection now holds its participant's presence: join and say welcome."""
+    live.discard_other(conn)
+    conn.standby = False
+    live.connections[conn.pid] = conn
+    identity = conn.identity
+    try:
+        live.apply(Join(identity.sub, identity.name, identity.role, identity.lang))
+    except ClassroomError as error:
+        conn.send(error_message(error.code, error.message))
+        conn.close(CLOSE_POLICY, error.message[:100])
+        return
+    conn.send(live.welcome(identity))
+    for hook in dispatcher.on_join:
+        await hook(conn, live)
+
+
+def depart(conn: Connection, live: LiveRoom) -> None:
+    """A connection closed: another open page keeps the presence, else it is dropped."""
+    if live.connections.get(conn.pid) is not conn:
+        live.discard_other(conn)
+        return
+    del live.connections[conn.pid]
+    pages = [c for c in live.others.get(conn.pid, ()) if not c.standby and not c.closing]
+    if pages:
+        # A page still open keeps the person present (no media: that was the classroom's).
+        successor = min(pages, key=lambda c: c.page != CLASSROOM_PAGE)
+        live.discard_other(successor)
+        live.connections[conn.pid] = successor
+        return
+    with contextlib.suppress(ClassroomError):  # already gone (left or removed)
+        live.apply(Disconnect(conn.pid))
 
 
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
