@@ -9,9 +9,14 @@ and RTCP, goes on to aiortc as usual.) A video frame is counted when its last
 packet (the RTP marker bit) arrives; an audio packet is a frame. Byte counts are
 of the SRTP payload less its 10-byte authentication tag. The packets' contents are
 not checked here: the browser tests check that real viewers decode them.
+A packet belongs to the m-line whose SSRC the remote description signals
+(``a=ssrc``), as a browser demultiplexes a bundle; a packet of an SSRC no m-line
+signals is counted as unrouted, never guessed from its payload type (with
+several m-lines of one codec, aiortc's own router guesses from the payload type
+while a new m-line's receiver is still starting, and sticks to the guess: one
+counter then got two streams and another none).
 ``Tap`` relies on private parts of aiortc and aioice (the ICE transport's
-``_connection`` and its ``data_received``, the DTLS transport's ``_rtp_router``
-and ``_rtp_header_extensions_map``); they are pinned, and
+``_connection`` and its ``data_received``); they are pinned, and
 tests/web/loadtest/test_media.py fails if they move.
 """
 
@@ -22,7 +27,7 @@ import time
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver
-from aiortc.rtp import RtpPacket
+from aiortc.sdp import SessionDescription
 
 SEQ_MOD = 1 << 16
 SRTP_TAG = 10  # bytes of authentication tag after an SRTP payload (AES-CM, HMAC-SHA1-80)
@@ -112,29 +117,41 @@ def rates(before: Reading, after: Reading) -> dict[str, float]:
 class Tap:
     """Counts the RTP arriving at one peer connection, per receiver, in place of decoding it.
 
-    Install it after ``setRemoteDescription`` (the transport exists then) and before
-    media flows. Receivers added by a later renegotiation get their counter on
-    their first packet.
+    Install it after ``setRemoteDescription`` (the transport exists then, and the
+    offer says which SSRC each m-line carries) and before the answer is sent, so
+    that no packet can arrive before its counter; ``install`` again after each
+    later ``setRemoteDescription``.
     """
 
     def __init__(self, pc: RTCPeerConnection, clock: Any = time.monotonic) -> None:
         self.pc = pc
         self.clock = clock
         self.counters: dict[RTCRtpReceiver, StreamCounter] = {}
-        self.unrouted = 0  # packets of no receiver
-        self.early = 0  # packets before any could be routed
+        self.unrouted = 0  # packets of an SSRC no m-line signals
         self._by_ssrc: dict[int, StreamCounter] = {}
-        self._transport: Any = None
+        self._hooked = False
         self.install()
 
     def install(self) -> None:
+        """Counters for new m-lines, and each signalled SSRC to its m-line's counter."""
+        by_mid = {}
         for transceiver in self.pc.getTransceivers():
             transport = transceiver.receiver.transport
-            if transport is not None and self._transport is None:
-                self._transport = transport
+            if transport is not None and not self._hooked:
+                self._hooked = True
                 self._hook(transport.transport._connection)
             if transceiver.receiver not in self.counters:
                 self.counters[transceiver.receiver] = StreamCounter(transceiver.kind, self.clock)
+            if transceiver.mid is not None:
+                by_mid[transceiver.mid] = self.counters[transceiver.receiver]
+        description = self.pc.remoteDescription
+        if description is None:
+            return
+        for media in SessionDescription.parse(description.sdp).media:
+            counter = by_mid.get(media.rtp.muxId or "")
+            ssrc = primary_ssrc(media)
+            if counter is not None and ssrc is not None:
+                self._by_ssrc[ssrc] = counter
 
     def _hook(self, connection: Any) -> None:
         """Count RTP as the ICE connection receives it; pass everything else on."""
@@ -158,29 +175,16 @@ class Tap:
         ssrc = int.from_bytes(data[8:12], "big")
         counter = self._by_ssrc.get(ssrc)
         if counter is None:
-            counter = self._route(data)
-            if counter is None:
-                # Before aiortc has set up the receivers (just after the DTLS handshake),
-                # packets cannot be routed yet; aiortc would drop them too.
-                if self._by_ssrc:
-                    self.unrouted += 1
-                else:
-                    self.early += 1
-                return
-            self._by_ssrc[ssrc] = counter
+            self.unrouted += 1
+            return
         header = 12 + 4 * (data[0] & 0x0F)
         size = len(data) - header - SRTP_TAG
         counter.count(ssrc, int.from_bytes(data[2:4], "big"), data[1] >> 7, size)
 
-    def _route(self, data: bytes) -> StreamCounter | None:
-        """The receiver of a new SSRC, as aiortc's router decides it (SSRC, else payload type)."""
-        try:
-            packet = RtpPacket.parse(data, self._transport._rtp_header_extensions_map)
-        except ValueError:
-            return None
-        receiver = self._transport._rtp_router.route_rtp(packet)
-        if receiver is None:
-            return None
-        if receiver not in self.counters:
-            self.install()
-        return self.counters.get(receiver)
+
+def primary_ssrc(media: Any) -> int | None:
+    """The SSRC of an m-line's media (not of its retransmissions), if it signals one."""
+    for group in media.ssrc_group:
+        if group.semantic == "FID" and group.items:
+            return int(group.items[0])
+    return media.ssrc[0].ssrc if media.ssrc else None

@@ -145,3 +145,36 @@ async def test_a_real_peer_connection_carries_the_clip_to_a_tap(
     # What aiortc's own receiver sends when it cannot decode: a picture loss indication.
     await receiver._send_rtcp_pli(video_transceiver.sender._ssrc)
     await until(lambda: video_track.keyframe_requests == 1)
+
+
+def rtp(ssrc: int, seq: int, marker: int, payload_type: int = 96, size: int = 100) -> bytes:
+    """An RTP packet as it arrives (its header in the clear; the payload would be encrypted)."""
+    header = bytes((0x80, payload_type | (0x80 if marker else 0))) + seq.to_bytes(2, "big")
+    return header + (0).to_bytes(4, "big") + ssrc.to_bytes(4, "big") + bytes(size)
+
+
+async def test_packets_go_to_the_m_line_whose_ssrc_the_offer_signals(
+    peers: tuple[RTCPeerConnection, RTCPeerConnection], video: Clip, audio: Clip
+) -> None:
+    """Several m-lines of one codec (a room with several publishers): each stream is counted
+    on its own m-line from its first packet, even before aiortc has started that m-line's
+    receiver (aiortc would guess from the payload type then, and keep the guess)."""
+    pc, viewer = peers
+    senders = [add_clip_track(pc, clip)[1] for clip in (video, audio, video, audio, video)]
+    await pc.setLocalDescription(await pc.createOffer())
+    await viewer.setRemoteDescription(pc.localDescription)
+    tap = Tap(viewer)
+    receivers = {t.mid: t.receiver for t in viewer.getTransceivers()}
+    connection = viewer.getTransceivers()[0].receiver.transport.transport._connection
+    ssrcs = [t.sender._ssrc for t in senders]
+    # The last video first, then the others: one frame of two packets each.
+    for n, sender in reversed(list(enumerate(senders))):
+        connection.data_received(rtp(ssrcs[n], 10, 0, 96 if sender.kind == "video" else 111), 1)
+        connection.data_received(rtp(ssrcs[n], 11, 1, 96 if sender.kind == "video" else 111), 1)
+    connection.data_received(rtp(12345, 1, 1), 1)  # an SSRC nobody signalled
+    for n, sender in enumerate(senders):
+        counter = tap.counter(receivers[sender.mid])
+        assert (counter.kind, counter.packets) == (sender.kind, 2)
+        assert list(counter._sequences) == [ssrcs[n]]
+        assert counter.frames == (1 if sender.kind == "video" else 2)
+    assert tap.unrouted == 1
