@@ -36,6 +36,26 @@ def settings(tmp_path: Path) -> Settings:
 Mint = Callable[..., str]
 
 
+class ManualClock:
+    """The app's clock in tests that say when time passes: it stands still until ``advance``."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock for ``create_app`` that starts at the wall time (tokens are checked against
+    the wall clock) and moves only when the test advances it."""
+    return ManualClock()
+
+
 @pytest.fixture
 def mint(settings: Settings) -> Mint:
     """mint(role, name, room='demo', **claims) -> a join token for the test settings."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -76,14 +77,18 @@ async def _expire_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-def create_app(settings: Settings) -> web.Application:
-    """The whole service for these settings; nothing else builds or imports the app."""
+def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
+    """The whole service for these settings; nothing else builds or imports the app.
+
+    ``clock`` (epoch seconds) is the time of everything the classroom records and decides:
+    sessions, presence, answers, deadlines, on-air stretches. Tests give their own, to say
+    when time passes. Join tokens are checked against the system clock, like any JWT."""
     app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app[SETTINGS] = settings
     app[KEYS] = load_token_keys(settings)
     app[CATALOGUE] = load_catalogue(settings.catalogue_path)
-    app[HUB] = Hub()
+    app[HUB] = Hub(clock)
     app[WEBSOCKETS] = set()
     app[TEMPLATES] = environment()
     # The store opens before the features' start-up steps and closes after their clean-up.

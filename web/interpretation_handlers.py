@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -250,7 +249,7 @@ async def channels_api(request: web.Request) -> web.Response:
     else:
         snapshot = Interpretation(request.app[SERVICE].channels).snapshot()
     entries = await request.app[STORE].range(journal_key(room))
-    snapshot["timeline"] = timeline_from_journal(entries, time.time())
+    snapshot["timeline"] = timeline_from_journal(entries, request.app[HUB].clock())
     return web.json_response(snapshot)
 
 

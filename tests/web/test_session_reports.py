@@ -7,12 +7,15 @@ import io
 import re
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from aiohttp.test_utils import TestClient
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
-from tests.conftest import Mint
+from config import Settings
+from tests.conftest import ManualClock, Mint
 from tests.web.test_polls import WS, auth, join, receive
 
 Client = TestClient[Any, Any]
@@ -89,8 +92,24 @@ def check_statement(statement: dict[str, Any]) -> None:
     assert stamp.tzinfo is not None  # ISO 8601 with a time zone
 
 
-async def run_session(client: Client, mint: Mint) -> tuple[str, dict[str, WS]]:
-    """A session of module m02 with a named poll, an anonymous poll and a quiz."""
+# The session's minutes: everyone arrives at 0, Bojan leaves at LEFT_AT, reports are read
+# at REPORT_AT. Shares are exact: Ana 1.0, Bojan 0.1, under and over min_presence (0.8).
+LEFT_AT, REPORT_AT = 60.0, 600.0
+
+
+@pytest.fixture
+async def client(settings: Settings, clock: ManualClock) -> AsyncIterator[Client]:
+    """The app on a clock that moves only when the session says so."""
+    from web.app import create_app
+
+    async with TestClient(TestServer(create_app(settings, clock))) as test_client:
+        yield test_client
+
+
+async def run_session(client: Client, mint: Mint, clock: ManualClock) -> tuple[str, dict[str, WS]]:
+    """A session of module m02 with a named poll, an anonymous poll and a quiz; then the
+    clock stands at REPORT_AT."""
+    start = clock.now
     trainer = await join(client, mint("trainer", "Tea", sub="t"))
     await trainer.send_json({"type": "start_session", "module": "m02-human-rights"})
     session_id = (await receive(trainer, "session_changed"))["session"]["id"]
@@ -142,13 +161,15 @@ async def run_session(client: Client, mint: Mint) -> tuple[str, dict[str, WS]]:
     await receive(ana, "quiz_answer_recorded")
     await trainer.send_json({"type": "end_quiz", "quiz": quiz_id})
     await receive(ana, "quiz_ended")
+    clock.advance(start + LEFT_AT - clock.now)
     await bojan.close()
     await receive(trainer, "presence_recorded")  # Bojan's departure
+    clock.advance(start + REPORT_AT - clock.now)
     return session_id, {"trainer": trainer, "ana": ana}
 
 
-async def test_attendance_json_and_csv(client: Client, mint: Mint) -> None:
-    session_id, _ = await run_session(client, mint)
+async def test_attendance_json_and_csv(client: Client, mint: Mint, clock: ManualClock) -> None:
+    session_id, _ = await run_session(client, mint, clock)
     token = mint("trainer", "Tea", sub="t")
     body = await (
         await client.get(f"/api/sessions/{session_id}/attendance", headers=auth(token))
@@ -156,7 +177,8 @@ async def test_attendance_json_and_csv(client: Client, mint: Mint) -> None:
     rows = {row["id"]: row for row in body["rows"]}
     assert set(rows) == {"t", "a", "b"} and body["min_presence"] == 0.8
     assert rows["b"]["last_left"] is not None and rows["a"]["last_left"] is None
-    assert all(0 <= row["share"] <= 1 for row in rows.values())
+    shares = {pid: (row["share"], row["completed"]) for pid, row in rows.items()}
+    assert shares == {"t": (1.0, True), "a": (1.0, True), "b": (0.1, False)}
     response = await client.get(f"/api/sessions/{session_id}/attendance.csv", headers=auth(token))
     assert (
         response.content_type == "text/csv"
@@ -167,13 +189,13 @@ async def test_attendance_json_and_csv(client: Client, mint: Mint) -> None:
     bojan = next(r for r in table if r["participant_id"] == "b")
     assert bojan["name"] == "'=HYPERLINK(bad)"  # no formula reaches a spreadsheet
     assert datetime.fromisoformat(bojan["first_joined"]).tzinfo is not None
-    assert bojan["completed"] in ("yes", "no") and float(bojan["share"]) <= 1
+    assert (bojan["completed"], float(bojan["share"])) == ("no", 0.1)
 
 
 async def test_results_csv_has_every_named_answer_and_only_tallies_of_anonymous_polls(
-    client: Client, mint: Mint
+    client: Client, mint: Mint, clock: ManualClock
 ) -> None:
-    session_id, _ = await run_session(client, mint)
+    session_id, _ = await run_session(client, mint, clock)
     token = mint("trainer", sub="t")
     response = await client.get(f"/api/sessions/{session_id}/results.csv", headers=auth(token))
     text = await response.text()
@@ -196,8 +218,10 @@ async def test_results_csv_has_every_named_answer_and_only_tallies_of_anonymous_
     ]
 
 
-async def test_xapi_statements_follow_the_spec(client: Client, mint: Mint) -> None:
-    session_id, _ = await run_session(client, mint)
+async def test_xapi_statements_follow_the_spec(
+    client: Client, mint: Mint, clock: ManualClock
+) -> None:
+    session_id, _ = await run_session(client, mint, clock)
     token = mint("trainer", sub="t")
     response = await client.get(f"/api/sessions/{session_id}/xapi", headers=auth(token))
     statements = (await response.json())["statements"]
@@ -206,6 +230,10 @@ async def test_xapi_statements_follow_the_spec(client: Client, mint: Mint) -> No
     verbs = [s["verb"]["display"]["en-US"] for s in statements]
     assert verbs.count("answered") == 2 + 3  # named poll answers, quiz answers; none anonymous
     assert verbs.count("scored") == 2 and verbs.count("attended") == 3
+    completed = {
+        s["actor"]["account"]["name"] for s in statements if "completed" in s["verb"]["id"]
+    }
+    assert "a" in completed and "b" not in completed  # 100% and 10% of the session
     assert all("Pace?" not in str(s["object"]) for s in statements)
     scored = {
         s["actor"]["account"]["name"]: s["result"]["score"]
@@ -220,8 +248,10 @@ async def test_xapi_statements_follow_the_spec(client: Client, mint: Mint) -> No
     assert [s["id"] for s in again["statements"]] == [s["id"] for s in statements]  # stable ids
 
 
-async def test_pictures_are_svg_with_the_people_and_the_options(client: Client, mint: Mint) -> None:
-    session_id, _ = await run_session(client, mint)
+async def test_pictures_are_svg_with_the_people_and_the_options(
+    client: Client, mint: Mint, clock: ManualClock
+) -> None:
+    session_id, _ = await run_session(client, mint, clock)
     token = mint("trainer", sub="t")
     for path, expected in (
         ("timeline.svg", ["Ana", "=HYPERLINK(bad)", "Tea"]),
@@ -237,8 +267,10 @@ async def test_pictures_are_svg_with_the_people_and_the_options(client: Client, 
         assert root.findall(".//{http://www.w3.org/2000/svg}rect")
 
 
-async def test_reports_are_for_trainers_of_that_room(client: Client, mint: Mint) -> None:
-    session_id, _ = await run_session(client, mint)
+async def test_reports_are_for_trainers_of_that_room(
+    client: Client, mint: Mint, clock: ManualClock
+) -> None:
+    session_id, _ = await run_session(client, mint, clock)
     for token, status in (
         (mint("trainee", sub="a"), 403),
         (mint("trainer", sub="x", room="other"), 403),
