@@ -7,7 +7,7 @@ import { joinToken } from "/static/join.js";
 import { MediaSession } from "/static/media.js";
 import { People } from "/static/people.js";
 import { PreJoin, openDevices } from "/static/prejoin.js";
-import { ClassroomConnection } from "/static/protocol.js";
+import { ClassroomConnection, tabId } from "/static/protocol.js";
 import { Stage } from "/static/stage.js";
 
 /**
@@ -16,7 +16,8 @@ import { Stage } from "/static/stage.js";
  * @typedef {import("/static/chat.js").ChatMessage} ChatMessage
  * @typedef {{sub: string, name: string, room: string, role: string, lang: string|null,
  *   permissions: string[]}} Me
- * @typedef {{joined: boolean, choice: DeviceChoice, panel: boolean|null, chat: ChatMessage[]}} View
+ * @typedef {{joined: boolean, choice: DeviceChoice, panel: boolean|null, chat: ChatMessage[],
+ *   takeOver?: boolean}} View
  */
 
 const root = /** @type {HTMLElement} */ (document.getElementById("classroom"));
@@ -78,7 +79,7 @@ class Classroom {
     this.permissions = new Set(me.permissions);
     this.bigScreen = root.dataset.autojoin === "true";
     this.store = new ViewStore(`classroom.view.${me.room}.${me.sub}`);
-    /** @type {"loading"|"prejoin"|"connecting"|"lobby"|"room"|"ended"} */
+    /** @type {"loading"|"prejoin"|"connecting"|"elsewhere"|"lobby"|"room"|"ended"} */
     this.phase = "loading";
     /** @type {Map<string, Participant>} */
     this.participants = new Map();
@@ -98,6 +99,8 @@ class Classroom {
     this.microphoneOn = true;
     this.cameraOn = true;
     this.leaving = false;
+    /** @type {string|null} why the page ended, once it has */
+    this.endedBy = null;
     /** @type {ClassroomConnection|null} */
     this.connection = null;
     /** @type {any} the MediaSession of media.js, once loaded */
@@ -133,6 +136,7 @@ class Classroom {
     root.dataset.phase = phase;
     $("#prejoin").hidden = phase !== "prejoin";
     $("#waiting").hidden = phase !== "lobby";
+    $("#elsewhere").hidden = phase !== "elsewhere";
     $("#ended").hidden = phase !== "ended";
     $("#room").hidden = !["room", "connecting"].includes(phase);
   }
@@ -189,11 +193,12 @@ class Classroom {
     const panelOpen = this.store.view.panel ?? !this.bigScreen;
     this.setPanel(panelOpen);
     this.setPhase("connecting");
-    const connection = new ClassroomConnection(this.token);
+    const connection = new ClassroomConnection(this.token, { page: "classroom", client: tabId() });
     this.connection = connection;
     /** @type {Record<string, (message: any) => void>} */
     const handlers = {
       welcome: (m) => this.onWelcome(m),
+      in_class_elsewhere: () => this.onElsewhere(),
       participant_joined: (m) => this.onJoined(m.participant, m.rejoined),
       participant_disconnected: (m) => this.update(m.id, { connected: false }),
       participant_left: (m) => this.onLeft(m.id, m.reason),
@@ -242,8 +247,38 @@ class Classroom {
 
   // --- server messages ----------------------------------------------------
 
+  /**
+   * The person is in the class on another page (a second tab): offer to join here, and
+   * until then hold no camera or microphone. After "Join here again" it takes over at once.
+   */
+  onElsewhere() {
+    if (this.store.view.takeOver) {
+      this.store.save({ takeOver: false });
+      this.send("join_here");
+      return;
+    }
+    for (const track of this.localStream.getTracks()) track.stop();
+    this.setPhase("elsewhere");
+    $("#join-here").focus();
+  }
+
+  /** "Join here instead": this page takes the class over from the other one. */
+  async joinHere() {
+    /** @type {HTMLButtonElement} */ ($("#join-here")).disabled = true;
+    if (this.can("publish_media")) {
+      const { stream } = await openDevices({ ...this.store.view.choice, camera: true, microphone: true });
+      this.localStream = stream;
+      this.applyLocalTracks();
+      this.stage.showLocal(this.you, stream);
+    }
+    this.setPhase("connecting");
+    this.send("join_here");
+    /** @type {HTMLButtonElement} */ ($("#join-here")).disabled = false;
+  }
+
   /** @param {any} message */
   onWelcome(message) {
+    if (this.store.view.takeOver) this.store.save({ takeOver: false });
     const room = message.room;
     this.participants = new Map(room.participants.map((/** @type {Participant} */ p) => [p.id, p]));
     this.lobby = new Map(room.lobby.map((/** @type {Participant} */ p) => [p.id, p]));
@@ -618,6 +653,8 @@ class Classroom {
     $("#ended-heading").textContent = t(`ended.${why}.title`);
     $("#ended-text").textContent = detail || t(`ended.${why}.text`);
     $("#join-again").hidden = !["left", "replaced"].includes(why);
+    $("#join-again").textContent = t(why === "replaced" ? "ended.join_here_again" : "ended.join_again");
+    this.endedBy = why;
     $("#ended-heading").setAttribute("tabindex", "-1");
     $("#ended-heading").focus();
   }
@@ -633,9 +670,12 @@ class Classroom {
       button.addEventListener("click", () => this.leave());
     }
     // The join page needs the token in its address (join.js takes it out again at once).
-    $("#join-again").addEventListener("click", () =>
-      location.assign(`/join?token=${encodeURIComponent(this.token)}`),
-    );
+    $("#join-again").addEventListener("click", () => {
+      // Joined elsewhere: coming back here takes the class over from that other page.
+      if (this.endedBy === "replaced") this.store.save({ takeOver: true });
+      location.assign(`/join?token=${encodeURIComponent(this.token)}`);
+    });
+    $("#join-here").addEventListener("click", () => this.joinHere());
     $("#toggle-panel").addEventListener("click", () => {
       const open = $("#toggle-panel").getAttribute("aria-expanded") !== "true";
       this.setPanel(open);

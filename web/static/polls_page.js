@@ -1,4 +1,5 @@
-// The polls page: the polls panel alone, connected with the join token of this tab.
+// The polls page: the polls panel alone, connected with the join token of this tab as a
+// side page (no media; it never takes the person's place in the classroom).
 
 import { loadLanguage, t } from "/static/i18n.js";
 import { joinToken } from "/static/join.js";
@@ -11,7 +12,7 @@ const token = joinToken();
 if (!token) {
   status.textContent = t("report.no_token");
 } else {
-  const connection = new ClassroomConnection(token);
+  const connection = new ClassroomConnection(token, { page: "side" });
   let mounted = false;
   connection.addEventListener("welcome", async (/** @type {any} */ event) => {
     status.textContent = t("pollspage.connected", { name: event.detail.you.name });

@@ -12,13 +12,17 @@ const RECONNECT_MAX_MS = 5000;
 export class ClassroomConnection extends EventTarget {
   /**
    * @param {string} token the join token
-   * @param {{url?: string}} [options]
+   * @param {{url?: string, page?: "classroom"|"side", client?: string}} [options] what the
+   *   page is for (a classroom page has presence and media; a side page, such as the polls
+   *   page, never replaces another page) and the tab's own id, the same on its reconnects
    */
   constructor(token, options = {}) {
     super();
     this.token = token;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     this.url = options.url || `${scheme}//${location.host}/ws`;
+    this.page = options.page || "classroom";
+    this.client = options.client || null;
     /** @type {WebSocket|null} */
     this.ws = null;
     this.closedByUs = false;
@@ -29,7 +33,9 @@ export class ClassroomConnection extends EventTarget {
   /** Open the websocket; it reconnects by itself until close() is called. */
   connect() {
     this.closedByUs = false;
-    const ws = new WebSocket(`${this.url}?token=${encodeURIComponent(this.token)}`);
+    const query = new URLSearchParams({ token: this.token, page: this.page });
+    if (this.client) query.set("client", this.client);
+    const ws = new WebSocket(`${this.url}?${query}`);
     this.ws = ws;
     ws.addEventListener("open", () => {
       this.attempt = 0;
@@ -85,4 +91,28 @@ export class ClassroomConnection extends EventTarget {
     this.closedByUs = true;
     if (this.ws) this.ws.close(1000, "bye");
   }
+}
+
+/**
+ * The id of this browser tab: kept in sessionStorage, so the tab's reconnects and reloads
+ * carry the same one, and another tab has its own (docs/protocol.md, "Several pages").
+ * @returns {string}
+ */
+export function tabId() {
+  const key = "classroom.tab";
+  try {
+    const known = sessionStorage.getItem(key);
+    if (known) return known;
+    const made = randomId();
+    sessionStorage.setItem(key, made);
+    return made;
+  } catch {
+    return randomId(); // storage disabled: an id for this page's life
+  }
+}
+
+/** 32 hex digits (crypto.randomUUID needs a secure context; this does not). */
+function randomId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
