@@ -57,14 +57,40 @@ class Publisher:
         public_ip: str,
         on_audio_level: Callable[[Inbound, int], None],
         on_sender_report: Callable[[Inbound, SenderReport], None],
+        on_failed: Callable[[Publisher], None] | None = None,
     ) -> None:
         self.pid = pid
         self.pc = RTCPeerConnection(configuration)
         self.public_ip = public_ip
         self.inbound: list[Inbound] = []
+        #: RTCP sender reports received so far: a publisher that sends anything sends
+        #: these (about one a second per video stream, one in five for audio), so a
+        #: count that stops moving means nothing arrives; read at leisure, never per packet.
+        self.reports = 0
+        self.closed = False  # by close(), not by the connection dying
         self._on_audio_level = on_audio_level
         self._on_sender_report = on_sender_report
+        self._on_failed = on_failed
         self._tasks: set[asyncio.Task[None]] = set()
+        self.pc.on("connectionstatechange", self._state_changed)
+
+    def _state_changed(self) -> None:
+        # ICE never connected ("failed"), or its consent expired: aioice closes the
+        # connection when six consent checks in a row went unanswered (about 30 s),
+        # and aiortc then closes the whole peer connection ("closed", or "failed"
+        # first), which nobody here asked for.
+        state = self.pc.connectionState
+        if state in ("failed", "closed") and not self.closed and self._on_failed is not None:
+            self._on_failed(self)
+
+    @property
+    def sending(self) -> bool:
+        """Whether the client is meant to send on any m-line now."""
+        return any(inbound.source is not None for inbound in self.inbound)
+
+    def _sender_report(self, inbound: Inbound, report: SenderReport) -> None:
+        self.reports += 1
+        self._on_sender_report(inbound, report)
 
     def by_mid(self, mid: str) -> Inbound | None:
         return next((i for i in self.inbound if i.mid == mid), None)
@@ -141,7 +167,7 @@ class Publisher:
                     inbound.deliver,
                     forward=inbound.forward,
                     on_audio_level=functools.partial(self._on_audio_level, inbound),
-                    on_sender_report=functools.partial(self._on_sender_report, inbound),
+                    on_sender_report=functools.partial(self._sender_report, inbound),
                 )
                 fresh.append(inbound)
         try:
@@ -170,6 +196,7 @@ class Publisher:
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        self.closed = True
         for inbound in self.inbound:
             inbound.target = None
         await self.pc.close()

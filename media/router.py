@@ -35,6 +35,14 @@ Codec changes
     to publish those sources again on new m-lines, for which ``choose_video`` then
     picks a codec every viewer decodes. Viewers that decoded the old one re-bind.
 
+Media that dies
+    A connection whose ICE fails (never connected, or consent expired: aioice closes
+    it after about 30 s without answers) or a publisher that sends nothing for
+    ``silent_publisher_s`` while connected and meant to send is dropped (its tracks
+    stop, as on ``remove``) and its participant told (``Signalling.media_failed``),
+    who then builds its media afresh (``ready``, ``publish``). aiortc cannot restart
+    ICE, so a fresh connection is the only way back.
+
 Signalling (``ready``, ``publish``, ``answer``, ``remove``) is driven by the web
 layer, which also implements ``Signalling`` to carry the server's offers.
 """
@@ -67,6 +75,11 @@ Policy = Callable[[str, str, str], bool]
 SPEAKER_TICK_S = 0.25
 #: Keyframe requests to one publisher's track are sent at most this often.
 KEYFRAME_INTERVAL_S = 0.5
+#: How often the publishers' sender-report counts are looked at.
+HEALTH_TICK_S = 2.5
+#: A connected publisher that should send and whose sender reports stop this long is
+#: dead (browsers send one at least every 7.5 s for audio, every second for video).
+SILENT_PUBLISHER_S = 20.0
 
 
 class Signalling(Protocol):
@@ -84,6 +97,9 @@ class Signalling(Protocol):
     def republish(self, pid: str, sources: list[str]) -> None:
         """Ask ``pid`` to publish these video sources again, each on a new m-line."""
 
+    def media_failed(self, pid: str, connection: str, reason: str) -> None:
+        """``pid``'s ``connection`` ("publish" or "subscribe") died and was dropped."""
+
 
 class MediaRouter:
     """Forwards each participant's published tracks to the others (see the module docstring)."""
@@ -97,6 +113,7 @@ class MediaRouter:
         counters: Counters | None = None,
         clock: Callable[[], float] = time.monotonic,
         keyframe_interval_s: float = KEYFRAME_INTERVAL_S,
+        silent_publisher_s: float = SILENT_PUBLISHER_S,
     ) -> None:
         gather_loopback_when_alone()
         self.room = room
@@ -105,6 +122,7 @@ class MediaRouter:
         self.counters = counters if counters is not None else Counters()
         self.clock = clock
         self.keyframe_interval_s = keyframe_interval_s
+        self.silent_publisher_s = silent_publisher_s
         self.configuration = rtc_configuration(
             settings.ice_servers, settings.turn_username, settings.turn_password.reveal()
         )
@@ -123,6 +141,9 @@ class MediaRouter:
         self._republish_asked: set[str] = set()  # until each one's next publish
         self._tasks: set[asyncio.Task[Any]] = set()
         self._speaker_task: asyncio.Task[None] | None = None
+        self._health_task: asyncio.Task[None] | None = None
+        #: pid -> (sender reports counted, when that count was first seen)
+        self._heard: dict[str, tuple[int, float]] = {}
 
     # -- what other features use ------------------------------------------------
 
@@ -188,6 +209,7 @@ class MediaRouter:
             self.counters,
             send_offer=lambda sdp, tracks: self.signalling.subscribe_offer(pid, sdp, tracks),
             send_tracks=lambda tracks: self.signalling.subscribe_tracks(pid, tracks),
+            on_failed=self._subscriber_failed,
         )
         self.refresh()
         self._ask_republish()
@@ -211,6 +233,7 @@ class MediaRouter:
                 self.settings.public_ip,
                 self._audio_level,
                 self._sender_report,
+                functools.partial(self._publisher_failed, reason="ice_failed"),
             )
         token = self._publishing[pid] = object()
         try:
@@ -227,6 +250,7 @@ class MediaRouter:
             self._spawn(publisher.close())
             raise InvalidCommand(f"{pid} left while publishing")
         self.publishers[pid] = publisher
+        self._start_health_checks()
         self._republish_asked.discard(pid)
         self._update_published(publisher)
         self.refresh()
@@ -243,12 +267,7 @@ class MediaRouter:
     def remove(self, pid: str) -> None:
         """``pid``'s media is gone (left, removed, disconnected): stop forwarding it."""
         self._publishing.pop(pid, None)
-        self._republish_asked.discard(pid)
-        publisher = self.publishers.pop(pid, None)
-        if publisher is not None:
-            for inbound in publisher.inbound:
-                self._retarget(inbound, None, publisher)
-            self._spawn(publisher.close())
+        self._drop_publisher(pid)
         subscriber = self.subscribers.pop(pid, None)
         if subscriber is not None:
             self._spawn(subscriber.close())
@@ -266,10 +285,63 @@ class MediaRouter:
         self.closed = True
         if self._speaker_task is not None:
             self._speaker_task.cancel()
+        if self._health_task is not None:
+            self._health_task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def check_health(self) -> None:
+        """Drop every connected publisher that should send and has sent nothing (no
+        RTCP sender report) for ``silent_publisher_s``; runs every ``HEALTH_TICK_S``."""
+        now = self.clock()
+        for pid, publisher in list(self.publishers.items()):
+            if publisher.pc.connectionState != "connected" or not publisher.sending:
+                self._heard.pop(pid, None)
+                continue
+            count, since = self._heard.get(pid, (-1, now))
+            if publisher.reports != count:
+                self._heard[pid] = (publisher.reports, now)
+            elif now - since >= self.silent_publisher_s:
+                self._publisher_failed(publisher, reason="no_packets")
+
     # -- inside ----------------------------------------------------------------
+
+    def _drop_publisher(self, pid: str) -> None:
+        self._republish_asked.discard(pid)
+        self._heard.pop(pid, None)
+        publisher = self.publishers.pop(pid, None)
+        if publisher is not None:
+            for inbound in publisher.inbound:
+                self._retarget(inbound, None, publisher)
+            self._spawn(publisher.close())
+
+    def _publisher_failed(self, publisher: Publisher, reason: str) -> None:
+        pid = publisher.pid
+        if self.closed or self.publishers.get(pid) is not publisher:
+            return  # replaced or removed meanwhile: nobody to tell
+        log.warning("publish connection died (%s)", reason, extra={"participant": pid})
+        self._drop_publisher(pid)
+        self.refresh()
+        self.signalling.media_failed(pid, "publish", reason)
+
+    def _subscriber_failed(self, subscriber: Subscriber) -> None:
+        pid = subscriber.pid
+        if self.closed or self.subscribers.get(pid) is not subscriber:
+            return
+        log.warning("subscribe connection died (ice_failed)", extra={"participant": pid})
+        del self.subscribers[pid]
+        self._spawn(subscriber.close())
+        self.signalling.media_failed(pid, "subscribe", "ice_failed")
+
+    def _start_health_checks(self) -> None:
+        if self._health_task is None or self._health_task.done():
+            self._health_task = asyncio.get_running_loop().create_task(self._watch_health())
+
+    async def _watch_health(self) -> None:
+        while not self.closed and self.publishers:
+            await asyncio.sleep(HEALTH_TICK_S)
+            self.check_health()
+        self._health_task = None  # started again by the next publisher
 
     def selection(self, viewer: str, subscriber: Subscriber) -> list[PublishedTrack]:
         """What ``viewer`` gets: every allowed audio track, and the videos chosen for it."""

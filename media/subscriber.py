@@ -59,6 +59,7 @@ class Subscriber:
         counters: Counters,
         send_offer: Callable[[str, dict[str, Any]], None],
         send_tracks: Callable[[dict[str, Any]], None],
+        on_failed: Callable[[Subscriber], None] | None = None,
     ) -> None:
         self.pid = pid
         self.codecs = codecs  # video codecs the client decodes
@@ -72,6 +73,7 @@ class Subscriber:
         self.offers = 0
         self._send_offer = send_offer
         self._send_tracks = send_tracks
+        self._on_failed = on_failed
         self._sent: dict[str, Any] = {}  # what the client was last told it shows
         self._desired: list[PublishedTrack] = []
         self._task: asyncio.Task[None] | None = None
@@ -144,6 +146,7 @@ class Subscriber:
     async def _offer(self) -> None:
         if self.pc is None:
             self.pc = RTCPeerConnection(self.configuration)
+            self.pc.on("connectionstatechange", self._state_changed)
         for slot in self.slots:
             if slot.transceiver is None:
                 track = IdleTrack(slot.kind)
@@ -161,6 +164,12 @@ class Subscriber:
         sdp = announce_public_ip(self.pc.localDescription.sdp, self.public_ip)
         self._sent = self.tracks()
         self._send_offer(sdp, self._sent)
+
+    def _state_changed(self) -> None:
+        # ICE never connected, or its consent expired (see Publisher._state_changed).
+        state = self.pc.connectionState if self.pc is not None else "new"
+        if state in ("failed", "closed") and not self.closed and self._on_failed is not None:
+            self._on_failed(self)
 
     def _keyframe(self, slot: Slot) -> None:
         """A viewer's PLI/FIR: forwarded to the publisher of what the slot shows."""

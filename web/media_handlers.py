@@ -78,6 +78,9 @@ class RoomSignalling:
     def republish(self, pid: str, sources: list[str]) -> None:
         self.live.send({"type": "republish", "sources": sources}, (pid,))
 
+    def media_failed(self, pid: str, connection: str, reason: str) -> None:
+        self.live.send({"type": "media_failed", "connection": connection, "reason": reason}, (pid,))
+
 
 def room_policy(live: LiveRoom) -> Policy:
     """The room core's part of forwarding: a trainer's mute, and screens only while shared."""

@@ -321,6 +321,7 @@ class Wire:
         self.viewers: dict[str, ViewingClient] = {}
         self.speakers: list[str | None] = []
         self.republish_requests: list[tuple[str, list[str]]] = []
+        self.failures: list[tuple[str, str, str]] = []  # (pid, connection, reason)
 
     def subscribe_offer(self, pid: str, sdp: str, tracks: dict[str, Any]) -> None:
         if pid in self.viewers:  # others never answer
@@ -335,6 +336,9 @@ class Wire:
 
     def republish(self, pid: str, sources: list[str]) -> None:
         self.republish_requests.append((pid, sources))
+
+    def media_failed(self, pid: str, connection: str, reason: str) -> None:
+        self.failures.append((pid, connection, reason))
 
 
 class ToneTrack(MediaStreamTrack):
