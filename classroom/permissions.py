@@ -42,11 +42,14 @@ class Action(enum.StrEnum):
     REPLAY = "replay"
     VIEW_ATTENDANCE = "view_attendance"
     INVITE = "invite"  # mint join links for one's own room
+    # A moderator's "unmute" turns this participant's microphone on at once: conference-room
+    # devices are unattended. Everyone else is asked, and decides (their privacy).
+    REMOTE_UNMUTE = "remote_unmute"
 
 
 _A = Action
 PERMISSIONS: dict[Role, frozenset[Action]] = {
-    Role.TRAINER: frozenset(Action),
+    Role.TRAINER: frozenset(Action) - {Action.REMOTE_UNMUTE},
     Role.TRAINEE: frozenset(
         {
             _A.JOIN,
@@ -82,6 +85,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
             _A.ANSWER_POLLS,
             _A.PAIR_COMPANION,
             _A.LISTEN_CHANNEL,
+            _A.REMOTE_UNMUTE,
         }
     ),
     Role.OBSERVER: frozenset({_A.JOIN, _A.SUBSCRIBE_MEDIA, _A.LISTEN_CHANNEL}),

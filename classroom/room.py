@@ -29,7 +29,8 @@ class Participant:
     connected: bool = True
     disconnected_at: float | None = None
     hand_raised: bool = False
-    audio_muted: bool = False  # muted by a moderator
+    audio_muted: bool = False  # muted by a moderator (until a moderator unmutes)
+    self_muted: bool = False  # their own microphone is off, as their page reports it
     screen_sharing: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -41,6 +42,7 @@ class Participant:
             "connected": self.connected,
             "hand_raised": self.hand_raised,
             "audio_muted": self.audio_muted,
+            "self_muted": self.self_muted,
             "screen_sharing": self.screen_sharing,
         }
 
@@ -106,6 +108,21 @@ class Mute:
 
 
 @dataclasses.dataclass(frozen=True)
+class SetMicrophone:
+    """A participant's page reports their microphone's real state (on or off)."""
+
+    actor: str
+    on: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class DeclineUnmute:
+    """A participant asked to unmute keeps their microphone off."""
+
+    actor: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Remove:
     actor: str
     target: str
@@ -157,6 +174,8 @@ Command = (
     | LockRoom
     | RaiseHand
     | Mute
+    | SetMicrophone
+    | DeclineUnmute
     | Remove
     | Pin
     | AllowScreenShare
@@ -220,6 +239,27 @@ class MuteChanged(Event):
     id: str
     muted: bool
     by: str
+
+
+@dataclasses.dataclass(frozen=True)
+class MicrophoneChanged(Event):
+    id: str
+    self_muted: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class UnmuteRequested(Event):
+    """To the participant: a trainer unmuted them. ``direct``: turn the microphone on now
+    (an unattended room device); else ask the person, who decides."""
+
+    id: str
+    by: str
+    direct: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class UnmuteDeclined(Event):
+    id: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -438,7 +478,26 @@ class Room:
             if participant.audio_muted != cmd.muted:
                 participant.audio_muted = cmd.muted
                 events.append(MuteChanged(None, participant.id, cmd.muted, cmd.actor))
+            if not cmd.muted and participant.self_muted and participant.id != cmd.actor:
+                # Only the participant's page turns a microphone on: a room device at once,
+                # a person when they accept. Their report (SetMicrophone) is the truth.
+                direct = can(participant.role, Action.REMOTE_UNMUTE)
+                request = UnmuteRequested((participant.id,), participant.id, cmd.actor, direct)
+                events.append(request)
         return events
+
+    def _on_SetMicrophone(self, cmd: SetMicrophone, now: float) -> list[Event]:
+        participant = self._actor(cmd.actor, Action.PUBLISH_MEDIA)
+        if cmd.on and participant.audio_muted:
+            raise Forbidden("a trainer has muted your microphone")
+        if participant.self_muted == (not cmd.on):
+            return []
+        participant.self_muted = not cmd.on
+        return [MicrophoneChanged(None, participant.id, participant.self_muted)]
+
+    def _on_DeclineUnmute(self, cmd: DeclineUnmute, now: float) -> list[Event]:
+        participant = self._actor(cmd.actor, Action.PUBLISH_MEDIA)
+        return [UnmuteDeclined(self.moderator_ids(), participant.id)]
 
     def _on_Remove(self, cmd: Remove, now: float) -> list[Event]:
         self._actor(cmd.actor, Action.MODERATE)

@@ -31,6 +31,10 @@ class Mute(ClientMessage):
     muted: bool = True
 
 
+class Microphone(ClientMessage):
+    on: bool
+
+
 class Target(ClientMessage):
     target: str = Id
 
@@ -77,6 +81,14 @@ def register(dispatcher: Dispatcher) -> None:
     @route("mute", Mute)
     async def mute(conn: Connection, live: LiveRoom, msg: Mute) -> None:
         live.apply(core.Mute(conn.pid, msg.target, msg.muted))
+
+    @route("microphone", Microphone)
+    async def microphone(conn: Connection, live: LiveRoom, msg: Microphone) -> None:
+        live.apply(core.SetMicrophone(conn.pid, msg.on))
+
+    @route("decline_unmute", Ping)
+    async def decline_unmute(conn: Connection, live: LiveRoom, msg: Ping) -> None:
+        live.apply(core.DeclineUnmute(conn.pid))
 
     @route("remove", Target)
     async def remove(conn: Connection, live: LiveRoom, msg: Target) -> None:
