@@ -5,6 +5,7 @@ import { Chat } from "/static/chat.js";
 import { formatTime, loadLanguage, t } from "/static/i18n.js";
 import { joinToken } from "/static/join.js";
 import { MediaSession } from "/static/media.js";
+import { showMediaState } from "/static/media_health.js";
 import { People } from "/static/people.js";
 import { PreJoin, openDevices } from "/static/prejoin.js";
 import { ClassroomConnection, tabId } from "/static/protocol.js";
@@ -496,6 +497,7 @@ class Classroom {
     // so tell the session who we are; it learns it again from every later welcome.
     media.you ||= this.you;
     this.media = media;
+    showMediaState(media, $("#media-state"));
     media.addEventListener("track", (/** @type {any} */ event) => {
       this.stage.attach(event.detail);
       this.render();

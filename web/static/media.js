@@ -9,7 +9,11 @@
 //   await media.publish(cameraAndMicrophoneStream);
 //
 // It starts again by itself after the websocket reconnects (a fresh `welcome`): the server
-// gives every connection fresh peer connections, so everything is published anew.
+// gives every connection fresh peer connections, so everything is published anew. It also
+// rebuilds its peer connections when they die under a websocket that stays up
+// (media_health.js), and says so: media.addEventListener("mediastate", (e) => e.detail.reconnecting).
+
+import { MediaHealth } from "/static/media_health.js";
 
 /**
  * @typedef {"camera" | "microphone" | "screen" | "interpretation" | "booth"} Source
@@ -103,6 +107,7 @@ export class MediaSession extends EventTarget {
     this.readyDone = true;
     this.newReady();
     this.you = subjectOf(/** @type {any} */ (connection).token);
+    this.health = new MediaHealth(this);
 
     /** @type {[string, (event: any) => void][]} */
     this.listeners = [
@@ -115,6 +120,7 @@ export class MediaSession extends EventTarget {
       ["active_speaker", (event) => this.emit("activespeaker", { id: event.detail.id })],
       ["screen_share_changed", (event) => this.onScreenShareChanged(event.detail)],
       ["republish", (event) => this.onRepublish(event.detail)],
+      ["media_failed", () => this.health.serverFailed()],
     ];
     for (const [type, listener] of this.listeners) connection.addEventListener(type, listener);
     if (connection.ws && connection.ws.readyState === WebSocket.OPEN) this.start();
@@ -187,6 +193,7 @@ export class MediaSession extends EventTarget {
   /** Stop all media for good (the websocket stays as it is). */
   close() {
     this.closed = true;
+    this.health.stop();
     for (const [type, listener] of this.listeners) this.connection.removeEventListener(type, listener);
     this.reset();
     for (const { reject } of this.waiting.values()) reject(new Error("media closed"));
@@ -249,6 +256,16 @@ export class MediaSession extends EventTarget {
     if (this.published.size) this.negotiatePublish().catch(() => {});
   }
 
+  /**
+   * Fresh peer connections on the same websocket, publishing what we had (media_health.js).
+   * @returns {boolean} false while the websocket is down (its reconnect starts media anew)
+   */
+  rebuild() {
+    if (this.closed || !this.started || this.connection.ws?.readyState !== WebSocket.OPEN) return false;
+    this.start();
+    return true;
+  }
+
   reset() {
     this.publisher?.close();
     this.publisher = null;
@@ -308,6 +325,7 @@ export class MediaSession extends EventTarget {
     if (!this.publisher) {
       if (!this.published.size) return;
       this.publisher = new RTCPeerConnection({ iceServers: this.iceServers(), bundlePolicy: "max-bundle" });
+      this.health.watch(this.publisher);
     }
     const pc = this.publisher;
     for (const [source, track] of this.published) {
@@ -361,6 +379,7 @@ export class MediaSession extends EventTarget {
       await this.ready;
       if (!this.subscriber) {
         this.subscriber = new RTCPeerConnection({ iceServers: this.iceServers(), bundlePolicy: "max-bundle" });
+        this.health.watch(this.subscriber);
       }
       const pc = this.subscriber;
       await pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
