@@ -6,7 +6,9 @@ a simulated viewer costs no decryption, no header-extension parsing, no jitter
 buffer, no depacketizing and no decoder, so that one load generator can keep up
 with a server forwarding to hundreds of viewers. (Everything else, STUN, DTLS
 and RTCP, goes on to aiortc as usual.) A video frame is counted when its last
-packet (the RTP marker bit) arrives; an audio packet is a frame. Byte counts are
+packet (the RTP marker bit) arrives; an audio packet is a frame; a frame is counted
+once, when it is newer (by RTP timestamp) than the last one counted, so that a
+packet that arrives twice or late adds no frame. Byte counts are
 of the SRTP payload less its 10-byte authentication tag. The packets' contents are
 not checked here: the browser tests check that real viewers decode them.
 A packet belongs to the m-line whose SSRC the remote description signals
@@ -30,6 +32,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.sdp import SessionDescription
 
 SEQ_MOD = 1 << 16
+TS_MOD = 1 << 32
 SRTP_TAG = 10  # bytes of authentication tag after an SRTP payload (AES-CM, HMAC-SHA1-80)
 
 
@@ -58,8 +61,9 @@ class StreamCounter:
         self.last_at: float | None = None
         # Per SSRC: (first extended sequence number, highest extended sequence number).
         self._sequences: dict[int, tuple[int, int]] = {}
+        self._frame_ts: dict[int, int] = {}  # per SSRC: the RTP timestamp of the last frame
 
-    def count(self, ssrc: int, sequence: int, marker: int, size: int) -> None:
+    def count(self, ssrc: int, sequence: int, marker: int, size: int, timestamp: int) -> None:
         now = self.clock()
         if self.first_at is None:
             self.first_at = now
@@ -67,9 +71,13 @@ class StreamCounter:
         self.packets += 1
         self.bytes += size
         if self.kind != "video" or marker:
-            self.frames += 1
-            if self.first_frame_at is None:
-                self.first_frame_at = now
+            last = self._frame_ts.get(ssrc)
+            # Newer than the last frame (modulo 2**32): not a duplicate nor a late packet.
+            if last is None or 0 < (timestamp - last) % TS_MOD < TS_MOD // 2:
+                self._frame_ts[ssrc] = timestamp
+                self.frames += 1
+                if self.first_frame_at is None:
+                    self.first_frame_at = now
         known = self._sequences.get(ssrc)
         if known is None:
             self._sequences[ssrc] = (sequence, sequence)
@@ -179,7 +187,13 @@ class Tap:
             return
         header = 12 + 4 * (data[0] & 0x0F)
         size = len(data) - header - SRTP_TAG
-        counter.count(ssrc, int.from_bytes(data[2:4], "big"), data[1] >> 7, size)
+        counter.count(
+            ssrc,
+            int.from_bytes(data[2:4], "big"),
+            data[1] >> 7,
+            size,
+            int.from_bytes(data[4:8], "big"),
+        )
 
 
 def primary_ssrc(media: Any) -> int | None:

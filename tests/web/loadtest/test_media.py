@@ -83,17 +83,36 @@ def test_sequence_numbers_give_loss(
 ) -> None:
     counter = StreamCounter("video", clock=lambda: 0.0)
     for seq in sequences:
-        counter.count(1234, seq, 0, 100)
+        counter.count(1234, seq, 0, 100, 0)
     assert (counter.packets, counter.expected, counter.lost) == (packets, expected, lost)
 
 
 def test_video_frames_end_on_the_marker_bit_and_audio_packets_are_frames() -> None:
     video, audio = StreamCounter("video"), StreamCounter("audio")
     for seq, marker in enumerate([0, 0, 1, 0, 1]):
-        video.count(1, seq, marker, 1000)
-        audio.count(2, seq, 0, 80)
+        video.count(1, seq, marker, 1000, 3000 * (seq // 3))
+        audio.count(2, seq, 0, 80, 960 * seq)
     assert (video.frames, audio.frames) == (2, 5)
     assert video.bytes == 5000
+
+
+def test_a_frame_is_counted_once_however_often_its_packets_arrive() -> None:
+    """A resent or duplicated last packet, or one that arrives after the next frame,
+    is no new frame: 30 frames a second are counted as 30, not more."""
+    video, audio = StreamCounter("video"), StreamCounter("audio")
+    one = 3000  # a frame at 30 a second on a 90 kHz clock
+    start = 2**32 - 2 * one  # the RTP clock wraps after two frames
+    # (sequence, marker, timestamp): frame 2's last packet twice, frame 1's again after it.
+    for seq, marker, ts in [(1, 1, start), (2, 0, start + one), (3, 1, start + one)]:
+        video.count(7, seq, marker, 500, ts)
+    video.count(7, 3, 1, 500, start + one)
+    video.count(7, 1, 1, 500, start)
+    video.count(7, 4, 1, 500, 0)
+    video.count(7, 5, 1, 500, one)
+    for seq in (1, 2, 2, 3):
+        audio.count(8, seq, 1, 80, 960 * seq)
+    assert (video.frames, video.packets) == (4, 7)
+    assert (audio.frames, audio.packets) == (3, 4)
 
 
 def test_rates_between_two_readings() -> None:
@@ -150,7 +169,8 @@ async def test_a_real_peer_connection_carries_the_clip_to_a_tap(
 def rtp(ssrc: int, seq: int, marker: int, payload_type: int = 96, size: int = 100) -> bytes:
     """An RTP packet as it arrives (its header in the clear; the payload would be encrypted)."""
     header = bytes((0x80, payload_type | (0x80 if marker else 0))) + seq.to_bytes(2, "big")
-    return header + (0).to_bytes(4, "big") + ssrc.to_bytes(4, "big") + bytes(size)
+    timestamp = (960 * seq).to_bytes(4, "big")
+    return header + timestamp + ssrc.to_bytes(4, "big") + bytes(size)
 
 
 async def test_packets_go_to_the_m_line_whose_ssrc_the_offer_signals(
