@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import LaunchBrowser
-from tests.browser.participants import join
+from tests.browser.participants import join, row
 from tests.browser.test_classroom_media import WAIT_MS, decoding
 from tests.server import ServerProcess
 
@@ -99,3 +99,65 @@ async def test_the_polls_page_and_a_second_tab_leave_the_class_in_place(
     await decoding(besa, "tea")
     # The polls page was never disturbed.
     await expect(polls.locator("#polls-page-status")).to_contain_text("Connected as Tea")
+
+
+def tile(page: Page, participant: str) -> Locator:
+    return page.locator(f'.tile[data-participant="{participant}"][data-source="camera"]')
+
+
+async def microphone_sends(page: Page) -> bool:
+    enabled: bool = await page.evaluate(
+        "() => window.classroom.media?.published.get('microphone')?.enabled === true"
+    )
+    return enabled
+
+
+async def test_a_trainer_unmutes_a_room_device_and_asks_a_trainee(
+    served: Served, launch_browser: LaunchBrowser
+) -> None:
+    browser = await launch_browser()
+    tea = await enter(browser, served, served.mint("trainer", "Tea", sub="tea"))
+    room = await join(browser, served, served.mint("room", "Room 3", sub="room3"), autojoin=True)  # type: ignore[arg-type]
+    besa = await enter(browser, served, served.mint("trainee", "Besa", sub="besa"))
+    await decoding(besa, "room3")
+    room_row = row(tea, "room3")
+
+    # The trainer mutes the room device: everyone sees it muted by the trainer.
+    await room_row.get_by_role("button", name="Mute Room 3").click()
+    await expect(
+        tile(besa, "room3").get_by_role("img", name="Muted by the trainer")
+    ).to_be_visible()
+    await expect(room_row.locator(".person-state")).to_have_text("Muted by the trainer")
+    await expect(room.locator("#toggle-microphone")).to_have_attribute("aria-pressed", "true")
+    assert not await microphone_sends(room)
+
+    # Unmuting it turns the unattended device's microphone on, and everyone sees that.
+    await room_row.get_by_role("button", name="Unmute Room 3").press("Enter")
+    await expect(room.locator("#toggle-microphone")).to_have_attribute("aria-pressed", "false")
+    await expect(tile(besa, "room3").locator(".badge-muted")).to_have_count(0)
+    await expect(room_row.locator(".person-state")).to_have_text("")
+    await expect(room_row.get_by_role("button", name="Mute Room 3")).to_be_visible()
+    assert await microphone_sends(room)
+
+    # A trainee who turns the microphone off shows as such, to everyone.
+    await besa.locator("#toggle-microphone").click()
+    besa_row = row(tea, "besa")
+    await expect(besa_row.locator(".person-state")).to_have_text("Microphone off")
+    await expect(tile(room, "besa").get_by_role("img", name="Microphone off")).to_be_visible()
+    # The trainer can only ask: the trainee decides.
+    await besa_row.get_by_role("button", name="Ask Besa to unmute").click()
+    request = besa.get_by_role(
+        "alertdialog", name="The trainer asks you to turn your microphone on."
+    )
+    await expect(request).to_be_visible()
+    await expect(besa.get_by_role("button", name="Turn microphone on")).to_be_focused()
+    await besa.get_by_role("button", name="Keep it off").click()
+    await expect(tea.locator("#alerts")).to_contain_text("Besa keeps the microphone off")
+    await expect(besa_row.locator(".person-state")).to_have_text("Microphone off")
+    assert not await microphone_sends(besa)
+    await besa_row.get_by_role("button", name="Ask Besa to unmute").click()
+    await besa.get_by_role("button", name="Turn microphone on").press("Enter")
+    await expect(request).to_be_hidden()
+    await expect(besa_row.locator(".person-state")).to_have_text("")
+    await expect(tile(room, "besa").locator(".badge-muted")).to_have_count(0)
+    assert await microphone_sends(besa)

@@ -208,6 +208,9 @@ class Classroom {
       room_locked: (m) => this.onLocked(m.locked),
       hand_changed: (m) => this.onHand(m.id, m.raised),
       mute_changed: (m) => this.onMute(m.id, m.muted),
+      microphone_changed: (m) => this.update(m.id, { self_muted: m.self_muted }),
+      unmute_requested: (m) => this.onUnmuteRequested(m.direct),
+      unmute_declined: (m) => this.onUnmuteDeclined(m.id),
       removed: (m) => m.id === this.you && this.end("removed"),
       pin_changed: (m) => this.onPin(m.id),
       screen_share_permission_changed: (m) => this.onSharePermission(m.allowed),
@@ -294,6 +297,7 @@ class Classroom {
       $("#waiting .leave-button").focus();
     } else {
       this.goLive();
+      this.reportMicrophone();
     }
     this.render();
   }
@@ -395,6 +399,43 @@ class Classroom {
       this.announce(t("room.unmuted_by_trainer"));
     }
     this.render();
+  }
+
+  /**
+   * A trainer unmuted us while our microphone is off: an unattended room device turns it
+   * on at once; a person is asked, and decides.
+   * @param {boolean} direct
+   */
+  onUnmuteRequested(direct) {
+    if (direct) {
+      this.setMicrophone(true);
+      return;
+    }
+    const request = $("#unmute-request");
+    request.hidden = false;
+    $("#unmute-accept").focus();
+  }
+
+  /** @param {boolean} accepted */
+  answerUnmute(accepted) {
+    $("#unmute-request").hidden = true;
+    if (accepted) this.setMicrophone(true);
+    else this.send("decline_unmute", { ref: "unmute" });
+    $("#toggle-microphone").focus();
+  }
+
+  /** @param {string} id */
+  onUnmuteDeclined(id) {
+    const participant = this.participants.get(id);
+    if (participant) this.alert(t("room.unmute_declined", { name: participant.name }));
+  }
+
+  /** Tell the room our microphone's real state (on only with a live track, switched on). */
+  reportMicrophone() {
+    if (!this.can("publish_media") || this.phase !== "room") return;
+    const live = this.localStream.getAudioTracks().some((track) => track.readyState === "live");
+    // With a ref, a refusal (say, while the trainer's mute arrives) is not shown as an error.
+    this.send("microphone", { on: this.microphoneOn && live, ref: "microphone" });
   }
 
   /** @param {string|null} id */
@@ -565,7 +606,9 @@ class Classroom {
       this.store.save({ choice: { ...this.store.view.choice, microphone: on } });
       this.announce(t(on ? "room.microphone_is_on" : "room.microphone_is_off"));
     }
+    if (on) $("#unmute-request").hidden = true;
     this.applyLocalTracks();
+    this.reportMicrophone();
     this.render();
   }
 
@@ -678,6 +721,8 @@ class Classroom {
       location.assign(`/join?token=${encodeURIComponent(this.token)}`);
     });
     $("#join-here").addEventListener("click", () => this.joinHere());
+    $("#unmute-accept").addEventListener("click", () => this.answerUnmute(true));
+    $("#unmute-decline").addEventListener("click", () => this.answerUnmute(false));
     $("#toggle-panel").addEventListener("click", () => {
       const open = $("#toggle-panel").getAttribute("aria-expanded") !== "true";
       this.setPanel(open);

@@ -61,6 +61,7 @@ class Row {
     actions.append(this.actions.lower, this.actions.pin);
     if (!self) {
       this.actions.mute = button("mute");
+      // Mute a live microphone; else unmute (a room device turns on, a person is asked).
       this.actions.mute.addEventListener("click", () =>
         send("mute", { target: this.id, muted: this.actions.mute.dataset.muted !== "true" }),
       );
@@ -86,6 +87,7 @@ class Row {
     const states = [];
     if (participant.hand_raised) states.push(t("people.hand_raised"));
     if (participant.audio_muted) states.push(t("people.muted"));
+    else if (participant.self_muted) states.push(t("people.microphone_off"));
     if (participant.screen_sharing) states.push(t("people.sharing"));
     if (pinned) states.push(t("people.pinned"));
     if (!participant.connected) states.push(t("people.reconnecting"));
@@ -104,12 +106,14 @@ class Row {
       pin.setAttribute("aria-label", t("people.pin_for_everyone", { name }));
     }
     if (mute) {
-      mute.dataset.muted = String(participant.audio_muted);
-      mute.textContent = participant.audio_muted ? t("people.unmute") : t("people.mute");
-      mute.setAttribute(
-        "aria-label",
-        participant.audio_muted ? t("people.unmute_of", { name }) : t("people.mute_of", { name }),
-      );
+      const off = participant.audio_muted || Boolean(participant.self_muted);
+      // The server decides (classroom/permissions.py, remote_unmute): a conference-room
+      // device is unmuted at once; anyone else is asked. The label says which.
+      const ask = off && participant.role !== "room";
+      mute.dataset.muted = String(off);
+      mute.textContent = !off ? t("people.mute") : ask ? t("people.ask_unmute") : t("people.unmute");
+      const label = !off ? "people.mute_of" : ask ? "people.ask_unmute_of" : "people.unmute_of";
+      mute.setAttribute("aria-label", t(label, { name }));
     }
     if (remove) remove.setAttribute("aria-label", t("people.remove_of", { name }));
   }

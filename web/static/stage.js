@@ -5,7 +5,7 @@ import { t } from "/static/i18n.js";
 
 /**
  * @typedef {{id: string, name: string, role: string, connected: boolean,
- *   hand_raised: boolean, audio_muted: boolean, screen_sharing: boolean}} Participant
+ *   hand_raised: boolean, audio_muted: boolean, self_muted?: boolean, screen_sharing: boolean}} Participant
  * @typedef {{participants: Map<string, Participant>, pinned: string|null,
  *   activeSpeaker: string|null, you: string}} LayoutState
  */
@@ -112,6 +112,7 @@ class Tile {
     const badges = [];
     if (participant.hand_raised) badges.push(["hand", t("people.hand_raised")]);
     if (participant.audio_muted) badges.push(["muted", t("people.muted")]);
+    else if (participant.self_muted) badges.push(["muted", t("people.microphone_off")]);
     if (!participant.connected) badges.push(["away", t("people.reconnecting")]);
     this.badges.replaceChildren(...badges.map(([kind, text]) => icon(kind, text)));
   }
