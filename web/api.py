@@ -13,8 +13,9 @@ from aiohttp import web
 from classroom.errors import Forbidden
 from classroom.identity import Identity, mint_token, parse_duration, verify_token
 from classroom.permissions import PERMISSIONS, TOKEN_ROLES, Action, require
-from web.context import CATALOGUE, KEYS, SETTINGS
+from web.context import CATALOGUE, KEYS, SETTINGS, STORE
 from web.errors import read_json
+from web.room_handlers import last_module_key
 from web.ws import bearer_token
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
@@ -38,14 +39,17 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.get("/api/modules")
 async def modules(request: web.Request) -> web.Response:
-    authenticate(request)
+    identity = authenticate(request)
     catalogue = request.app[CATALOGUE]
+    last = await request.app[STORE].get(last_module_key(identity.room))
     return web.json_response(
         {
             "topics": [
                 {"id": topic.id, "title": topic.title, "modules": [m.to_json() for m in mods]}
                 for topic, mods in catalogue.by_topic()
-            ]
+            ],
+            # The module of the last session started in the caller's room (still listed).
+            "last_module": last if last in {m.id for m in catalogue.modules} else None,
         }
     )
 

@@ -94,7 +94,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     # The store opens before the features' start-up steps and closes after their clean-up.
     app.cleanup_ctx.append(_store_ctx)
     dispatcher = app[DISPATCHER] = Dispatcher()
-    room_handlers.register(dispatcher)
+    room_handlers.setup(app, dispatcher)
     # Features plug in here, one line each: feature.setup(app, dispatcher).
     metrics.setup(app, dispatcher)
     media_handlers.setup(app, dispatcher)

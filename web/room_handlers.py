@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pydantic
+from aiohttp import web
 
 from classroom import room as core
 from classroom.errors import InvalidCommand
+from web.context import CATALOGUE, STORE
 from web.hub import CLASSROOM_PAGE, CLOSE_REMOVED, CLOSE_REPLACED, Connection, LiveRoom
 from web.ws import ClientMessage, Dispatcher, error_message, take_presence
 
@@ -56,11 +58,21 @@ class Leave(ClientMessage):
     pass
 
 
+def last_module_key(room: str) -> str:
+    """Where the store keeps the training module a room's last session was of."""
+    return f"room-module:{room}"
+
+
 class JoinHere(ClientMessage):
     pass
 
 
-def register(dispatcher: Dispatcher) -> None:
+def setup(app: web.Application, dispatcher: Dispatcher) -> None:
+    """The room's own messages; a session's module is checked in the catalogue and kept."""
+    register(dispatcher, app)
+
+
+def register(dispatcher: Dispatcher, app: web.Application | None = None) -> None:
     route = dispatcher.route
 
     @route("ping", Ping)
@@ -118,7 +130,12 @@ def register(dispatcher: Dispatcher) -> None:
 
     @route("start_session", SessionStart)
     async def start_session(conn: Connection, live: LiveRoom, msg: SessionStart) -> None:
+        if msg.module is not None and app is not None:
+            app[CATALOGUE].module(msg.module)  # an unknown module: not_found
         live.apply(core.StartSession(conn.pid, msg.title, msg.module))
+        if msg.module is not None and app is not None:
+            # The room's last module: offered first when its next session starts.
+            await app[STORE].set(last_module_key(live.name), msg.module)
 
     @route("end_session", Ping)
     async def end_session(conn: Connection, live: LiveRoom, msg: Ping) -> None:
