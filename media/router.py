@@ -272,8 +272,8 @@ class MediaRouter:
         if subscriber is not None:
             self._spawn(subscriber.close())
         self.speaker.forget(pid)
-        if self.pinned == pid:
-            self.pinned = None
+        # A pin stays: media that restarts (``ready`` again) comes back pinned; the room
+        # unpins someone who leaves (``pin(None)``).
         self.refresh()
 
     async def close(self) -> None:

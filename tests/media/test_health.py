@@ -95,3 +95,13 @@ async def test_a_connected_publisher_that_sends_nothing_is_dropped(settings: Set
         await viewer.wait_for(lambda: not viewer.shown)
     finally:
         await room.close()
+
+
+async def test_a_pinned_participant_whose_media_starts_afresh_stays_pinned(room: Room) -> None:
+    viewer = await room.viewer("b")
+    await room.publisher("a")
+    room.router.pin("a")
+    room.router.remove("a")  # what media_ready does before the client publishes again
+    assert room.router.pinned == "a"
+    await room.publisher("a")
+    await viewer.wait_for(lambda: len(viewer.frames("a", "camera")) >= 5)
