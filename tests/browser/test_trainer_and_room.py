@@ -161,3 +161,44 @@ async def test_a_trainer_unmutes_a_room_device_and_asks_a_trainee(
     await expect(besa_row.locator(".person-state")).to_have_text("")
     await expect(tile(room, "besa").locator(".badge-muted")).to_have_count(0)
     assert await microphone_sends(besa)
+
+
+async def test_a_session_of_a_module_chosen_when_starting_shows_in_the_report(
+    served: Served, launch_browser: LaunchBrowser
+) -> None:
+    browser = await launch_browser()
+    token = served.mint("trainer", "Tea", sub="tea")
+    tea = await enter(browser, served, token)
+    module = tea.get_by_label("Training module")
+    # Modules are offered grouped by topic; nothing is chosen in a room without a past.
+    await expect(
+        module.locator("optgroup[label='Human Rights and Migration'] option")
+    ).to_have_text(["Human Rights and Migration"])
+    await expect(module).to_have_value("")
+    await tea.get_by_label("Session title").fill("Borders, day 1")
+    await module.select_option(label="Migration, Security and Integrated Border Management")
+    await tea.get_by_role("button", name="Start session").press("Enter")
+    await expect(tea.locator("#session-state")).to_contain_text("Live: Borders, day 1")
+
+    # The report names the module, and completion follows it.
+    sessions = await tea.evaluate(
+        """async (token) => (await (await fetch('/api/rooms/demo/sessions',
+             {headers: {Authorization: `Bearer ${token}`}})).json()).sessions""",
+        token,
+    )
+    report = await tea.context.new_page()
+    await report.goto(f"{served.url}/sessions/{sessions[0]['id']}/report?token={token}")
+    await expect(report.locator("#report-module")).to_have_text(
+        "Training module: Migration, Security and Integrated Border Management"
+        " (completed with 80% presence)"
+    )
+    await expect(report.locator("#report-table tbody tr")).to_have_count(1)
+    await expect(report.locator("#report-table tbody tr td").last).to_have_text("Yes")
+
+    # The room remembers its module: the next session offers it first.
+    await tea.get_by_role("button", name="End session").click()
+    await tea.get_by_role("button", name="Confirm").click()
+    await expect(tea.locator("#session-state")).to_contain_text("Ended")
+    await tea.reload()
+    await expect(tea.locator("#classroom")).to_have_attribute("data-phase", "room", timeout=WAIT_MS)
+    await expect(tea.get_by_label("Training module")).to_have_value("m06-security-borders")

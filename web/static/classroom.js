@@ -559,10 +559,31 @@ class Classroom {
     this.render();
   }
 
+  /**
+   * The training modules a trainer may start a session of, grouped by topic, with the
+   * room's last module chosen (GET /api/modules).
+   */
+  async loadModules() {
+    const response = await fetch("/api/modules", { headers: { Authorization: `Bearer ${this.token}` } }).catch(
+      () => null,
+    );
+    if (!response?.ok) return;
+    const catalogue = await response.json();
+    const select = /** @type {HTMLSelectElement} */ ($("#session-module"));
+    for (const topic of catalogue.topics) {
+      const group = document.createElement("optgroup");
+      group.label = topic.title;
+      for (const module of topic.modules) group.append(new Option(module.title, module.id));
+      select.append(group);
+    }
+    select.value = catalogue.last_module || "";
+  }
+
   /** Mount the polls and interpretation panels of the features that are deployed. */
   async mountFeatures() {
     if (this.featuresMounted) return;
     this.featuresMounted = true;
+    if (this.can("moderate")) this.loadModules();
     const you = { ...this.me, id: this.you };
     const polls = await importIfPresent("/static/polls.js");
     if (polls?.mountPolls) {
@@ -741,7 +762,8 @@ class Classroom {
     $("#session-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const title = /** @type {HTMLInputElement} */ ($("#session-title")).value.trim();
-      this.send("start_session", { title: title || null, module: null });
+      const module = /** @type {HTMLSelectElement} */ ($("#session-module")).value;
+      this.send("start_session", { title: title || null, module: module || null });
     });
     $("#end-session").addEventListener("click", async () => {
       if (await this.confirm(t("session.end_confirm"))) this.send("end_session");

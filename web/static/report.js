@@ -36,10 +36,30 @@ function showSvg(id, text) {
 /** @param {number} seconds */
 const minutes = (seconds) => t("report.minutes", { minutes: Math.round(seconds / 60) });
 
+/**
+ * The session's training module, by its title in the catalogue, and the presence it asks for.
+ * @param {string|null} id
+ * @param {number|null} share
+ */
+async function showModule(id, share) {
+  const element = /** @type {HTMLElement} */ (document.getElementById("report-module"));
+  element.hidden = false;
+  if (!id) {
+    element.textContent = t("report.no_module");
+    return;
+  }
+  const response = await fetch("/api/modules", { headers: { Authorization: `Bearer ${token}` } }).catch(() => null);
+  const catalogue = response?.ok ? await response.json() : { topics: [] };
+  const module = catalogue.topics.flatMap((/** @type {any} */ topic) => topic.modules).find((/** @type {any} */ m) => m.id === id);
+  const percent = Math.round((share ?? 0) * 100);
+  element.textContent = t("report.module", { title: module?.title || id, percent });
+}
+
 async function load() {
   const attendance = await (await get("attendance")).json();
   const title = attendance.session.title;
   document.getElementById("report-title").textContent = t("report.title_of", { title });
+  showModule(attendance.session.module_id, attendance.min_presence);
   const body = /** @type {HTMLElement} */ (document.querySelector("#report-table tbody"));
   body.replaceChildren(
     ...attendance.rows.map((/** @type {any} */ row) => {
