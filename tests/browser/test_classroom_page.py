@@ -139,11 +139,15 @@ async def test_the_trainer_mutes_pins_runs_the_session_and_removes(
         "window.classroom.localStream.getAudioTracks().every(t => !t.enabled)"
     )
     await expect(row(other, trainee_id).locator(".person-state")).to_contain_text("Muted")
-    # Unmuted by the trainer: now they may turn it on again themselves.
-    await trainer.get_by_role("button", name="Unmute Besa").click()
+    # The trainer asks to unmute a person (privacy): the lock is lifted and Besa decides;
+    # she may also turn it on herself now.
+    await trainer.get_by_role("button", name="Ask Besa to unmute").click()
     await expect(trainee.locator("#announcer")).to_contain_text("let you speak again")
+    await expect(trainee.locator("#unmute-request")).to_be_visible()
+    await expect(trainee.locator("#toggle-microphone")).to_have_attribute("aria-pressed", "true")
     await trainee.locator("#toggle-microphone").click()
     await expect(trainee.locator("#toggle-microphone")).to_have_attribute("aria-pressed", "false")
+    await expect(trainee.locator("#unmute-request")).to_be_hidden()
     # Mute everyone.
     await trainer.locator("#mute-all").click()
     for page in (trainee, other):

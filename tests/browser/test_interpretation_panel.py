@@ -44,7 +44,9 @@ async def test_a_listener_picks_a_live_channel_with_the_keyboard_and_keeps_it(
     await slider.blur()
     await expect(ana.locator("#interpretation output")).to_have_text("-15 dB")
 
-    # The choice is the server's: it comes back when Ana connects again (here from a new tab).
+    # The choice is the server's: it comes back when Ana closes the page and opens her link
+    # again in a new one.
+    await ana.context.close()
     ana = await enter(browser, live_server, listener_token)
     await expect(ana.get_by_role("radio", name="Serbian")).to_be_checked()
     await expect(ana.get_by_label("Floor level under the interpretation")).to_have_value("-15")
