@@ -52,7 +52,8 @@ def load_catalogue(path: Path) -> Catalogue:
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    store, bus = open_store(app[SETTINGS].redis_url)
+    settings = app[SETTINGS]
+    store, bus = open_store(settings.redis_url, settings.data_dir)
     app[STORE], app[BUS] = store, bus
     yield
     await bus.close()

@@ -1,4 +1,5 @@
-"""Store and bus implementations: in this process's memory, or in Redis."""
+"""Store and bus implementations: in Redis, or in this process (the store in SQLite,
+``web.sqlite_store``; ``MemoryStore`` is for tests that need no disk)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import contextlib
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from classroom.ports import Bus, Store
+from web.sqlite_store import SqliteStore, database_path
 
 
 class MemoryStore:
-    """The embedded default: state in this process, gone when it stops."""
+    """State in this process's memory, gone when it stops: for tests only."""
 
     def __init__(self) -> None:
         self._values: dict[str, str] = {}
@@ -206,8 +209,9 @@ class RedisBus:
         await self.redis.aclose(close_connection_pool=True)
 
 
-def open_store(redis_url: str) -> tuple[Store, Bus]:
-    """The store and bus selected by settings: Redis when a URL is given, else memory."""
+def open_store(redis_url: str, data_dir: Path) -> tuple[Store, Bus]:
+    """The store and bus selected by settings: Redis when a URL is given, else the SQLite
+    file under ``data_dir`` (this process's bus: one server per data directory)."""
     if redis_url:
         return RedisStore(redis_url), RedisBus(redis_url)
-    return MemoryStore(), MemoryBus()
+    return SqliteStore(database_path(data_dir)), MemoryBus()

@@ -33,6 +33,7 @@ async def test_presence_starts_past_the_lobby_and_each_return_is_an_arrival(
     await trainer.send_json({"type": "start_session", "module": "m02-human-rights"})
     session = (await receive(trainer, "session_changed"))["session"]["id"]
     await trainer.send_json({"type": "lock", "value": True})
+    await receive(trainer, "room_locked")  # locked before Vesna arrives
     waiting = await connect(client, mint("trainee", "Vesna", sub="v"))
     await receive(trainer, "lobby_entered")
     assert "v" not in await report(client, trainer_token, session)

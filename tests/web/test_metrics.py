@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -84,13 +85,16 @@ async def test_lobby_is_counted_apart(client: Client, mint: Mint) -> None:
     await waiting.close()
 
 
-async def test_each_app_has_its_own_registry(settings: Settings, mint: Mint) -> None:
+async def test_each_app_has_its_own_registry(
+    settings: Settings, mint: Mint, tmp_path: Path
+) -> None:
     """Two apps in one process: no collector is registered twice, no figures are shared."""
     from web.app import create_app
 
+    other = settings.replace(data_dir=tmp_path / "other")  # one server per data directory
     async with (
         TestClient(TestServer(create_app(settings))) as first,
-        TestClient(TestServer(create_app(settings))) as second,
+        TestClient(TestServer(create_app(other))) as second,
     ):
         ws = await connect(first, mint("trainee", "Ana", sub="a"))
         await receive(ws, "welcome")
