@@ -34,7 +34,7 @@ from web.errors import error_middleware
 from web.hub import Hub
 from web.i18n import TEMPLATES, environment
 from web.keys import load_token_keys
-from web.store import open_store
+from web.store import RedisStore, open_store
 from web.ws import DISPATCHER, Dispatcher, close_websockets, websocket_handler
 
 log = logging.getLogger("classroom.app")
@@ -55,6 +55,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store, bus = open_store(settings.redis_url, settings.data_dir)
     app[STORE], app[BUS] = store, bus
+    if isinstance(store, RedisStore):
+        warning = await store.persistence_warning()
+        if warning:
+            log.warning(warning)
     yield
     await bus.close()
     await store.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from classroom.ports import Bus, Store
 from web.sqlite_store import SqliteStore, database_path
@@ -183,6 +184,21 @@ class RedisStore:
 
     async def close(self) -> None:
         await self.redis.aclose(close_connection_pool=True)
+
+    async def persistence_warning(self) -> str | None:
+        """Why what this Redis is told may be lost on its restart, or None if it persists."""
+        try:
+            config = await self.redis.config_get("appendonly")
+            config.update(await self.redis.config_get("save"))
+        except redis.exceptions.RedisError as error:  # CONFIG may be disabled (managed Redis)
+            return f"could not ask Redis whether it keeps its data ({error}); make sure it does"
+        if config.get("appendonly") == "yes" or config.get("save", "").strip():
+            return None
+        return (
+            "Redis keeps nothing on disk (appendonly no, no save points): a Redis restart "
+            "loses attendance, answers and sessions; run it with --appendonly yes "
+            "(see the README)"
+        )
 
 
 class RedisBus:

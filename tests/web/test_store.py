@@ -154,3 +154,14 @@ async def test_a_database_newer_than_the_code_is_refused(tmp_path: Path) -> None
     with pytest.raises(DatabaseError, match="newer classroom"):
         SqliteStore(path)
     assert not is_locked(path)  # refusing let the lock go
+
+
+async def test_a_redis_that_keeps_nothing_is_named_at_start_up(redis_url: str) -> None:
+    store = RedisStore(redis_url)  # the tests' redis-server: --save "" --appendonly no
+    try:
+        assert "appendonly" in (await store.persistence_warning() or "")
+        await store.redis.config_set("appendonly", "yes")
+        assert await store.persistence_warning() is None
+    finally:
+        await store.redis.config_set("appendonly", "no")
+        await store.close()
