@@ -12,6 +12,7 @@ from aiohttp import web
 from classroom.errors import TokenError
 from classroom.identity import mint_token, parse_duration
 from config import SettingsError, load_settings
+from web import backup
 from web.keys import load_token_keys
 from web.loadtest import command as loadtest
 from web.logs import AccessLogger, setup_logging
@@ -89,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
 
     loadtest.register(commands)
     register_worker(commands)
+    backup.register(commands)
     return top
 
 
