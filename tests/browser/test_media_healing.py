@@ -100,8 +100,13 @@ class CutNetwork:
         self.inside("ip", "route", "replace", "default", "via", self.host)
 
     def delete(self) -> None:
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
-        subprocess.run(["ip", "link", "del", self.outer], capture_output=True)
+        # The namespace may be busy for a moment while its Chromium exits: try again.
+        for _ in range(50):
+            subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+            subprocess.run(["ip", "link", "del", self.outer], capture_output=True)
+            if not Path(f"/run/netns/{self.name}").exists():
+                return
+            time.sleep(0.1)
 
     def listen(self, port: int) -> socket.socket:
         """A TCP socket listening on the namespace's 127.0.0.1 (sockets keep the
