@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the service needs: system packages (through apt-get when it can),
 # the Python virtual environment and the front-end packages.
-# Usage: scripts/setup.sh run|test   ("test" adds redis-server and chromium).
+# Usage: scripts/setup.sh run|test   ("test" adds redis-server, chromium and firefox-esr).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,7 @@ declare -A need=([ffmpeg]=ffmpeg [ffprobe]=ffmpeg [npm]=npm [node]=nodejs)
 if [ "$purpose" = "test" ]; then
     need[redis-server]=redis-server
     need[chromium]=chromium
+    need[firefox-esr]=firefox-esr
 fi
 
 missing=()
