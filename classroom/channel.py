@@ -273,6 +273,16 @@ class BoothMessagePosted(Event):
     at: float
 
 
+# Booth talk and handover offers change nothing of who hears whom; every other event of
+# the channels may (on air, channels, relay, listeners' choices, the floor language).
+_QUIET = (BoothMessagePosted, HandoverOffered, HandoverCancelled)
+
+
+def changes_forwarding(events: list[Event]) -> bool:
+    """Whether any of these events may change who hears which voice."""
+    return any(not isinstance(event, _QUIET) for event in events)
+
+
 def known_language(lang: str) -> str:
     if lang not in LANGUAGES:
         raise InvalidCommand(f"no interpretation into {lang!r}; one of {', '.join(LANGUAGES)}")

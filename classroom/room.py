@@ -298,6 +298,24 @@ class SessionChanged(Event):
     session: dict[str, Any]
 
 
+# Who receives which media depends on who is in the room, a trainer's mute, the pin and
+# shared screens; nothing else the room does (chat, hands, sessions...) changes it.
+_FORWARDING = (
+    ParticipantJoined,
+    ParticipantLeft,
+    Admitted,
+    Removed,
+    MuteChanged,
+    PinChanged,
+    ScreenShareChanged,
+)
+
+
+def changes_forwarding(events: list[Event]) -> bool:
+    """Whether any of these events may change who receives which media."""
+    return any(isinstance(event, _FORWARDING) for event in events)
+
+
 class Room:
     """The state of one room; mutate it only through ``handle``."""
 

@@ -154,7 +154,7 @@ class Channels:
             elif isinstance(event, ch.ListeningChanged) and event.to:
                 choice = json.dumps({"channel": event.channel, "floor_db": event.floor_db})
                 self.writes.put_nowait((listening_key(live.name), event.to[0], choice))
-        if any(not isinstance(e, ch.BoothMessagePosted) for e in events):
+        if ch.changes_forwarding(events):
             refresh_media(live)
 
     async def write(self) -> None:

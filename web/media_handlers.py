@@ -204,7 +204,8 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
                 app[OWNERS].pop((live.name, event.id), None)
             elif isinstance(event, core.PinChanged):
                 router.pin(event.id)
-        router.refresh()
+        if core.changes_forwarding(events):  # not after a chat line, a hand, an answer
+            router.refresh()
 
     async def on_leave(conn: Connection, live: LiveRoom) -> None:
         key = (live.name, conn.pid)
