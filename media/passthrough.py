@@ -27,19 +27,14 @@ from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 from aiortc.utils import uint16_add, uint16_gt
 
 from media.codecs import Codec, is_keyframe, starts_frame
+from media.seams import JITTER_BUFFER, SeamMissing
 from media.tap import SenderReport
 
-#: aiortc 1.16 internals this module replaces or wraps (checked when installing).
-JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 Deliver = Callable[[av.Packet], None]
 #: (sequence number, timestamp, marker, payload, padding bytes, depayloaded payload)
 Forward = Callable[[int, int, int, bytes, int, bytes], None]
-
-
-class SeamMissing(RuntimeError):
-    """A pinned library (aiortc, pylibsrtp, aioice) no longer has an internal we rely on."""
 
 
 class Unwrapper:

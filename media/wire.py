@@ -16,8 +16,8 @@ the sender starts (the DTLS handshake is done by then), answers the viewer's
 NACKs from the outlet's source, passes PLI/FIR on, and keeps the sender's RTCP
 sender reports true to what the wire sent (packet and octet counts, and an RTP
 time with its wall-clock time). Those are private parts of aiortc 1.16,
-pylibsrtp and aioice, which are pinned; ``attach`` checks for them and
-tests/media/test_wire.py fails if they move.
+pylibsrtp and aioice, which are pinned; ``media.seams`` checks them all when the
+server starts, and tests/media/test_wire.py fails if they move.
 """
 
 from __future__ import annotations
@@ -36,15 +36,10 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from pylibsrtp._binding import ffi, lib
 
 from media.forwarding import Counters, Outlet
-from media.passthrough import SeamMissing
+from media.seams import NTP_TIMESTAMP, OCTET_COUNT, PACKET_COUNT, RTP_TIMESTAMP, SeamMissing
 
 log = logging.getLogger("classroom.media")
 
-#: aiortc 1.16 ``RTCRtpSender`` attributes the sender reports are made from.
-PACKET_COUNT = "_RTCRtpSender__packet_count"
-OCTET_COUNT = "_RTCRtpSender__octet_count"
-RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
-NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
 #: libsrtp appends at most this much (authentication tag and MKI).
 SRTP_TRAILER = 16 + 128
 BUFFER = 2048

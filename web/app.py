@@ -14,6 +14,7 @@ from aiohttp import web
 
 from classroom.catalogue import Catalogue
 from config import Settings, SettingsError
+from media import seams
 from web import (
     api,
     attendance,
@@ -88,6 +89,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     ``clock`` (epoch seconds) is the time of everything the classroom records and decides:
     sessions, presence, answers, deadlines, on-air stretches. Tests give their own, to say
     when time passes. Join tokens are checked against the system clock, like any JWT."""
+    seams.check()  # refuse to start with libraries forwarding was not written against
     app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app[SETTINGS] = settings

@@ -12,6 +12,7 @@ from aiohttp import web
 from classroom.errors import TokenError
 from classroom.identity import mint_token, parse_duration
 from config import SettingsError, load_settings
+from media.seams import SeamMissing
 from web import backup
 from web.keys import load_token_keys
 from web.loadtest import command as loadtest
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.run(args)
         return result
-    except (SettingsError, TokenError) as error:
+    except (SettingsError, TokenError, SeamMissing) as error:
         print(f"classroom: {error}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,104 @@
+"""The private parts of aiortc, aioice and pylibsrtp that media forwarding relies on, checked
+at start-up.
+
+Forwarding without decoding reaches past these libraries' public interfaces (see
+``passthrough``, ``wire``, ``publisher`` and ``subscriber``): a receiver's jitter buffer
+and RTCP handler, a sender's counters for its sender reports, its retransmission and
+keyframe hooks, the DTLS transport's SRTP session, aioice's nominated pair. Such names
+move between releases without notice, and an assignment to a renamed method fails
+silently. The three libraries are pinned exactly in pyproject.toml; ``check`` verifies
+the installed versions and every name here, so that a server with anything else refuses
+to start with a message instead of failing at the first publish.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+from typing import Any
+
+from aioice import Connection
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
+
+#: The releases these seams were read from (pyproject.toml pins the same).
+VERSIONS = {"aiortc": "1.16.0", "aioice": "0.13.0", "pylibsrtp": "1.0.0"}
+
+#: Receiver: the jitter buffer replaced by ours (frames stay encoded).
+JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+#: Sender: the figures its RTCP sender reports are made from, kept true by the wire.
+PACKET_COUNT = "_RTCRtpSender__packet_count"
+OCTET_COUNT = "_RTCRtpSender__octet_count"
+RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
+NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
+
+# (class, attribute, what we do with it). Methods must exist on the class; attributes
+# set on instances must be named by the class's own code.
+_METHODS: tuple[tuple[type[Any], str, str], ...] = (
+    (RTCRtpReceiver, "_handle_rtcp_packet", "sender reports of a publisher are read"),
+    (RTCRtpReceiver, "_send_rtcp_pli", "keyframes are asked of a publisher"),
+    (RTCRtpSender, "_retransmit", "a viewer's NACKs are answered from our history"),
+    (RTCRtpSender, "_send_keyframe", "a viewer's PLI/FIR is passed to the publisher"),
+)
+_ATTRIBUTES: tuple[tuple[type[Any], str, str], ...] = (
+    (RTCRtpReceiver, JITTER_BUFFER, "frames are handed on encoded"),
+    (RTCRtpSender, PACKET_COUNT, "sender reports count forwarded packets"),
+    (RTCRtpSender, OCTET_COUNT, "sender reports count forwarded bytes"),
+    (RTCRtpSender, RTP_TIMESTAMP, "sender reports carry the forwarded RTP time"),
+    (RTCRtpSender, NTP_TIMESTAMP, "sender reports carry the forwarded wall time"),
+    (RTCRtpSender, "_ssrc", "the wire sends with the sender's SSRC"),
+    (RTCRtpSender, "_stream_id", "a reused m-line gets a new stream id"),
+    (RTCDtlsTransport, "_tx_srtp", "the wire encrypts with the connection's SRTP session"),
+    (Connection, "_nominated", "the wire sends to the nominated ICE pair"),
+)
+
+
+class SeamMissing(RuntimeError):
+    """An installed library lacks a private part forwarding relies on."""
+
+
+def _named_by(cls: type[Any]) -> set[str]:
+    names: set[str] = set()
+    for value in vars(cls).values():
+        function = inspect.unwrap(value) if callable(value) else None
+        code = getattr(function, "__code__", None)
+        if code is not None:
+            names.update(code.co_names)
+    return names
+
+
+def problems() -> list[str]:
+    """Every difference from what forwarding was written against, as sentences."""
+    found = []
+    for package, wanted in VERSIONS.items():
+        try:
+            installed = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            installed = "none"
+        if installed != wanted:
+            found.append(f"{package} {installed} is installed, forwarding needs {wanted}")
+    for cls, name, why in _METHODS:
+        if not callable(getattr(cls, name, None)):
+            found.append(f"{cls.__name__}.{name} is missing ({why})")
+    for cls, name, why in _ATTRIBUTES:
+        if name not in _named_by(cls):
+            found.append(f"{cls.__name__} no longer sets {name} ({why})")
+    try:
+        from pylibsrtp import Session
+        from pylibsrtp._binding import lib
+    except ImportError as error:
+        found.append(f"pylibsrtp's binding cannot be imported ({error})")
+    else:
+        if not hasattr(lib, "srtp_protect") or "_srtp" not in _named_by(Session):
+            found.append("pylibsrtp no longer exposes srtp_protect and Session._srtp")
+    return found
+
+
+def check() -> None:
+    """Refuse to go on (``SeamMissing``) unless every seam is where forwarding expects it."""
+    found = problems()
+    if found:
+        raise SeamMissing(
+            "media forwarding cannot run with the installed libraries: "
+            + "; ".join(found)
+            + ". Install the versions pyproject.toml pins (`make setup`)."
+        )
