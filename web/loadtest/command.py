@@ -52,6 +52,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     load.add_argument("--bitrate", type=parse_bitrate, default=1_000_000, help="video (1M)")
     load.add_argument("--size", type=parse_size, default=(640, 480), help="video (640x480)")
     load.add_argument(
+        "--late-subscribers",
+        type=int,
+        default=0,
+        metavar="L",
+        help="L more subscribers join once media flows (first frame in a busy room)",
+    )
+    load.add_argument(
         "--quiz-burst", type=int, default=0, metavar="K", help="K more answer one quiz at once"
     )
     load.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -107,6 +114,7 @@ def run_command(args: argparse.Namespace) -> int:
             bitrate=args.bitrate,
             size=args.size,
             quiz_burst=args.quiz_burst,
+            late_subscribers=args.late_subscribers,
             signing_key=key,
             algorithm=algorithm,
             audience=audience,

@@ -12,11 +12,13 @@ packet that arrives twice or late adds no frame. Byte counts are
 of the SRTP payload less its 10-byte authentication tag. The packets' contents are
 not checked here: the browser tests check that real viewers decode them.
 A packet belongs to the m-line whose SSRC the remote description signals
-(``a=ssrc``), as a browser demultiplexes a bundle; a packet of an SSRC no m-line
-signals is counted as unrouted, never guessed from its payload type (with
-several m-lines of one codec, aiortc's own router guesses from the payload type
-while a new m-line's receiver is still starting, and sticks to the guess: one
-counter then got two streams and another none).
+(``a=ssrc``), as a browser demultiplexes a bundle; an SSRC no m-line signals
+belongs to the one m-line that signals none and has its payload type, else to
+none (counted as unrouted). Nothing is guessed from the payload type among
+m-lines that signal their SSRCs: with several m-lines of one codec (a room with
+several publishers), aiortc's own router guesses so while a new m-line's receiver
+is still starting, and keeps the guess; one counter then got two streams and
+another none.
 ``Tap`` relies on private parts of aiortc and aioice (the ICE transport's
 ``_connection`` and its ``data_received``); they are pinned, and
 tests/web/loadtest/test_media.py fails if they move.
@@ -137,6 +139,8 @@ class Tap:
         self.counters: dict[RTCRtpReceiver, StreamCounter] = {}
         self.unrouted = 0  # packets of an SSRC no m-line signals
         self._by_ssrc: dict[int, StreamCounter] = {}
+        # Payload type -> the one m-line that signals no SSRC and has it (None: several).
+        self._by_type: dict[int, StreamCounter | None] = {}
         self._hooked = False
         self.install()
 
@@ -155,11 +159,19 @@ class Tap:
         description = self.pc.remoteDescription
         if description is None:
             return
+        self._by_type = {}
         for media in SessionDescription.parse(description.sdp).media:
             counter = by_mid.get(media.rtp.muxId or "")
             ssrc = primary_ssrc(media)
-            if counter is not None and ssrc is not None:
+            if counter is None:
+                continue
+            if ssrc is not None:
                 self._by_ssrc[ssrc] = counter
+                continue
+            for codec in media.rtp.codecs:
+                if codec.payloadType is not None:
+                    known = self._by_type.get(codec.payloadType, counter)
+                    self._by_type[codec.payloadType] = counter if known is counter else None
 
     def _hook(self, connection: Any) -> None:
         """Count RTP as the ICE connection receives it; pass everything else on."""
@@ -183,8 +195,11 @@ class Tap:
         ssrc = int.from_bytes(data[8:12], "big")
         counter = self._by_ssrc.get(ssrc)
         if counter is None:
-            self.unrouted += 1
-            return
+            counter = self._by_type.get(data[1] & 0x7F)
+            if counter is None:
+                self.unrouted += 1
+                return
+            self._by_ssrc[ssrc] = counter
         header = 12 + 4 * (data[0] & 0x0F)
         size = len(data) - header - SRTP_TAG
         counter.count(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from aiortc import (
@@ -37,6 +38,7 @@ class Received:
     streams: int
     video_streams: int
     fps: float | None  # mean over video streams shown
+    fps_min: float | None  # of the video stream shown with the fewest frames
     audio_fps: float | None
     loss: float | None
     bps: float
@@ -127,42 +129,65 @@ class MediaClient:
     def readings(self) -> dict[RTCRtpReceiver, Reading]:
         return {receiver: counter.reading() for receiver, (_, counter) in self.shown().items()}
 
-    def received(self, before: dict[RTCRtpReceiver, Reading]) -> Received:
-        """Rates since ``before`` over the streams shown now (one shown late counts from 0)."""
+    def received(
+        self,
+        before: dict[RTCRtpReceiver, Reading],
+        after: dict[RTCRtpReceiver, Reading],
+        since: float,
+    ) -> Received:
+        """Rates between two sets of readings of the streams shown (``after``'s); a stream
+        without an earlier reading counts from 0 at ``since``, when ``before`` was taken."""
         video: list[float] = []
         audio: list[float] = []
         lost = expected = 0
         bps = 0.0
-        for receiver, (kind, counter) in self.shown().items():
-            after = counter.reading()
-            start = before.get(receiver) or Reading(before_time(before, after.at), 0, 0, 0, 0)
-            figures = rates(start, after)
-            (video if kind == "video" else audio).append(figures["fps"])
+        kinds = {receiver: kind for receiver, (kind, _) in self.shown().items()}
+        for receiver, end in after.items():
+            start = before.get(receiver) or Reading(since, 0, 0, 0, 0)
+            figures = rates(start, end)
+            (video if kinds.get(receiver) == "video" else audio).append(figures["fps"])
             bps += figures["bps"]
-            expected += after.expected - start.expected
-            lost += max(0, (after.expected - start.expected) - (after.packets - start.packets))
+            expected += end.expected - start.expected
+            lost += max(0, (end.expected - start.expected) - (end.packets - start.packets))
         return Received(
             streams=len(video) + len(audio),
             video_streams=len(video),
             fps=sum(video) / len(video) if video else None,
+            fps_min=min(video, default=None),
             audio_fps=sum(audio) / len(audio) if audio else None,
             loss=lost / expected if expected else None,
             bps=bps,
         )
 
-    def problem(self) -> str | None:
-        """Why this participant's media is not flowing, if it is not."""
+    def problem(self, voices: AbstractSet[str] = frozenset()) -> str | None:
+        """Why this participant's media is not flowing, if it is not; ``voices`` are the
+        participants whose microphone it should be shown (the server sends every voice)."""
         if self.error:
             return self.error
         for name, pc in (("publish", self.publish_pc), ("subscribe", self.subscribe_pc)):
             if pc is not None and pc.connectionState not in ("connected", "connecting", "new"):
                 return f"{name} connection {pc.connectionState}"
-        silent = [c for _, c in self.shown().values() if c.packets == 0]
+        shown = self.shown()
+        silent = [c for _, c in shown.values() if c.packets == 0]
         if silent:
-            return f"{len(silent)} of {len(self.shown())} streams shown sent nothing"
+            return f"{len(silent)} of {len(shown)} streams shown sent nothing"
+        wanted = voices - {self.participant.id}
+        heard = {
+            what["participant"]
+            for mid, what in self.tracks.items()
+            if what["kind"] == "audio" and mid in self._shown_mids()
+        }
+        if wanted - heard:
+            return f"shown {len(wanted & heard)} of the {len(wanted)} voices in the room"
         return None
 
+    def _shown_mids(self) -> set[str]:
+        if self.subscribe_pc is None:
+            return set()
+        return {t.mid for t in self.subscribe_pc.getTransceivers() if t.mid in self.tracks}
+
     def first_video_frame_at(self) -> float | None:
+        """When the first frame of any video arrived."""
         if self.tap is None:
             return None
         times = [
@@ -172,16 +197,18 @@ class MediaClient:
         ]
         return min(times, default=None)
 
+    def every_video_at(self) -> float | None:
+        """When every video shown now had its first frame (None: one has none yet)."""
+        times = [c.first_frame_at for kind, c in self.shown().values() if kind == "video"]
+        if not times or None in times:
+            return None
+        return max(t for t in times if t is not None)
+
     async def close(self) -> None:
         for pc in (self.publish_pc, self.subscribe_pc):
             if pc is not None:
                 with contextlib.suppress(Exception):
                     await pc.close()
-
-
-def before_time(before: dict[RTCRtpReceiver, Reading], default: float) -> float:
-    """When the earlier readings were taken (a stream shown since then counts from there)."""
-    return min((r.at for r in before.values()), default=default)
 
 
 async def start_all(clients: list[MediaClient], batch: int = 20) -> list[BaseException | None]:

@@ -27,6 +27,10 @@ class ParticipantResult:
     loss: float | None = None  # fraction of packets lost, over every received stream
     kbps: float | None = None  # received, every stream
     error: str | None = None
+    videos: int = 0  # of the streams received, videos
+    video_fps_min: float | None = None  # of its video stream with the fewest frames
+    every_video_ms: float | None = None  # websocket opened to a first frame of every video
+    late: bool = False  # joined once media flowed
 
 
 @dataclasses.dataclass
@@ -42,16 +46,28 @@ class Report:
     def summary(self) -> dict[str, Any]:
         joined = [p.join_ms for p in self.participants if p.join_ms is not None]
         fps = [p.fps for p in self.participants if p.fps is not None]
+        lowest = [p.video_fps_min for p in self.participants if p.video_fps_min is not None]
         losses = [p.loss for p in self.participants if p.loss is not None]
-        frames = [p.first_frame_ms for p in self.participants if p.first_frame_ms is not None]
+        frames = [
+            p.first_frame_ms
+            for p in self.participants
+            if p.first_frame_ms is not None and not p.late
+        ]
+        late = [p for p in self.participants if p.late]
+        late_first = [p.first_frame_ms for p in late if p.first_frame_ms is not None]
+        late_every = [p.every_video_ms for p in late if p.every_video_ms is not None]
         return {
             "participants": len(self.participants),
             "failed": sum(1 for p in self.participants if p.error),
             "join_ms_p50": _median(joined),
             "join_ms_max": max(joined) if joined else None,
             "first_frame_ms_p50": _median(frames),
+            "late_first_frame_ms_p50": _median(late_first),
+            "late_first_frame_ms_max": max(late_first) if late_first else None,
+            "late_every_video_ms_p50": _median(late_every),
+            "late_every_video_ms_max": max(late_every) if late_every else None,
             "fps_mean": statistics.fmean(fps) if fps else None,
-            "fps_min": min(fps) if fps else None,
+            "fps_min": min(lowest) if lowest else None,  # of any one video stream
             "loss_mean": statistics.fmean(losses) if losses else None,
         }
 
@@ -126,6 +142,16 @@ def render_table(report: Report) -> str:
         f"{summary['participants']} participants ({summary['failed']} failed)",
         f"join p50 {_fmt(summary['join_ms_p50'])} ms, max {_fmt(summary['join_ms_max'])} ms; "
         f"first frame p50 {_fmt(summary['first_frame_ms_p50'])} ms",
+        *(
+            [
+                f"late joiners: first frame p50 {_fmt(summary['late_first_frame_ms_p50'])} ms, "
+                f"max {_fmt(summary['late_first_frame_ms_max'])} ms; every video p50 "
+                f"{_fmt(summary['late_every_video_ms_p50'])} ms, "
+                f"max {_fmt(summary['late_every_video_ms_max'])} ms"
+            ]
+            if any(p.late for p in report.participants)
+            else []
+        ),
         f"video fps sent {_fmt(report.sent_fps, '{:.1f}')}, received mean "
         f"{_fmt(summary['fps_mean'], '{:.1f}')}, min {_fmt(summary['fps_min'], '{:.1f}')}; "
         f"loss {_fmt(None if loss is None else loss * 100, '{:.2f}')} %",

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from classroom.identity import mint_token
 from web.loadtest.clip import encode_audio, encode_video
+from web.loadtest.counter import Reading
 from web.loadtest.media import MediaClient, start_all
 from web.loadtest.participant import JoinRefused, Participant, RequestFailed
 from web.loadtest.quiz import BurstResult, quiz_burst
@@ -42,16 +43,21 @@ class LoadConfig:
     bitrate: int = 1_000_000
     size: tuple[int, int] = (640, 480)
     quiz_burst: int = 0
+    late_subscribers: int = 0  # join once media flows, measured from warmup_s after
     warmup_s: float = 3.0
     join_batch: int = 50  # participants joining at once
 
     def __post_init__(self) -> None:
-        if min(self.publishers, self.subscribers, self.quiz_burst) < 0:
+        if min(self.publishers, self.subscribers, self.quiz_burst, self.late_subscribers) < 0:
             raise ValueError("participant counts cannot be negative")
-        if self.publishers + self.subscribers + self.quiz_burst == 0:
+        if self.publishers + self.subscribers + self.quiz_burst + self.late_subscribers == 0:
             raise ValueError("nobody to simulate: give --publishers, --subscribers or --quiz-burst")
         if self.duration_s <= 0:
             raise ValueError("duration must be positive")
+        if self.late_subscribers and self.duration_s <= self.warmup_s:
+            raise ValueError(
+                f"late subscribers need a duration longer than the {self.warmup_s:g} s warm-up"
+            )
 
     def token(self, role: str, name: str) -> str:
         return mint_token(
@@ -97,6 +103,15 @@ def server_figures(
             else None
         )
     return figures
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """Every counter of some participants, and the frames the publishers sent, at one moment."""
+
+    at: float
+    readings: dict[Participant, dict[Any, Reading]]
+    sent: dict[Participant, int]
 
 
 class LoadTest:
@@ -159,21 +174,38 @@ class LoadTest:
             ]
         for person in publishers:
             self.results[person].publishes = True
-        await self._join(self.people)
+        late = [self._add(session, "trainee", f"late-{n}") for n in range(config.late_subscribers)]
+        for person in late:
+            self.results[person].late = True
+        on_time = [p for p in self.people if p not in late]
+        await self._join(on_time)
         await self._start_media()
 
         await asyncio.sleep(config.warmup_s)
-        readings = {person: client.readings() for person, client in self.media.items()}
-        sent = {person: self._frames_sent(person) for person in publishers}
-        before, started = await scrape(session, config.url), time.monotonic()
-        while (elapsed := time.monotonic() - started) < config.duration_s:
+        before = await scrape(session, config.url)
+        start = self._snapshot(on_time)
+        if late:
+            # Viewers who join a room where media already flows: their first frame is the
+            # figure; their rates are taken from a warm-up after they joined.
+            for person in late:
+                self.media[person] = MediaClient(person)
+            await self._join(late)
+            await self._start_media(late)
+        late_start: Snapshot | None = None
+        while (elapsed := time.monotonic() - start.at) < config.duration_s:
             self.progress.update(elapsed, self._status())
+            if late and late_start is None and elapsed >= config.warmup_s:
+                late_start = self._snapshot(late)
             await asyncio.sleep(min(1.0, config.duration_s - elapsed))
-        after, seconds = await scrape(session, config.url), time.monotonic() - started
+        end = self._snapshot(self.people)
+        after = await scrape(session, config.url)
+        seconds = end.at - start.at
         self.progress.update(seconds, self._status())
         server = server_figures(before, after, seconds)
-        self._media_results(readings)
-        rates = [(self._frames_sent(p) - sent[p]) / seconds for p in publishers]
+        self._media_results(start, end)
+        if late_start is not None:
+            self._media_results(late_start, end, late)
+        rates = [(end.sent[p] - start.sent[p]) / seconds for p in publishers if p in start.sent]
         sent_fps = sum(rates) / len(rates) if rates else None
 
         burst: BurstResult | None = None
@@ -200,8 +232,12 @@ class LoadTest:
             quiz=burst,
         )
 
-    async def _start_media(self) -> None:
-        clients = [c for p, c in self.media.items() if p.join_s is not None]
+    async def _start_media(self, people: list[Participant] | None = None) -> None:
+        clients = [
+            c
+            for p, c in self.media.items()
+            if p.join_s is not None and (people is None or p in people)
+        ]
         if not clients:
             return
         for client, outcome in zip(clients, await start_all(clients), strict=True):
@@ -211,23 +247,39 @@ class LoadTest:
                 raise outcome
         self.progress.note(f"media started for {len(clients)}")
 
-    def _frames_sent(self, person: Participant) -> int:
-        client = self.media.get(person)
-        track = client.sent.get("camera") if client else None
-        return track.frames_sent if track else 0
-
-    def _media_results(self, readings: dict[Participant, dict[Any, Any]]) -> None:
+    def _snapshot(self, people: list[Participant]) -> Snapshot:
+        """The counters of these participants and what every publisher sent, now."""
+        readings = {p: self.media[p].readings() for p in people if p in self.media}
+        sent = {}
         for person, client in self.media.items():
-            result = self.results[person]
+            track = client.sent.get("camera")
+            if track is not None:
+                sent[person] = track.frames_sent
+        return Snapshot(time.monotonic(), readings, sent)
+
+    def _media_results(
+        self, start: Snapshot, end: Snapshot, people: list[Participant] | None = None
+    ) -> None:
+        """Each participant's figures between two snapshots (its own, if in ``start``)."""
+        voices = {  # every voice reaches every other participant
+            person.id
+            for person, client in self.media.items()
+            if client.publish_pc is not None and client.publish_pc.connectionState == "connected"
+        }
+        for person in start.readings if people is None else people:
+            client, result = self.media[person], self.results[person]
             if person.started_at is None or person.join_s is None:
                 continue
-            got = client.received(readings.get(person, {}))
+            got = client.received(start.readings.get(person, {}), end.readings[person], start.at)
             first = client.first_video_frame_at()
             result.first_frame_ms = None if first is None else (first - person.started_at) * 1000
-            result.streams = got.streams
+            every = client.every_video_at()
+            result.every_video_ms = None if every is None else (every - person.started_at) * 1000
+            result.streams, result.videos = got.streams, got.video_streams
             result.fps, result.audio_fps, result.loss = got.fps, got.audio_fps, got.loss
+            result.video_fps_min = got.fps_min
             result.kbps = got.bps / 1000
-            problem = client.problem()
+            problem = client.problem(voices)
             if problem and not result.error:
                 result.error = problem
 

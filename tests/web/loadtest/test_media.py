@@ -7,7 +7,7 @@ import fractions
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from media.ice import gather_loopback_when_alone
 from web.loadtest.clip import (
@@ -198,3 +198,26 @@ async def test_packets_go_to_the_m_line_whose_ssrc_the_offer_signals(
         assert list(counter._sequences) == [ssrcs[n]]
         assert counter.frames == (1 if sender.kind == "video" else 2)
     assert tap.unrouted == 1
+
+
+@pytest.mark.parametrize(("videos", "counted"), [(1, True), (2, False)])
+async def test_an_unsignalled_ssrc_goes_to_the_one_m_line_of_its_payload_type(
+    peers: tuple[RTCPeerConnection, RTCPeerConnection], video: Clip, videos: int, counted: bool
+) -> None:
+    """An offer without a=ssrc: a stream is counted when its payload type names one
+    m-line; among several, nothing is guessed."""
+    pc, viewer = peers
+    for _ in range(videos):
+        add_clip_track(pc, video)
+    await pc.setLocalDescription(await pc.createOffer())
+    lines = pc.localDescription.sdp.splitlines(keepends=True)
+    sdp = "".join(line for line in lines if not line.startswith(("a=ssrc", "a=msid")))
+    await viewer.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+    tap = Tap(viewer)
+    vp8 = int(sdp.split(" VP8/90000")[0].rsplit(":", 1)[1])
+    connection = viewer.getTransceivers()[0].receiver.transport.transport._connection
+    connection.data_received(rtp(4242, 1, 1, vp8), 1)
+    connection.data_received(rtp(4242, 2, 1, vp8), 1)
+    packets = [c.packets for c in tap.counters.values()]
+    assert packets == ([2] if counted else [0, 0])
+    assert tap.unrouted == (0 if counted else 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import os
@@ -18,7 +19,9 @@ import pytest
 from aiohttp import web
 
 from config import Settings
+from media.ice import gather_loopback_when_alone
 from tests.conftest import SECRET, free_port
+from tests.server import ServerProcess
 from web.cli import main
 from web.loadtest.command import parse_bitrate, parse_size
 from web.loadtest.participant import Participant, RequestFailed, peek_type
@@ -272,3 +275,49 @@ def test_progress_redraws_on_a_terminal_and_prints_lines_elsewhere() -> None:
     Progress(10, log).update(5, "joined 3/3")
     assert terminal.getvalue().startswith("\r[###############") and "\n" not in terminal.getvalue()
     assert log.getvalue() == "loadtest: 5/10 s  joined 3/3\n"
+
+
+PUBLISHERS, SUBSCRIBERS, LATE = 3, 6, 2
+
+
+async def test_every_stream_of_several_publishers_reaches_every_viewer(tmp_path: Path) -> None:
+    """`classroom loadtest` against `classroom serve` run as users run it (default settings,
+    its own working directory): three publishers, six viewers and two who join once media
+    flows. Every viewer is shown every other publisher's camera and microphone, each
+    stream counted on its own m-line at the rate sent (with one publisher, or counted by
+    payload type, two streams could share one counter: 60 and 0 frames a second)."""
+    gather_loopback_when_alone()
+    server = ServerProcess.as_users_run_it(tmp_path / "classroom")
+    await server.start()
+    try:
+        argv = [
+            sys.executable, "-m", "web.cli", "loadtest", "--url", server.url, "--room", "many",
+            "--publishers", str(PUBLISHERS), "--subscribers", str(SUBSCRIBERS),
+            "--late-subscribers", str(LATE), "--duration", "10", "--size", "320x240",
+            "--bitrate", "300k", "--data-dir", str(server.data), "--json", "--quiet",
+        ]  # fmt: skip
+        process = await asyncio.create_subprocess_exec(
+            *argv, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 90)
+    finally:
+        await server.stop()
+    assert process.returncode == 0, err.decode() + out.decode()[-3000:]
+    report = json.loads(out)
+    people = report["participants"]
+    assert [p["name"] for p in people if p["late"]] == [f"late-{n}" for n in range(LATE)]
+    sent = report["sent_fps"]
+    assert 25 <= sent <= 31, sent  # the clip is paced at 30 frames a second
+    for person in people:
+        others = PUBLISHERS - 1 if person["publishes"] else PUBLISHERS
+        assert person["error"] is None, person
+        assert (person["streams"], person["videos"]) == (2 * others, others), person
+        # Each video stream at about the rate sent: none silent, none counted twice.
+        assert 0.8 * sent <= person["video_fps_min"] <= person["fps"] <= 1.05 * sent, person
+        assert 45 <= person["audio_fps"] <= 52, person  # 20 ms Opus packets
+        assert person["first_frame_ms"] is not None
+        assert person["every_video_ms"] >= person["first_frame_ms"]
+    summary = report["summary"]
+    assert summary["failed"] == 0
+    assert summary["late_first_frame_ms_p50"] is not None
+    assert summary["late_every_video_ms_max"] >= summary["late_first_frame_ms_max"]
