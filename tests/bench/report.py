@@ -24,6 +24,7 @@ BENCHMARKS = ROOT / "BENCHMARKS.md"
 ORDER = (
     "forwarding_cpu",
     "viewers_per_core",
+    "multi_publisher",
     "join_time",
     "quiz_burst",
     "recording_speed",
