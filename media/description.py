@@ -4,16 +4,33 @@ No trickle ICE: every description carries all its candidates (aiortc gathers
 before ``setLocalDescription`` returns; the browser waits for gathering to end).
 A description aiortc would refuse half-way through applying it is refused here
 first, with ``BadDescription``, so that a bad one changes nothing.
+
+An m-line is read as JSEP (RFC 9429) and BUNDLE (RFC 9143) define it, not as one
+browser writes it. aiortc's parser drops ``a=bundle-only``, so it is read here:
+
+- a port of zero with ``a=bundle-only``, its mid in a BUNDLE group: the m-line shares
+  the transport of the group's tagged (first) m-line and is as live as any other.
+  Firefox offers every m-line after the first one this way (JSEP 5.2.1, "max-bundle");
+- a port of zero without it (or outside any BUNDLE group): rejected, nothing flows
+  on it; JSEP gives a stopped transceiver's m-line this port, with any codec at all
+  (Firefox leaves PCMU only), and the answer must reject it too (port zero);
+- m-lines come in any order and several of one kind: each is known by its mid.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
+from aiortc import RTCRtpCodecParameters
 from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
 from classroom.errors import ClassroomError
+from media.codecs import Codec
 
 MAX_MEDIA_SECTIONS = 16
+PLACEHOLDER_PAYLOAD_TYPE = 96
 SENDING = ("sendonly", "sendrecv")
 AIORTC_ERRORS = (ValueError, InternalError, InvalidAccessError, InvalidStateError, OperationError)
 
@@ -24,10 +41,91 @@ class BadDescription(ClassroomError):
     code = "invalid"
 
 
-def parse_description(sdp: str) -> aiortc_sdp.SessionDescription:
+class Description(aiortc_sdp.SessionDescription):
+    """aiortc's reading of a description, with what it drops: which m-lines are bundle-only."""
+
+    bundle_only: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, sdp: str) -> Description:
+        description = super().parse(sdp)
+        assert isinstance(description, Description)
+        _, sections = aiortc_sdp.grouplines(sdp)
+        description.bundle_only = frozenset(
+            mid
+            for lines in sections
+            if "a=bundle-only" in (line.strip() for line in lines)
+            for mid in _mid(lines)
+        )
+        return description
+
+    @property
+    def bundled(self) -> frozenset[str]:
+        """The mids in a BUNDLE group."""
+        return frozenset(str(m) for g in self.group if g.semantic == "BUNDLE" for m in g.items)
+
+    def rejected(self, media: aiortc_sdp.MediaDescription) -> bool:
+        """Port zero without bundle-only in a BUNDLE group (RFC 9143 7.2.1, JSEP 5.2.2)."""
+        mid = media.rtp.muxId
+        return media.port == 0 and not (mid in self.bundle_only and mid in self.bundled)
+
+    def sending(self, media: aiortc_sdp.MediaDescription) -> bool:
+        """Whether the client sends on the m-line: live, and sendonly or sendrecv."""
+        return not self.rejected(media) and media.direction in SENDING
+
+    @property
+    def rejected_mids(self) -> set[str]:
+        return {str(m.rtp.muxId) for m in self.media if self.rejected(m)}
+
+    def for_aiortc(self, sdp: str, codec_of: Callable[[aiortc_sdp.MediaDescription], Codec]) -> str:
+        """The offer as aiortc can apply it: aiortc knows no rejected m-line, and would
+        negotiate a codec on one (a stopped transceiver's m-line offers any codec at all)
+        and read its transport. So each rejected one is written anew: inactive, with the
+        codec its transceiver has (``codec_of``) and the transport of a live m-line.
+        Everything else stays as the client wrote it; unchanged when nothing is rejected."""
+        live = next((m for m in self.media if not self.rejected(m)), None)
+        if not self.rejected_mids or live is None or live.ice is None or live.dtls is None:
+            return sdp
+        session, sections = aiortc_sdp.grouplines(sdp)
+        lines = list(session)
+        for media, section in zip(self.media, sections, strict=True):
+            if not self.rejected(media):
+                lines += section
+                continue
+            capability = codec_of(media).capability
+            codec = RTCRtpCodecParameters(
+                mimeType=capability.mimeType,
+                clockRate=capability.clockRate,
+                channels=capability.channels,
+                payloadType=PLACEHOLDER_PAYLOAD_TYPE,
+                parameters=dict(capability.parameters),
+            )
+            lines += [
+                f"m={media.kind} 0 {media.profile} {PLACEHOLDER_PAYLOAD_TYPE}",
+                "c=IN IP4 0.0.0.0",
+                "a=inactive",
+                f"a=mid:{media.rtp.muxId}",
+                "a=rtcp-mux",
+                f"a=rtpmap:{PLACEHOLDER_PAYLOAD_TYPE} {codec}",
+                f"a=ice-ufrag:{live.ice.usernameFragment}",
+                f"a=ice-pwd:{live.ice.password}",
+                *(f"a=fingerprint:{f.algorithm} {f.value}" for f in live.dtls.fingerprints),
+                f"a=setup:{aiortc_sdp.DTLS_ROLE_SETUP[live.dtls.role]}",
+            ]
+            if codec.parameters:
+                fmtp = ";".join(f"{k}={v}" for k, v in codec.parameters.items())
+                lines.append(f"a=fmtp:{PLACEHOLDER_PAYLOAD_TYPE} {fmtp}")
+        return "\r\n".join(line for line in lines if line) + "\r\n"
+
+
+def _mid(lines: list[str]) -> list[str]:
+    return [m.group(1) for line in lines if (m := re.match(r"a=mid:(\S+)", line.strip()))]
+
+
+def parse_description(sdp: str) -> Description:
     """Parse and check what aiortc would otherwise refuse half-way through applying it."""
     try:
-        description = aiortc_sdp.SessionDescription.parse(sdp)
+        description = Description.parse(sdp)
     except Exception as error:  # the parser raises whatever its input provokes
         raise BadDescription(f"malformed SDP: {error or type(error).__name__}") from None
     if not description.media:
@@ -37,9 +135,20 @@ def parse_description(sdp: str) -> aiortc_sdp.SessionDescription:
     mids = [media.rtp.muxId for media in description.media]
     if any(not mid for mid in mids) or len(set(mids)) != len(mids):
         raise BadDescription("malformed SDP: every media section needs its own a=mid")
+    for group in description.group:
+        if group.semantic != "BUNDLE":
+            continue
+        if any(str(mid) not in mids for mid in group.items):
+            raise BadDescription("malformed SDP: a BUNDLE group names an m-line that is not there")
+        # The tagged m-line carries the group's transport: it cannot be bundle-only.
+        tagged = next((m for m in description.media if m.rtp.muxId == str(group.items[0])), None)
+        if tagged is not None and tagged.port == 0:
+            raise BadDescription("malformed SDP: the first m-line of a BUNDLE group has port 0")
     for media in description.media:
         if media.kind not in ("audio", "video"):
             raise BadDescription(f"only audio and video are accepted, not {media.kind}")
+        if description.rejected(media):
+            continue  # nothing flows on it: no transport to check
         if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
             raise BadDescription("malformed SDP: ICE username fragment or password missing")
         if media.dtls is None or not media.dtls.fingerprints:
@@ -49,5 +158,20 @@ def parse_description(sdp: str) -> aiortc_sdp.SessionDescription:
     return description
 
 
-def sending(media: aiortc_sdp.MediaDescription) -> bool:
-    return media.port != 0 and media.direction in SENDING
+def reject_in_answer(answer: str, rejected: set[str]) -> str:
+    """The answer with the m-lines the offer rejected rejected too (port zero, out of the
+    BUNDLE group), as JSEP 5.3.1 requires; aiortc answers every m-line alike."""
+    if not rejected:
+        return answer
+    session, sections = aiortc_sdp.grouplines(answer)
+    lines = []
+    for line in session:
+        if line.startswith("a=group:BUNDLE"):
+            kept = [mid for mid in line.split()[1:] if mid not in rejected]
+            line = " ".join(["a=group:BUNDLE", *kept])
+        lines.append(line)
+    for section in sections:
+        if set(_mid(section)) & rejected:
+            section = [re.sub(r"^(m=\S+) \d+", r"\1 0", section[0]), *section[1:]]
+        lines += section
+    return "\r\n".join(lines) + "\r\n"

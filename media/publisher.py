@@ -13,7 +13,13 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSe
 from aiortc import sdp as aiortc_sdp
 
 from media.codecs import AUDIO_CODEC, SOURCE_KINDS, Codec, codec_named, offered_video_codecs
-from media.description import AIORTC_ERRORS, BadDescription, parse_description, sending
+from media.description import (
+    AIORTC_ERRORS,
+    BadDescription,
+    Description,
+    parse_description,
+    reject_in_answer,
+)
 from media.forwarding import PublishedTrack
 from media.ice import announce_public_ip
 from media.passthrough import Frames, keep_encoded
@@ -97,12 +103,13 @@ class Publisher:
 
     def check(
         self,
-        description: aiortc_sdp.SessionDescription,
+        description: Description,
         sources: Mapping[str, str],
         choose_video: Callable[[dict[str, Codec]], Codec],
     ) -> list[tuple[aiortc_sdp.MediaDescription, str | None, Codec, dict[str, Codec]]]:
         """Each m-line with the source it carries (None: not sending), its codec and the
-        forwardable video codecs it offers (none for audio)."""
+        forwardable video codecs it offers (none for audio). A rejected m-line sends
+        nothing and keeps the codec it had (new: Opus or VP8), whatever it offers."""
         mids = {media.rtp.muxId for media in description.media}
         unknown = sorted(set(sources) - mids)
         if unknown:
@@ -111,8 +118,9 @@ class Publisher:
         used: set[str] = set()
         for media in description.media:
             mid = media.rtp.muxId
-            source = sources.get(mid) if sending(media) else None
-            if sending(media) and source is None:
+            sending = description.sending(media)
+            source = sources.get(mid) if sending else None
+            if sending and source is None:
                 raise BadDescription(f"m-line {mid} sends {media.kind} but names no source")
             if source is not None:
                 if SOURCE_KINDS.get(source) != media.kind:
@@ -125,7 +133,10 @@ class Publisher:
                 raise BadDescription(f"m-line {mid} changed from {existing.kind} to {media.kind}")
             offered = [(c.name, dict(c.parameters)) for c in media.rtp.codecs]
             video: dict[str, Codec] = {}
-            if media.kind == "audio":
+            if description.rejected(media):
+                default = AUDIO_CODEC if media.kind == "audio" else "VP8"
+                codec = existing.codec if existing else codec_named(default)
+            elif media.kind == "audio":
                 if not any(name.lower() == AUDIO_CODEC for name, _ in offered):
                     raise BadDescription(f"m-line {mid} does not offer Opus")
                 codec = existing.codec if existing else codec_named(AUDIO_CODEC)
@@ -170,8 +181,10 @@ class Publisher:
                     on_sender_report=functools.partial(self._sender_report, inbound),
                 )
                 fresh.append(inbound)
+        codecs = {media.rtp.muxId: codec for media, _, codec, _ in plan}
+        applicable = description.for_aiortc(sdp, lambda media: codecs[media.rtp.muxId])
         try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+            await self.pc.setRemoteDescription(RTCSessionDescription(applicable, "offer"))
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         except AIORTC_ERRORS as error:
             raise BadDescription(f"the offer cannot be applied: {error}") from None
@@ -182,7 +195,8 @@ class Publisher:
             found = self.by_mid(media.rtp.muxId)
             if found is not None:
                 found.source = source
-        return announce_public_ip(self.pc.localDescription.sdp, self.public_ip)
+        answer = reject_in_answer(self.pc.localDescription.sdp, description.rejected_mids)
+        return announce_public_ip(answer, self.public_ip)
 
     def send_pli(self, inbound: Inbound) -> None:
         """Ask the publisher for a keyframe on this m-line (RTCP PLI)."""
