@@ -363,15 +363,30 @@ def iso(epoch: float | None) -> str:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat(timespec="seconds")
 
 
+#: What starts a formula in a spreadsheet cell, and what may end a field before one: the
+#: list separators a spreadsheet might split on (Excel in sr, bs, mk, sq, fr, tr uses ";").
+_FORMULA_START = frozenset("=+-@\t\r")
+_SEPARATORS = frozenset(",;|\t\r\n")
+
+
 def csv_cell(value: Any) -> str:
-    """A cell a spreadsheet will not run as a formula (free text comes from participants)."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """A cell no spreadsheet runs as a formula, whatever its list separator: a ``'`` goes
+    before every formula character that could start a field (at the start, or after a
+    separator and spaces). Free text comes from participants; ``csv_response`` also
+    quotes every cell."""
+    out: list[str] = []
+    field_start = True
+    for char in str(value):
+        if field_start and char in _FORMULA_START:
+            out.append("'")
+        out.append(char)
+        field_start = char in _SEPARATORS or (field_start and char == " ")
+    return "".join(out)
 
 
 def csv_response(filename: str, columns: list[str], rows: list[list[Any]]) -> web.Response:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow(columns)
     writer.writerows([[csv_cell(v) for v in row] for row in rows])
     return web.Response(

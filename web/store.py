@@ -91,7 +91,7 @@ class MemoryStore:
         return list(items[start:end])
 
     async def keys(self, prefix: str) -> list[str]:
-        names = {k for k in self._values if self._live(k)}
+        names = {k for k in list(self._values) if self._live(k)}  # _live drops expired keys
         names |= {k for k, v in self._hashes.items() if v} | {
             k for k, v in self._lists.items() if v
         }

@@ -143,8 +143,8 @@ async def test_a_server_that_stops_unseen_leaves_nobody_present_forever(
         csv_text = await (
             await client.get(f"/api/sessions/{session}/attendance.csv", headers=auth(token))
         ).text()
-        assert csv_text.splitlines()[0].endswith(",server_stops")
-        assert all(line.endswith(",1") for line in csv_text.splitlines()[1:])
+        assert csv_text.splitlines()[0].endswith(',"server_stops"')
+        assert all(line.endswith(',"1"') for line in csv_text.splitlines()[1:])
         svg = await (
             await client.get(f"/api/sessions/{session}/timeline.svg", headers=auth(token))
         ).text()
