@@ -44,9 +44,34 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+#: Deepest nesting of arrays and objects accepted in a message or request body; none of
+#: ours goes past 5 levels, and deeper input only costs stack (docs/protocol.md).
+MAX_JSON_DEPTH = 32
+
+
+def _too_deep(data: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def parse_json(text: str | bytes) -> Any:
-    """json.loads that refuses duplicated keys (ValueError with a message)."""
-    return json.loads(text, object_pairs_hook=_no_duplicates)
+    """json.loads that refuses duplicated keys and nesting deeper than MAX_JSON_DEPTH
+    (ValueError with a message)."""
+    too_deep = f"arrays and objects nested deeper than {MAX_JSON_DEPTH} levels"
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise ValueError(too_deep) from None
+    if _too_deep(data, MAX_JSON_DEPTH):
+        raise ValueError(too_deep)
+    return data
 
 
 def validation_message(error: pydantic.ValidationError) -> str:

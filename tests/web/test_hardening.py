@@ -64,3 +64,22 @@ async def test_no_csv_cell_starts_a_formula_whatever_the_separator(
         for line in lines:
             for field in line.split(separator):
                 assert field.strip(' "')[:1] not in ("=", "+", "-", "@"), (separator, line)
+
+
+# --- 8. deeply nested JSON -----------------------------------------------------------------
+
+
+async def test_deeply_nested_json_is_refused_and_the_socket_stays_up(
+    client: Client, mint: Mint
+) -> None:
+    ws = await join(client, mint("trainee", "Ana", sub="a"))
+    for text in ("[" * 1000, '{"type": "chat", "text": ' + "[" * 40 + "]" * 40 + "}"):
+        await ws.send_str(text)
+        error = await receive(ws, "error")
+        assert error["code"] == "bad_json" and "nested deeper than 32" in error["message"]
+    await ws.send_json({"type": "ping", "ref": "still"})
+    assert (await receive(ws, "pong"))["ref"] == "still"
+    for path in ("/api/companion/pair", "/api/rooms/demo/invitations"):
+        response = await client.post(path, data="[" * 1000, headers=auth(mint("trainer")))
+        body = await response.json()
+        assert response.status == 400 and body["error"]["code"] == "bad_json", path
