@@ -9,7 +9,7 @@ from classroom import room as core
 from classroom.errors import InvalidCommand
 from web.context import CATALOGUE, STORE
 from web.hub import CLASSROOM_PAGE, CLOSE_REMOVED, CLOSE_REPLACED, Connection, LiveRoom
-from web.ws import ClientMessage, Dispatcher, error_message, take_presence
+from web.ws import ClientMessage, Dispatcher, error_message, greet_admitted, take_presence
 
 Id = pydantic.Field(min_length=1, max_length=200)
 OptionalId = pydantic.Field(default=None, min_length=1, max_length=200)
@@ -109,7 +109,7 @@ def register(dispatcher: Dispatcher, app: web.Application | None = None) -> None
 
     @route("admit", Target)
     async def admit(conn: Connection, live: LiveRoom, msg: Target) -> None:
-        live.apply(core.Admit(conn.pid, msg.target))
+        await greet_admitted(live.apply(core.Admit(conn.pid, msg.target)), live, dispatcher)
 
     @route("deny", Target)
     async def deny(conn: Connection, live: LiveRoom, msg: Target) -> None:
@@ -118,7 +118,7 @@ def register(dispatcher: Dispatcher, app: web.Application | None = None) -> None
 
     @route("lock", Flag)
     async def lock(conn: Connection, live: LiveRoom, msg: Flag) -> None:
-        live.apply(core.LockRoom(conn.pid, msg.value))
+        await greet_admitted(live.apply(core.LockRoom(conn.pid, msg.value)), live, dispatcher)
 
     @route("pin", OptionalTarget)
     async def pin(conn: Connection, live: LiveRoom, msg: OptionalTarget) -> None:

@@ -22,7 +22,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from classroom.errors import ClassroomError, TokenError
 from classroom.identity import verify_token
-from classroom.room import Disconnect, Join
+from classroom.room import Admitted, Disconnect, Join
 from web.context import HUB, KEYS, SETTINGS, WEBSOCKETS
 from web.errors import json_error, parse_json, validation_message
 from web.hub import CLASSROOM_PAGE, CLOSE_REPLACED, PAGES, SIDE_PAGE, Connection, LiveRoom
@@ -249,8 +249,25 @@ async def take_presence(conn: Connection, live: LiveRoom, dispatcher: Dispatcher
         conn.close(CLOSE_POLICY, error.message[:100])
         return
     conn.send(live.welcome(identity))
+    if identity.sub in live.core.lobby:
+        return  # the lobby hears lobby messages only; features greet them once admitted
+    await greet(conn, live, dispatcher)
+
+
+async def greet(conn: Connection, live: LiveRoom, dispatcher: Dispatcher) -> None:
+    """Run the features' join hooks for a connection now in the room (its state, polls,
+    interpretation, a recording under way)."""
     for hook in dispatcher.on_join:
         await hook(conn, live)
+
+
+async def greet_admitted(events: list[Any], live: LiveRoom, dispatcher: Dispatcher) -> None:
+    """Whoever these events let in from the lobby is greeted by the features now."""
+    for event in events:
+        if isinstance(event, Admitted):
+            conn = live.connections.get(event.id)
+            if conn is not None and not conn.closing:
+                await greet(conn, live, dispatcher)
 
 
 def depart(conn: Connection, live: LiveRoom) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -83,3 +85,49 @@ async def test_deeply_nested_json_is_refused_and_the_socket_stays_up(
         response = await client.post(path, data="[" * 1000, headers=auth(mint("trainer")))
         body = await response.json()
         assert response.status == 400 and body["error"]["code"] == "bad_json", path
+
+
+# --- 6. the lobby hears lobby messages only ------------------------------------------------
+
+
+async def messages_until_pong(ws: Any) -> list[dict[str, Any]]:
+    """Everything the server sent this socket up to the answer of a ping sent now."""
+    await ws.send_json({"type": "ping", "ref": "mark"})
+    seen = []
+    async with asyncio.timeout(5):
+        while True:
+            message = json.loads((await ws.receive()).data)
+            if message["type"] == "pong" and message.get("ref") == "mark":
+                return seen
+            seen.append(message)
+
+
+async def test_someone_in_the_lobby_learns_nothing_of_the_room(
+    settings: Settings, clock: ManualClock, mint: Mint
+) -> None:
+    from web.app import create_app
+
+    app = create_app(settings.replace(interpretation_channels=("sr",)), clock)
+    async with TestClient(TestServer(app)) as client:
+        trainer_token = mint("trainer", "Tea", sub="t")
+        trainer = await join(client, trainer_token)
+        await client.ws_connect("/ws", params={"token": mint("interpreter", "Ivo", sub="i")})
+        response = await client.post(
+            "/api/rooms/demo/recording",
+            json={"action": "start", "title": "Asylum basics"},
+            headers=auth(trainer_token),
+        )
+        assert response.status == 201
+        await trainer.send_json({"type": "lock", "value": True})
+        await receive(trainer, "room_locked")
+        knocker = await client.ws_connect("/ws", params={"token": mint("trainee", "Ana", sub="a")})
+        seen = await messages_until_pong(knocker)
+        assert sorted(m["type"] for m in seen) == ["lobby_entered", "welcome"]
+        welcome = next(m for m in seen if m["type"] == "welcome")
+        assert welcome["room"]["participants"] == []
+        await trainer.send_json({"type": "admit", "target": "a"})
+        assert (await receive(knocker, "welcome"))["room"]["participants"] != []
+        wanted = {"polls_snapshot", "interpretation_state", "recording_started"}
+        async with asyncio.timeout(5):  # once admitted, the features greet her
+            while wanted:
+                wanted.discard(json.loads((await knocker.receive()).data)["type"])
