@@ -17,6 +17,9 @@ from classroom.session import Session, SessionState
 #: Seconds a dropped participant keeps their place (hand, view) before they have left.
 RECONNECT_GRACE_S = 30.0
 CHAT_MAX_CHARS = 2000
+#: Defaults of the settings ``room_max_participants`` and ``lobby_max_knocks``.
+MAX_PARTICIPANTS = 300
+LOBBY_MAX_KNOCKS = 5
 
 
 @dataclasses.dataclass
@@ -129,6 +132,14 @@ class Remove:
 
 
 @dataclasses.dataclass(frozen=True)
+class LiftBan:
+    """A trainer lets a removed or refused person come back."""
+
+    actor: str
+    target: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Pin:
     actor: str
     target: str | None  # None: unpin
@@ -177,6 +188,7 @@ Command = (
     | SetMicrophone
     | DeclineUnmute
     | Remove
+    | LiftBan
     | Pin
     | AllowScreenShare
     | ShareScreen
@@ -269,6 +281,16 @@ class Removed(Event):
 
 
 @dataclasses.dataclass(frozen=True)
+class BanChanged(Event):
+    """To trainers: someone removed or refused (``banned``) may not come back for the
+    session, or may again (``banned`` false: the ban is lifted)."""
+
+    id: str
+    name: str
+    banned: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class PinChanged(Event):
     id: str | None
 
@@ -319,10 +341,21 @@ def changes_forwarding(events: list[Event]) -> bool:
 class Room:
     """The state of one room; mutate it only through ``handle``."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        max_participants: int = MAX_PARTICIPANTS,
+        lobby_max_knocks: int = LOBBY_MAX_KNOCKS,
+    ) -> None:
         self.name = name
+        self.max_participants = max_participants
+        self.lobby_max_knocks = lobby_max_knocks
         self.participants: dict[str, Participant] = {}
         self.lobby: dict[str, Participant] = {}
+        # Removed or refused at the lobby, for the room's session: id -> name. Only a
+        # trainer lets them back (LiftBan).
+        self.banned: dict[str, str] = {}
+        self.knocks: dict[str, int] = {}  # times each id has entered the lobby
         self.locked = False
         self.pinned: str | None = None
         self.screen_share_allowed = False
@@ -339,9 +372,10 @@ class Room:
     def moderator_ids(self) -> tuple[str, ...]:
         return tuple(p.id for p in self.present() if can(p.role, Action.MODERATE))
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything a newly joined participant needs to draw the room."""
-        return {
+    def snapshot(self, moderator: bool = False) -> dict[str, Any]:
+        """Everything a newly joined participant needs to draw the room; a moderator also
+        sees who is banned."""
+        snapshot = {
             "room": self.name,
             "participants": [p.to_json() for p in self.participants.values()],
             "lobby": [p.to_json() for p in self.lobby.values()],
@@ -350,6 +384,9 @@ class Room:
             "screen_share_allowed": self.screen_share_allowed,
             "session": self.session.to_json() if self.session else None,
         }
+        if moderator:
+            snapshot["banned"] = [{"id": i, "name": n} for i, n in self.banned.items()]
+        return snapshot
 
     def lobby_snapshot(self, pid: str) -> dict[str, Any]:
         """What someone waiting in the lobby may see: only that they are waiting."""
@@ -397,8 +434,16 @@ class Room:
             existing.connected, existing.disconnected_at = True, None
             existing.name = cmd.name
             return [ParticipantJoined(None, existing.to_json(), rejoined=True)]
+        moderator = can(cmd.role, Action.MODERATE)
+        if cmd.id in self.banned and not moderator:
+            raise Forbidden("the trainer has removed you from this room")
+        if not moderator and len(self.participants) + len(self.lobby) >= self.max_participants:
+            raise InvalidCommand(f"the room is full ({self.max_participants} participants)")
         newcomer = Participant(cmd.id, cmd.name, cmd.role, cmd.lang, joined_at=now)
         if self.locked and not can(cmd.role, Action.BYPASS_LOBBY):
+            if self.knocks.get(cmd.id, 0) >= self.lobby_max_knocks:
+                raise Forbidden("you have asked to come in too often; ask the trainer")
+            self.knocks[cmd.id] = self.knocks.get(cmd.id, 0) + 1
             self.lobby[cmd.id] = newcomer
             return [LobbyEntered((*self.moderator_ids(), cmd.id), newcomer.to_json())]
         self.lobby.pop(cmd.id, None)
@@ -456,9 +501,14 @@ class Room:
 
     def _on_Deny(self, cmd: Deny, now: float) -> list[Event]:
         self._actor(cmd.actor, Action.MODERATE)
-        if self.lobby.pop(cmd.target, None) is None:
+        refused = self.lobby.pop(cmd.target, None)
+        if refused is None:
             raise NotFound(f"{cmd.target!r} is not waiting in the lobby")
-        return [ParticipantLeft((*self.moderator_ids(), cmd.target), cmd.target, "denied")]
+        self.banned[cmd.target] = refused.name
+        return [
+            ParticipantLeft((*self.moderator_ids(), cmd.target), cmd.target, "denied"),
+            BanChanged(self.moderator_ids(), cmd.target, refused.name, True),
+        ]
 
     def _on_LockRoom(self, cmd: LockRoom, now: float) -> list[Event]:
         self._actor(cmd.actor, Action.MODERATE)
@@ -521,8 +571,21 @@ class Room:
         self._actor(cmd.actor, Action.MODERATE)
         if cmd.target == cmd.actor:
             raise InvalidCommand("use leave to leave the room")
-        self.member(cmd.target)
-        return [Removed((cmd.target,), cmd.target, cmd.actor), *self._drop(cmd.target, "removed")]
+        target = self.member(cmd.target)
+        self.banned[cmd.target] = target.name
+        return [
+            Removed((cmd.target,), cmd.target, cmd.actor),
+            *self._drop(cmd.target, "removed"),
+            BanChanged(self.moderator_ids(), cmd.target, target.name, True),
+        ]
+
+    def _on_LiftBan(self, cmd: LiftBan, now: float) -> list[Event]:
+        self._actor(cmd.actor, Action.MODERATE)
+        name = self.banned.pop(cmd.target, None)
+        if name is None:
+            raise NotFound(f"{cmd.target!r} is not banned from this room")
+        self.knocks.pop(cmd.target, None)
+        return [BanChanged(self.moderator_ids(), cmd.target, name, False)]
 
     def _on_Pin(self, cmd: Pin, now: float) -> list[Event]:
         self._actor(cmd.actor, Action.MODERATE)

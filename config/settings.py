@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import socket
 import tomllib
@@ -77,6 +78,12 @@ class Settings:
     public_ip: str
     interpretation_channels: tuple[str, ...]
     recording_workers: int
+    room_max_participants: int
+    lobby_max_knocks: int
+    companions_per_device: int
+    pairing_failures_per_minute: int
+    trusted_proxies: tuple[str, ...]
+    recording_empty_stop_s: int
 
     @property
     def public_url(self) -> str:
@@ -107,6 +114,8 @@ def _absolute(path: Path) -> Path:
     """``path`` from the current working directory, with ``~`` expanded; not resolved, so
     that a data directory reached through a symbolic link keeps its name."""
     return Path(os.path.abspath(path.expanduser()))
+
+
 _LOG_FORMATS = ("json", "text")
 
 
@@ -177,6 +186,20 @@ def _build(raw: Mapping[str, Any], where: str) -> Settings:
         raise SettingsError(f"port must be between 1 and 65535, not {values['port']}")
     if values["ws_max_message_bytes"] < 1024:
         raise SettingsError("ws_max_message_bytes must be at least 1024")
+    for name in (
+        "room_max_participants",
+        "lobby_max_knocks",
+        "companions_per_device",
+        "pairing_failures_per_minute",
+        "recording_empty_stop_s",
+    ):
+        if values[name] < 1:
+            raise SettingsError(f"{name} must be at least 1, not {values[name]}")
+    try:
+        for proxy in values["trusted_proxies"]:
+            ipaddress.ip_network(proxy, strict=False)
+    except ValueError as error:
+        raise SettingsError(f"trusted_proxies: {error}") from None
     return Settings(**values)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from classroom.identity import Identity
+from classroom.permissions import Action, can
 from classroom.room import Admitted, Command, Event, ExpireDisconnected, Room
 
 log = logging.getLogger("classroom.hub")
@@ -124,7 +125,7 @@ class LiveRoom:
 
     def __init__(self, hub: Hub, name: str) -> None:
         self.hub = hub
-        self.core = Room(name)
+        self.core = Room(name, **hub.room_options)
         # Per participant, the connection that holds their presence (and media): their
         # classroom page, else a side page when no classroom page is open.
         self.connections: dict[str, Connection] = {}
@@ -210,7 +211,7 @@ class LiveRoom:
         if identity.sub in self.core.lobby:
             room = self.core.lobby_snapshot(identity.sub)
         else:
-            room = self.core.snapshot()
+            room = self.core.snapshot(moderator=can(identity.role, Action.MODERATE))
         return {"type": "welcome", "you": identity.to_json(), "room": room}
 
 
@@ -220,6 +221,8 @@ class Hub:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.rooms: dict[str, LiveRoom] = {}
+        # Limits of every room (``classroom.room.Room``'s keywords), from the settings.
+        self.room_options: dict[str, int] = {}
         self.listeners: list[EventListener] = []
 
     def room(self, name: str) -> LiveRoom:

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from classroom import room as core
 from classroom.errors import InvalidCommand
-from web.context import CATALOGUE, STORE
+from web.context import CATALOGUE, HUB, SETTINGS, STORE
 from web.hub import CLASSROOM_PAGE, CLOSE_REMOVED, CLOSE_REPLACED, Connection, LiveRoom
 from web.ws import ClientMessage, Dispatcher, error_message, greet_admitted, take_presence
 
@@ -69,6 +69,11 @@ class JoinHere(ClientMessage):
 
 def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     """The room's own messages; a session's module is checked in the catalogue and kept."""
+    settings = app[SETTINGS]
+    app[HUB].room_options = {
+        "max_participants": settings.room_max_participants,
+        "lobby_max_knocks": settings.lobby_max_knocks,
+    }
     register(dispatcher, app)
 
 
@@ -106,6 +111,10 @@ def register(dispatcher: Dispatcher, app: web.Application | None = None) -> None
     async def remove(conn: Connection, live: LiveRoom, msg: Target) -> None:
         live.apply(core.Remove(conn.pid, msg.target))
         live.close_pages(msg.target, CLOSE_REMOVED, "removed by the trainer")
+
+    @route("lift_ban", Target)
+    async def lift_ban(conn: Connection, live: LiveRoom, msg: Target) -> None:
+        live.apply(core.LiftBan(conn.pid, msg.target))
 
     @route("admit", Target)
     async def admit(conn: Connection, live: LiveRoom, msg: Target) -> None:

@@ -34,7 +34,7 @@ def names(events: list[r.Event]) -> list[str]:
         (r.Mute("t", "a"), ["MuteChanged"]),
         (r.Mute("t", None), ["MuteChanged", "MuteChanged"]),
         (r.Pin("t", "b"), ["PinChanged"]),
-        (r.Remove("t", "b"), ["Removed", "ParticipantLeft"]),
+        (r.Remove("t", "b"), ["Removed", "ParticipantLeft", "BanChanged"]),
         (r.LockRoom("t", True), ["RoomLocked"]),
         (r.AllowScreenShare("t", True), ["ScreenSharePermissionChanged"]),
         (r.ShareScreen("t", True), ["ScreenShareChanged"]),
@@ -106,8 +106,9 @@ def test_unlocking_admits_everyone_waiting() -> None:
 def test_denied_participants_leave_the_lobby() -> None:
     room = make_room(locked=True)
     room.handle(r.Join("c", "C", Role.TRAINEE), 1)
-    (left,) = room.handle(r.Deny("t", "c"), 2)
+    left, banned = room.handle(r.Deny("t", "c"), 2)
     assert isinstance(left, r.ParticipantLeft) and left.reason == "denied" and not room.lobby
+    assert isinstance(banned, r.BanChanged) and banned.banned and banned.to == ("t",)
 
 
 def test_a_reconnect_within_grace_keeps_hand_and_pin() -> None:

@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -131,3 +132,75 @@ async def test_someone_in_the_lobby_learns_nothing_of_the_room(
         async with asyncio.timeout(5):  # once admitted, the features greet her
             while wanted:
                 wanted.discard(json.loads((await knocker.receive()).data)["type"])
+
+
+# --- 3. removal sticks; knocks are limited -------------------------------------------------
+
+
+async def refused(ws: Any) -> str:
+    """The error a refused join gets before its socket closes."""
+    error = await receive(ws, "error")
+    assert (await ws.receive()).type is aiohttp.WSMsgType.CLOSE
+    return str(error["message"])
+
+
+async def test_a_removed_person_stays_out_until_the_trainer_lets_them_back(
+    client: Client, mint: Mint
+) -> None:
+    trainer = await join(client, mint("trainer", "Tea", sub="t"))
+    ana_token = mint("trainee", "Ana", sub="a")
+    await join(client, ana_token)
+    await trainer.send_json({"type": "remove", "target": "a"})
+    banned = await receive(trainer, "ban_changed")
+    assert (banned["id"], banned["name"], banned["banned"]) == ("a", "Ana", True)
+    for token in (ana_token, mint("trainee", "Ana again", sub="a")):  # same identity
+        again = await client.ws_connect("/ws", params={"token": token})
+        assert await refused(again) == "the trainer has removed you from this room"
+    late_trainer = await client.ws_connect("/ws", params={"token": mint("trainer", "Tom")})
+    assert (await receive(late_trainer, "welcome"))["room"]["banned"] == [
+        {"id": "a", "name": "Ana"}
+    ]
+    await trainer.send_json({"type": "lift_ban", "target": "a"})
+    assert (await receive(trainer, "ban_changed"))["banned"] is False
+    back = await join(client, ana_token)
+    await back.send_json({"type": "chat", "text": "I am back"})
+    assert (await receive(trainer, "chat_posted"))["sender"] == "a"
+
+
+async def test_a_refused_person_cannot_knock_again_nor_knock_without_end(
+    settings: Settings, clock: ManualClock, mint: Mint
+) -> None:
+    from web.app import create_app
+
+    app = create_app(settings.replace(lobby_max_knocks=2), clock)
+    async with TestClient(TestServer(app)) as client:
+        trainer = await join(client, mint("trainer", "Tea", sub="t"))
+        await trainer.send_json({"type": "lock", "value": True})
+        await receive(trainer, "room_locked")
+        knock = await client.ws_connect("/ws", params={"token": mint("trainee", "Ana", sub="a")})
+        await receive(knock, "lobby_entered")
+        await trainer.send_json({"type": "deny", "target": "a"})
+        assert (await receive(trainer, "ban_changed"))["banned"] is True
+        again = await client.ws_connect("/ws", params={"token": mint("trainee", "Ana", sub="a")})
+        assert "removed you" in await refused(again)
+        for _ in range(2):  # Boris knocks and leaves, twice: then no more
+            boris = await client.ws_connect("/ws", params={"token": mint("trainee", "B", sub="b")})
+            await receive(boris, "lobby_entered")
+            await boris.close()
+            await receive(trainer, "participant_left")
+        boris = await client.ws_connect("/ws", params={"token": mint("trainee", "B", sub="b")})
+        assert "too often" in await refused(boris)
+
+
+async def test_a_full_room_refuses_newcomers_but_not_trainers(
+    settings: Settings, clock: ManualClock, mint: Mint
+) -> None:
+    from web.app import create_app
+
+    app = create_app(settings.replace(room_max_participants=2), clock)
+    async with TestClient(TestServer(app)) as client:
+        await join(client, mint("trainer", "Tea", sub="t"))
+        await join(client, mint("trainee", "Ana", sub="a"))
+        third = await client.ws_connect("/ws", params={"token": mint("trainee", "B", sub="b")})
+        assert await refused(third) == "the room is full (2 participants)"
+        await join(client, mint("trainer", "Tom", sub="t2"))
