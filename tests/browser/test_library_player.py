@@ -67,6 +67,11 @@ async def test_a_learner_finds_and_replays_a_recording(
     # Every module of the catalogue shows, by topic; those not recorded yet say so.
     assert await page.locator("h3[data-module]").count() >= 10
     assert await page.get_by_text("Ende nuk ka regjistrime.").count() >= 9
+    # A reload no longer carries the token: the page keeps the language it had.
+    await page.reload()
+    await card.wait_for()
+    assert await page.get_by_text("Ende nuk ka regjistrime.").count() >= 9
+    assert await page.evaluate("document.documentElement.lang") == "sq"
     await page.fill("#search-q", "no such words")
     await page.click("#library-search button")
     await page.locator("#library-message").filter(has_text="Asnjë").wait_for()  # Albanian
