@@ -1,4 +1,5 @@
-"""Real-browser fixtures: the service on a real port, and Debian's Chromium through Playwright."""
+"""Real-browser fixtures: the service on a real port, Debian's Chromium through Playwright
+and Debian's Firefox ESR over WebDriver BiDi."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from config import Settings
+from tests.browser.firefox import FIREFOX, LaunchFirefox, firefox_launcher
 from tests.conftest import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -97,3 +99,13 @@ async def open_page(launch_browser: LaunchBrowser) -> OpenPage:
         return page
 
     return open_
+
+
+@pytest.fixture
+async def launch_firefox() -> AsyncIterator[LaunchFirefox]:
+    """launch_firefox(**prefs) -> a new headless Firefox ESR over WebDriver BiDi (closed
+    after the test); tests/browser/firefox.py says why not through Playwright."""
+    if not shutil.which(FIREFOX):
+        pytest.fail("firefox-esr is not installed: run `make test`, which installs it")
+    async with firefox_launcher() as launch:
+        yield launch
