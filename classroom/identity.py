@@ -13,8 +13,9 @@ from classroom.companion import COMPANION_TOKEN_TTL_S, CompanionPaired
 from classroom.errors import TokenError
 from classroom.permissions import TOKEN_ROLES, Role
 
-_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_ROOM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Matched whole (fullmatch): "$" would also accept a trailing newline.
+_LANG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+_ROOM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _REQUIRED = ("sub", "name", "room", "role", "exp", "iat", "aud", "iss")
 
 
@@ -30,6 +31,7 @@ class Identity:
     exp: int
     iat: int
     device: str | None = None  # companions only: the room device they paired with
+    jti: str | None = None  # the token's id, to revoke it (not shown to clients)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -58,11 +60,11 @@ class TokenPolicy:
 
 
 def valid_room_name(room: str) -> bool:
-    return bool(_ROOM.match(room))
+    return bool(_ROOM.fullmatch(room))
 
 
 def valid_language(lang: str) -> bool:
-    return bool(_LANG.match(lang))
+    return bool(_LANG.fullmatch(lang))
 
 
 def mint_token(
@@ -99,6 +101,7 @@ def mint_token(
         "exp": now + ttl_s,
         "aud": audience,
         "iss": issuer,
+        "jti": uuid.uuid4().hex,
     }
     if lang:
         claims["lang"] = lang
@@ -150,6 +153,14 @@ def verify_token(token: str, policy: TokenPolicy, now: int, room: str | None = N
         raise TokenError("token has expired")
     if iat > now + policy.leeway_s:
         raise TokenError("token is issued in the future")
+    nbf = claims.get("nbf")
+    if nbf is not None and (not isinstance(nbf, int) or isinstance(nbf, bool)):
+        raise TokenError("token nbf must be an integer")
+    if nbf is not None and nbf > now + policy.leeway_s:
+        raise TokenError("token is not valid yet")
+    jti = claims.get("jti")
+    if jti is not None and (not isinstance(jti, str) or not jti or len(jti) > 200):
+        raise TokenError("token jti is invalid")
     device = claims.get("device")
     if claims["role"] == Role.COMPANION.value:
         # Companion tokens come only from pairing: tied to a device, short-lived.
@@ -182,6 +193,7 @@ def verify_token(token: str, policy: TokenPolicy, now: int, room: str | None = N
         exp=exp,
         iat=iat,
         device=device,
+        jti=jti,
     )
 
 
@@ -209,6 +221,7 @@ def mint_companion_token(
         "exp": now + COMPANION_TOKEN_TTL_S,
         "aud": audience,
         "iss": issuer,
+        "jti": paired.companion,  # one token per pairing: its id is the companion's
     }
     if lang:
         claims["lang"] = lang
