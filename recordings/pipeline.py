@@ -436,14 +436,20 @@ def images_step(job: Job, video: Path, duration: float) -> int:
     poster = job.path(OUT_DIR, POSTER)
     if not poster.exists():
         partial = job.path(WORK_DIR, POSTER)
-        at = min(duration * 0.1, 30.0)
-        command = ffmpeg.output(
-            ffmpeg.input(str(video), ss=f"{at:.3f}", threads=1).video.filter("scale", 640, -2),
-            str(partial),
-            frames=1,
-            f="image2",
-        )
-        run_ffmpeg(job, "images", Command(command), 0, lambda _: None)
+        # A tenth of the way in, else the first picture: ffmpeg writes nothing (and
+        # says nothing) when it finds no picture from the point it was asked for.
+        for at in (min(duration * 0.1, 30.0), 0.0):
+            command = ffmpeg.output(
+                ffmpeg.input(str(video), ss=f"{at:.3f}", threads=1).video.filter("scale", 640, -2),
+                str(partial),
+                frames=1,
+                f="image2",
+            )
+            run_ffmpeg(job, "images", Command(command), 0, lambda _: None)
+            if partial.exists():
+                break
+        else:
+            raise PipelineError(f"no picture for a poster in {video.name}")
         partial.replace(poster)
     return len(list(thumbs.glob("*.jpg")))
 

@@ -9,6 +9,7 @@ the disk runs low or a write fails, keeping what was written.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import shutil
@@ -50,6 +51,7 @@ class Recorder:
         self.on_failure = on_failure
         self.journal = Journal(directory / JOURNAL_FILE, durable)
         self.writers: dict[str, TrackWriter] = {}  # by the media layer's track id
+        self._numbers = 0  # track directories made so far
         self.failure: str | None = None
         self.stopped = False
         self._disk_checked = float("-inf")
@@ -66,22 +68,38 @@ class Recorder:
     # --- TrackSink -----------------------------------------------------------
 
     def on_track(self, track: TrackInfo) -> None:
-        if not self.active or track.id in self.writers:
+        """A track starts. One that comes back after it ended (republished in another
+        codec for a viewer that cannot decode the first, say, or on a new connection:
+        another codec, another RTP clock) is recorded as a new track of its own, in its
+        own files, under an id of its own; the pipeline places each at its time."""
+        if not self.active:
             return
-        number = len(self.writers) + 1
+        known = self.writers.get(track.id)
+        if known is not None and not (known.ended or known.track.codec != track.codec):
+            return
+        number = self._numbers + 1
         name = f"t{number:02d}-{_SAFE.sub('', track.source)[:20]}"
+        recorded = track if known is None else dataclasses.replace(track, id=f"{track.id}#{number}")
 
         def add() -> None:
-            self.journal.append("track", self.clock(), dir=name, track=track.to_json())
+            if known is not None and not known.ended:
+                known.close_segment()
+                self.journal.append("track_ended", self.clock(), track=known.track.id)
+            self.journal.append("track", self.clock(), dir=name, track=recorded.to_json())
             self.writers[track.id] = TrackWriter(
-                self.directory / TRACKS_DIR / name, track, self.journal, self.clock, self.segment_s
+                self.directory / TRACKS_DIR / name,
+                recorded,
+                self.journal,
+                self.clock,
+                self.segment_s,
             )
+            self._numbers = number
 
         self._guard(add)
 
     def on_packet(self, track_id: str, packet: av.Packet) -> None:
         writer = self.writers.get(track_id)
-        if writer is None or not self.active:
+        if writer is None or writer.ended or not self.active:
             return
         now = self.clock()
         if now - self._disk_checked >= DISK_CHECK_EVERY_S:
@@ -99,18 +117,23 @@ class Recorder:
             return
         self._guard(
             lambda: self.journal.append(
-                "sender_report", self.clock(), track=track_id, ntp=report.ntp_time, pts=relative
+                "sender_report",
+                self.clock(),
+                track=writer.track.id,
+                ntp=report.ntp_time,
+                pts=relative,
             )
         )
 
     def on_track_ended(self, track_id: str) -> None:
         writer = self.writers.get(track_id)
-        if writer is None or not self.active:
+        if writer is None or writer.ended or not self.active:
             return
 
         def end() -> None:
             writer.close_segment()
-            self.journal.append("track_ended", self.clock(), track=track_id)
+            writer.ended = True
+            self.journal.append("track_ended", self.clock(), track=writer.track.id)
 
         self._guard(end)
 

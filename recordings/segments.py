@@ -69,6 +69,7 @@ class TrackWriter:
         self.segment_start = 0
         self.segment_packets = 0
         self.dropped = 0
+        self.ended = False  # the media layer ended the track (it may come back: see Recorder)
         directory.mkdir(parents=True, exist_ok=True)
 
     def write(self, packet: av.Packet) -> None:
