@@ -8,8 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from config import SettingsError, load_settings
-from web.keys import load_token_keys
+from config import Settings, SettingsError, load_settings
 
 
 def parse_bitrate(text: str) -> int:
@@ -86,22 +85,32 @@ def _signing(args: argparse.Namespace) -> tuple[object, str, str, str]:
         raise SettingsError(
             f"no token secret in {settings.data_dir}: give --secret or the server's --data-dir"
         )
-    keys = load_token_keys(settings)
-    if keys.signing_key is None:
+    return _key(settings), settings.token_algorithm, settings.token_audience, settings.token_issuer
+
+
+def _key(settings: Settings) -> object:
+    """The key the server signs with, read as the server reads it (the tool is a client of
+    the server and imports none of it)."""
+    if settings.token_algorithm == "HS256":
+        secret = settings.token_secret.reveal()
+        if not secret:
+            secret = (Path(settings.data_dir) / "token_secret").read_text().strip()
+        if len(secret) < 32:
+            raise SettingsError("token_secret must be at least 32 characters")
+        return secret
+    if not settings.token_private_key_file:
         raise SettingsError(
             f"{settings.token_algorithm} tokens need token_private_key_file to be minted here"
         )
-    return (
-        keys.signing_key,
-        settings.token_algorithm,
-        settings.token_audience,
-        settings.token_issuer,
-    )
+    try:
+        return Path(settings.token_private_key_file).read_bytes()
+    except OSError as error:
+        raise SettingsError(f"token_private_key_file: {error.strerror}") from None
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from web.loadtest.report import Progress, render_json, render_table
-    from web.loadtest.runner import LoadConfig, run
+    from loadtest.report import Progress, render_json, render_table
+    from loadtest.runner import LoadConfig, run
 
     key, algorithm, audience, issuer = _signing(args)
     try:

@@ -21,7 +21,7 @@ is still starting, and keeps the guess; one counter then got two streams and
 another none.
 ``Tap`` relies on private parts of aiortc and aioice (the ICE transport's
 ``_connection`` and its ``data_received``); they are pinned, and
-tests/web/loadtest/test_media.py fails if they move.
+tests/loadtest/test_media.py fails if they move.
 """
 
 from __future__ import annotations

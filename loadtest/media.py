@@ -22,10 +22,10 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from loadtest.clip import Clip, ClipTrack, add_clip_track
+from loadtest.counter import Reading, StreamCounter, Tap, rates
+from loadtest.participant import Participant
 from media.ice import gather_loopback_when_alone
-from web.loadtest.clip import Clip, ClipTrack, add_clip_track
-from web.loadtest.counter import Reading, StreamCounter, Tap, rates
-from web.loadtest.participant import Participant
 
 #: What the load tool says it receives: it decodes nothing, and its clips are VP8.
 CODECS = ["VP8"]

@@ -16,7 +16,7 @@ import math
 import time
 from typing import Any
 
-from web.loadtest.participant import Participant
+from loadtest.participant import Participant
 
 QUESTION = {
     "text": "Which body hears an asylum appeal?",

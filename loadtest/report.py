@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from web.loadtest.quiz import BurstResult
+from loadtest.quiz import BurstResult
 
 QUIZ_PREFIX = "quiz-"  # names of the participants who only answer the quiz burst
 

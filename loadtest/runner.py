@@ -12,12 +12,12 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from classroom.identity import mint_token
-from web.loadtest.clip import encode_audio, encode_video
-from web.loadtest.counter import Reading
-from web.loadtest.media import MediaClient, start_all
-from web.loadtest.participant import JoinRefused, Participant, RequestFailed
-from web.loadtest.quiz import BurstResult, quiz_burst
-from web.loadtest.report import QUIZ_PREFIX, ParticipantResult, Progress, Report
+from loadtest.clip import encode_audio, encode_video
+from loadtest.counter import Reading
+from loadtest.media import MediaClient, start_all
+from loadtest.participant import JoinRefused, Participant, RequestFailed
+from loadtest.quiz import BurstResult, quiz_burst
+from loadtest.report import QUIZ_PREFIX, ParticipantResult, Progress, Report
 
 #: Server figures read from /metrics: what the report calls them -> the metric's sample name.
 SERVER_METRICS = {

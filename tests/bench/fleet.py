@@ -18,13 +18,13 @@ from typing import Any
 import aiohttp
 from aiortc import RTCPeerConnection
 
+from loadtest.clip import Clip
+from loadtest.counter import StreamCounter, rates
+from loadtest.media import MediaClient
+from loadtest.participant import Participant
+from loadtest.runner import scrape
 from tests.bench import profile, stock_client
 from tests.bench.process import CpuMeter, Server
-from web.loadtest.clip import Clip
-from web.loadtest.counter import StreamCounter, rates
-from web.loadtest.media import MediaClient
-from web.loadtest.participant import Participant
-from web.loadtest.runner import scrape
 
 Mint = Callable[..., str]
 

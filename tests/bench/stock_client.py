@@ -5,9 +5,9 @@ from __future__ import annotations
 import aiohttp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+from loadtest.clip import Clip, ClipTrack, add_clip_track
+from loadtest.counter import StreamCounter, Tap
 from media.ice import gather_loopback_when_alone
-from web.loadtest.clip import Clip, ClipTrack, add_clip_track
-from web.loadtest.counter import StreamCounter, Tap
 
 
 async def _exchange(session: aiohttp.ClientSession, url: str, pc: RTCPeerConnection) -> None:

@@ -12,12 +12,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from loadtest.clip import Clip, encode_video
 from tests.bench import profile, report
 from tests.bench.conftest import SERVER_CORES, Mint
 from tests.bench.fleet import ClassroomFleet, Fleet, StockFleet, Window
 from tests.bench.process import Server, stock_relay
 from tests.conftest import free_port
-from web.loadtest.clip import Clip, encode_video
 
 WARMUP_S = 4.0
 WINDOW_S = 15.0

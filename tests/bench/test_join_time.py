@@ -6,13 +6,13 @@ import statistics
 
 import aiohttp
 
+from loadtest.clip import encode_audio, encode_video
+from loadtest.media import MediaClient
+from loadtest.participant import Participant
 from tests.bench import report
 from tests.bench.conftest import Mint
 from tests.bench.process import Server
 from tests.browser.conftest import LaunchBrowser
-from web.loadtest.clip import encode_audio, encode_video
-from web.loadtest.media import MediaClient
-from web.loadtest.participant import Participant
 
 JOINS = 7
 TARGET_MS = 1000.0

@@ -6,12 +6,12 @@ import asyncio
 
 import aiohttp
 
+from loadtest.clip import encode_video
+from loadtest.participant import Participant
 from tests.bench import report
 from tests.bench.conftest import Mint, StartServer
 from tests.bench.fleet import ClassroomFleet
 from tests.bench.process import Server, rss_bytes
-from web.loadtest.clip import encode_video
-from web.loadtest.participant import Participant
 
 ROOMS = 10
 PER_ROOM = 50  # a trainer and 49 trainees: a large class

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 from config import load_settings
+from loadtest.runner import LoadConfig, run
 from tests.bench import report
 from tests.bench.conftest import SECRET
 from tests.bench.process import Server
-from web.loadtest.runner import LoadConfig, run
 
 PUBLISHERS, VIEWERS, LATE = 6, 30, 6
 WARMUP_S, WINDOW_S = 5.0, 20.0

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from loadtest.runner import LoadConfig, run
 from tests.bench import report
 from tests.bench.conftest import SECRET
 from tests.bench.process import Server
-from web.loadtest.runner import LoadConfig, run
 
 ANSWERERS = 1000
 TARGET_P99_MS = 200.0

@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from media.ice import gather_loopback_when_alone
-from web.loadtest.clip import (
+from loadtest.clip import (
     AUDIO_RATE,
     VIDEO_CLOCK,
     Clip,
@@ -19,7 +18,8 @@ from web.loadtest.clip import (
     encode_audio,
     encode_video,
 )
-from web.loadtest.counter import Reading, StreamCounter, Tap, rates
+from loadtest.counter import Reading, StreamCounter, Tap, rates
+from media.ice import gather_loopback_when_alone
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,17 @@ import pytest
 from aiohttp import web
 
 from config import Settings
+from loadtest.command import parse_bitrate, parse_size
+from loadtest.participant import Participant, RequestFailed, peek_type
+from loadtest.quiz import BurstResult, latencies
+from loadtest.report import ParticipantResult, Progress, Report, render_table
+from loadtest.runner import LoadConfig, run, server_figures
 from media.ice import gather_loopback_when_alone
 from tests.conftest import SECRET, free_port
 from tests.server import ServerProcess
 from web.cli import main
-from web.loadtest.command import parse_bitrate, parse_size
-from web.loadtest.participant import Participant, RequestFailed, peek_type
-from web.loadtest.quiz import BurstResult, latencies
-from web.loadtest.report import ParticipantResult, Progress, Report, render_table
-from web.loadtest.runner import LoadConfig, run, server_figures
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

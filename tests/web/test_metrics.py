@@ -12,11 +12,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from config import Settings
+from loadtest.clip import encode_audio, encode_video
+from loadtest.media import MediaClient
+from loadtest.participant import Participant
 from tests.conftest import Mint
 from tests.web.test_ws import connect, receive
-from web.loadtest.clip import encode_audio, encode_video
-from web.loadtest.media import MediaClient
-from web.loadtest.participant import Participant
 from web.metrics import MonotonicTotals
 
 Client = TestClient[Any, Any]
