@@ -11,6 +11,7 @@ read that as BUNDLE defines it, nobody heard a Firefox microphone or interpreter
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tests.conftest import Mint
 from tests.server import ServerProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+LOCALES = Path(__file__).resolve().parents[2] / "web" / "static" / "locales"
 
 
 async def chromium_join(
@@ -143,3 +145,20 @@ async def test_a_chromium_interpreter_is_heard_by_a_firefox_listener_on_her_chan
     await sees(tea, "besa", "camera", "the Firefox trainer sees the trainee")
     await hears(tea, "besa", "microphone", "the Firefox trainer hears the trainee")
     no_script_errors(tea, ana)
+
+
+async def test_a_firefox_trainer_is_told_why_the_screen_cannot_be_shared(
+    live_server: LiveServer, launch_firefox: LaunchFirefox, mint: Mint
+) -> None:
+    """Headless Firefox has no screen to offer: getDisplayMedia ends in NotFoundError, and
+    the page says so in the person's language instead of leaving the button unpressed."""
+    url = live_server.join_url(mint("trainer", "Tea", sub="tea"), lang="sq")
+    tea = await firefox_join(await launch_firefox(), url, camera=False)
+    await tea.click("#toggle-screen")
+    expected = json.loads((LOCALES / "sq.json").read_text("utf-8"))["room.share_not_found"]
+    shown = await tea.wait_for(
+        "[...document.querySelectorAll('#alerts p')].map((p) => p.textContent).join('|')"
+    )
+    assert expected in shown.split("|")
+    assert await tea.evaluate("document.querySelector('#toggle-screen').ariaPressed") == "false"
+    no_script_errors(tea)

@@ -667,8 +667,15 @@ class Classroom {
     let stream;
     try {
       stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
-    } catch {
-      return; // the user closed the browser's picker
+    } catch (error) {
+      // NotAllowedError: the user closed the browser's picker (or said no); nothing to say.
+      // NotFoundError: the browser has nothing to share here (Firefox without a screen
+      // it can capture); NotReadableError: the system kept it from capturing.
+      const name = String(/** @type {any} */ (error)?.name || "");
+      if (name === "NotFoundError") this.alert(t("room.share_not_found"));
+      else if (name === "NotReadableError") this.alert(t("room.share_not_readable"));
+      else if (name !== "NotAllowedError" && name !== "AbortError") this.alert(t("room.share_failed"));
+      return;
     }
     this.screenStream = stream;
     const [track] = stream.getVideoTracks();
