@@ -13,6 +13,7 @@ from aiohttp import web
 from classroom.errors import Forbidden
 from classroom.identity import Identity, mint_token, parse_duration, verify_token
 from classroom.permissions import PERMISSIONS, TOKEN_ROLES, Action, require
+from web import revocation
 from web.context import CATALOGUE, KEYS, SETTINGS, STORE
 from web.errors import read_json
 from web.room_handlers import last_module_key
@@ -26,7 +27,8 @@ def authenticate(request: web.Request) -> Identity:
     """The identity of the request's bearer token (TokenError -> 401 by the middleware)."""
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.startswith("Bearer ") else bearer_token(request)
-    return verify_token(token, request.app[KEYS].policy, int(time.time()))
+    identity = verify_token(token, request.app[KEYS].policy, int(time.time()))
+    return revocation.check(request.app, identity)
 
 
 @routes.get("/api/me")

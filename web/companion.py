@@ -3,6 +3,11 @@
 Codes live in the store (``pairing:{code}``, expiring with the code) so any node, and
 a restarted one, can redeem them; ``pairing-device:{room}:{device}`` names a device's
 current code so that a new code retires the old one.
+
+Each room device has at most ``companions_per_device`` phones at a time (and one code
+pairs at most that many): ``companions:{room}`` holds every paired phone (its device,
+name and token expiry). A trainer unpairs one phone, or every phone of a room device
+(``unpair_companion``): their tokens are revoked (``web.revocation``) and their pages close.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from aiohttp import web
 from classroom import companion as core
 from classroom.errors import Forbidden, InvalidCommand, InvalidValue, NotFound
 from classroom.identity import mint_companion_token, valid_language
+from classroom.permissions import Action, require
+from classroom.room import Leave
+from web import revocation
 from web.context import HUB, KEYS, SETTINGS, STORE
 from web.errors import json_error, read_json
-from web.hub import Connection, LiveRoom
+from web.hub import CLOSE_REMOVED, Connection, LiveRoom
 from web.pages import render
 from web.ws import ClientMessage, Dispatcher
 
@@ -34,6 +42,13 @@ FAILURES_PER_MINUTE = 20
 
 class PairCompanion(ClientMessage):
     pass
+
+
+class Unpair(ClientMessage):
+    """One phone (``target``, its participant id), or every phone of a room device."""
+
+    target: str | None = pydantic.Field(default=None, min_length=1, max_length=200)
+    device: str | None = pydantic.Field(default=None, min_length=1, max_length=200)
 
 
 class Redeem(pydantic.BaseModel):
@@ -53,6 +68,27 @@ def code_key(code: str) -> str:
 
 def device_key(room: str, device: str) -> str:
     return f"pairing-device:{room}:{device}"
+
+
+def companions_key(room: str) -> str:
+    return f"companions:{room}"
+
+
+def uses_key(code: str) -> str:
+    return f"pairing-uses:{code}"
+
+
+async def paired_phones(store: Any, room: str, now: float) -> dict[str, dict[str, Any]]:
+    """The room's paired phones whose tokens are still valid, by participant id (the
+    expired ones are forgotten on the way)."""
+    phones = {}
+    for companion, text in (await store.hgetall(companions_key(room))).items():
+        phone = json.loads(text)
+        if phone["exp"] <= now:
+            await store.hdel(companions_key(room), companion)
+        else:
+            phones[companion] = phone
+    return phones
 
 
 def companion_url(public_url: str, code: str) -> str:
@@ -112,6 +148,36 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
                     message["ref"] = msg.ref
                 conn.send(message)
 
+    @dispatcher.route("unpair_companion", Unpair)
+    async def unpair_companion(conn: Connection, live: LiveRoom, msg: Unpair) -> None:
+        require(conn.identity.role, Action.MODERATE)
+        if (msg.target is None) == (msg.device is None):
+            raise InvalidValue("name one phone (target) or a room device (device)")
+        store, now = app[STORE], time.time()
+        phones = await paired_phones(store, live.name, now)
+        if msg.target is not None:
+            if msg.target not in phones:
+                raise NotFound("no phone of that id is paired in this room")
+            chosen = [msg.target]
+        else:
+            chosen = [pid for pid, phone in phones.items() if phone["device"] == msg.device]
+            code = await store.get(device_key(live.name, msg.device))
+            if code is not None:  # the code on the room screen pairs nobody any more
+                await store.delete(code_key(code))
+                await store.delete(device_key(live.name, msg.device))
+        for companion in chosen:
+            await revocation.revoke(app, companion, phones[companion]["exp"], now)
+            await store.hdel(companions_key(live.name), companion)
+            if companion in live.core.participants or companion in live.core.lobby:
+                live.apply(Leave(companion))  # its token is refused: no ban needed
+            for page in live.pages_of(companion):
+                page.send({"type": "removed", "id": companion, "by": conn.pid})
+            live.close_pages(companion, CLOSE_REMOVED, "unpaired by the trainer")
+        reply: dict[str, Any] = {"type": "companions_unpaired", "ids": chosen}
+        if msg.ref is not None:
+            reply["ref"] = msg.ref
+        conn.send(reply)
+
     app.router.add_routes(routes)
 
 
@@ -139,6 +205,7 @@ async def pair(request: web.Request) -> web.Response:
         await store.incr(failures)
         raise
     paired = next(e for e in events if isinstance(e, core.CompanionPaired))
+    await admit_phone(store, settings.companions_per_device, pairing.codes[code], paired, now)
     token = mint_companion_token(
         paired,
         now=int(now),
@@ -161,6 +228,31 @@ async def pair(request: web.Request) -> web.Response:
         },
         status=201,
     )
+
+
+async def admit_phone(
+    store: Any, cap: int, issued: core.PairingCode, paired: core.CompanionPaired, now: float
+) -> None:
+    """Count a new phone against its code's and its room device's bound; InvalidCommand
+    (409) when either is reached. Counted first, then checked (and undone if over), so
+    that concurrent pairings never pass the bound together."""
+    full = (
+        f"this room device has {cap} phones paired already; "
+        "ask the trainer to unpair the phones no longer in use"
+    )
+    await store.set_if_absent(uses_key(issued.code), "0", ttl_s=issued.expires_at - now + 60)
+    if await store.incr(uses_key(issued.code)) > cap:
+        raise InvalidCommand(full)
+    phone = {
+        "device": issued.device,
+        "name": paired.name,
+        "exp": int(now) + core.COMPANION_TOKEN_TTL_S,
+    }
+    await store.hset(companions_key(issued.room), paired.companion, json.dumps(phone))
+    phones = await paired_phones(store, issued.room, now)
+    if sum(p["device"] == issued.device for p in phones.values()) > cap:
+        await store.hdel(companions_key(issued.room), paired.companion)
+        raise InvalidCommand(full)
 
 
 @routes.get("/companion")

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from classroom import room as core
 from classroom.errors import InvalidCommand
+from web import revocation
 from web.context import CATALOGUE, HUB, SETTINGS, STORE
 from web.hub import CLASSROOM_PAGE, CLOSE_REMOVED, CLOSE_REPLACED, Connection, LiveRoom
 from web.ws import ClientMessage, Dispatcher, error_message, greet_admitted, take_presence
@@ -74,6 +75,7 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
         "max_participants": settings.room_max_participants,
         "lobby_max_knocks": settings.lobby_max_knocks,
     }
+    revocation.setup(app)  # withdrawn join links and unpaired phones' tokens
     register(dispatcher, app)
 
 

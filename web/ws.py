@@ -23,6 +23,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from classroom.errors import ClassroomError, TokenError
 from classroom.identity import verify_token
 from classroom.room import Admitted, Disconnect, Join
+from web import revocation
 from web.context import HUB, KEYS, SETTINGS, WEBSOCKETS
 from web.errors import json_error, parse_json, validation_message
 from web.hub import CLASSROOM_PAGE, CLOSE_REPLACED, PAGES, SIDE_PAGE, Connection, LiveRoom
@@ -152,6 +153,8 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         identity = verify_token(bearer_token(request), request.app[KEYS].policy, int(time.time()))
     except TokenError as error:
         return json_error(401, error.code, error.message)
+    if await revocation.is_revoked(request.app, identity):
+        return json_error(401, "unauthorized", revocation.WITHDRAWN)
 
     page = request.query.get("page", CLASSROOM_PAGE)
     client = request.query.get("client") or None

@@ -204,3 +204,94 @@ async def test_a_full_room_refuses_newcomers_but_not_trainers(
         third = await client.ws_connect("/ws", params={"token": mint("trainee", "B", sub="b")})
         assert await refused(third) == "the room is full (2 participants)"
         await join(client, mint("trainer", "Tom", sub="t2"))
+
+
+# --- 2. pairing: bounded, revocable ----------------------------------------------------------
+
+
+async def closed(ws: Any) -> int:
+    """The close code of a socket, once the messages before it are read."""
+    while not ws.closed:
+        await ws.receive(timeout=5)
+    return int(ws.close_code)
+
+
+async def refused_at_the_door(client: Client, token: str) -> int:
+    with pytest.raises(aiohttp.WSServerHandshakeError) as error:
+        await client.ws_connect("/ws", params={"token": token})
+    return error.value.status
+
+
+async def pair_phone(client: Client, code: str, name: str) -> Any:
+    return await client.post("/api/companion/pair", json={"code": code, "name": name})
+
+
+async def test_one_code_pairs_a_room_of_phones_not_more_and_the_trainer_unpairs_them(
+    settings: Settings, clock: ManualClock, mint: Mint
+) -> None:
+    from web.app import create_app
+
+    app = create_app(settings.replace(companions_per_device=3), clock)
+    async with TestClient(TestServer(app)) as client:
+        trainer = await join(client, mint("trainer", "Tea", sub="t"))
+        device = await join(client, mint("room", "Room 3", sub="room3"))
+        await device.send_json({"type": "pair_companion"})
+        code = (await receive(device, "pairing_code_issued"))["code"]
+        answers = await asyncio.gather(*(pair_phone(client, code, f"P{i}") for i in range(10)))
+        paired = [await r.json() for r in answers if r.status == 201]
+        refusals = [await r.json() for r in answers if r.status != 201]
+        assert len(paired) == 3 and {r.status for r in answers} == {201, 409}
+        assert "3 phones paired already" in refusals[0]["error"]["message"]
+        await device.send_json({"type": "pair_companion"})  # a new code: still the device's 3
+        fresh = (await receive(device, "pairing_code_issued"))["code"]
+        assert (await pair_phone(client, fresh, "P10")).status == 409
+
+        phones = [await client.ws_connect("/ws", params={"token": p["token"]}) for p in paired]
+        ids = [(await receive(phone, "welcome"))["you"]["sub"] for phone in phones]
+        await trainer.send_json({"type": "unpair_companion", "target": ids[0], "ref": "u"})
+        assert (await receive(trainer, "companions_unpaired"))["ids"] == [ids[0]]
+        assert (await receive(phones[0], "removed"))["id"] == ids[0]
+        assert await closed(phones[0]) == 4003
+        assert await refused_at_the_door(client, paired[0]["token"]) == 401
+        me = await client.get("/api/me", headers=auth(paired[0]["token"]))
+        assert me.status == 401
+        assert (await pair_phone(client, fresh, "P11")).status == 201  # a place is free
+
+        await trainer.send_json({"type": "unpair_companion", "device": "room3"})
+        assert len((await receive(trainer, "companions_unpaired"))["ids"]) == 3
+        for phone in phones[1:]:
+            assert (await receive(phone, "removed"))["by"] == "t"
+            await closed(phone)
+        assert (await pair_phone(client, fresh, "P12")).status == 404  # the code is retired
+        phone = await client.ws_connect("/ws", params={"token": mint("trainee", "Ana")})
+        await receive(phone, "welcome")
+        await phone.send_json({"type": "unpair_companion", "device": "room3"})
+        assert (await receive(phone, "error"))["code"] == "forbidden"
+
+
+async def test_a_trainer_withdraws_a_join_link(client: Client, mint: Mint) -> None:
+    trainer_token = mint("trainer", "Tea", sub="t")
+    trainer = await join(client, trainer_token)
+    link = await client.post(
+        "/api/rooms/demo/invitations",
+        json={"role": "trainee", "name": "Guest"},
+        headers=auth(trainer_token),
+    )
+    token = (await link.json())["token"]
+    guest = await join(client, token)
+    response = await client.post(
+        "/api/rooms/demo/revocations", json={"token": token}, headers=auth(trainer_token)
+    )
+    assert response.status == 200 and (await response.json())["jti"]
+    assert (await receive(guest, "error"))["code"] == "unauthorized"
+    assert await closed(guest) == 4003
+    assert await refused_at_the_door(client, token) == 401
+    assert (await client.get("/api/me", headers=auth(token))).status == 401
+    other = await client.post(
+        "/api/rooms/demo/revocations",
+        json={"token": token},
+        headers=auth(mint("trainee", "Ana")),
+    )
+    assert other.status == 403
+    await trainer.send_json({"type": "ping", "ref": "alive"})
+    assert (await receive(trainer, "pong"))["ref"] == "alive"
