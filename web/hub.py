@@ -49,6 +49,14 @@ PAGES = (CLASSROOM_PAGE, SIDE_PAGE)
 #: Messages about a classroom page's own peer connections, never sent to side pages.
 MEDIA_MESSAGES = frozenset({"subscribe", "republish"})
 
+#: Arrivals and departures go out one by one, up to ANNOUNCE_SINGLY in a window of
+#: ANNOUNCE_WINDOW_S; past that, the rest of the window's go out together at its end as
+#: one ``participants_changed`` message (a crowd joining costs each page one message a
+#: window, not one per newcomer). Any other message to everyone sends the batch first.
+ANNOUNCE_SINGLY = 10
+ANNOUNCE_WINDOW_S = 1.0
+ANNOUNCED = frozenset({"participant_joined", "participant_disconnected", "participant_left"})
+
 
 class Connection:
     """One open websocket of one participant, with its outbox and writer task.
@@ -133,6 +141,10 @@ class LiveRoom:
         self.others: dict[str, set[Connection]] = {}
         # Attachments of other features (media router, poll book...) by name.
         self.parts: dict[str, Any] = {}
+        # Arrivals and departures held back for the next participants_changed message.
+        self.announcements: list[dict[str, Any]] = []
+        self.announce_window = (0.0, 0)  # when the current window began, sent singly in it
+        self.announce_timer: asyncio.TimerHandle | None = None
 
     @property
     def name(self) -> str:
@@ -158,11 +170,39 @@ class LiveRoom:
 
     def deliver(self, events: list[Event]) -> None:
         for event in events:
-            self.send(event_message(event), event.to)
+            message = event_message(event)
+            if event.to is None and message["type"] in ANNOUNCED:
+                self.announce(message)
+            else:
+                self.send(message, event.to)
             if isinstance(event, Admitted):
                 # Out of the lobby: now the newcomer's pages may see the room.
                 for connection in self.pages_of(event.id):
                     connection.send(self.welcome(connection.identity))
+
+    def announce(self, message: dict[str, Any]) -> None:
+        """Send an arrival or departure to the room now, or with the window's batch."""
+        loop = asyncio.get_running_loop()
+        start, singly = self.announce_window
+        if loop.time() - start >= ANNOUNCE_WINDOW_S:
+            start, singly = loop.time(), 0
+        if singly < ANNOUNCE_SINGLY and not self.announcements:
+            self.announce_window = (start, singly + 1)
+            self.send(message)
+            return
+        self.announce_window = (start, singly)
+        self.announcements.append(message)
+        if self.announce_timer is None:
+            self.announce_timer = loop.call_at(start + ANNOUNCE_WINDOW_S, self.flush_announcements)
+
+    def flush_announcements(self) -> None:
+        """Send the arrivals and departures held back, as one message."""
+        if self.announce_timer is not None:
+            self.announce_timer.cancel()
+            self.announce_timer = None
+        held, self.announcements = self.announcements, []
+        if held:
+            self.send({"type": "participants_changed", "events": held})
 
     def pages_of(self, pid: str) -> list[Connection]:
         """The open pages of a participant that hear from the room (not those on standby)."""
@@ -192,8 +232,12 @@ class LiveRoom:
         """Send to every admitted participant (to=None) or to the given participant ids,
         on each of their open pages (media messages go to the classroom page alone).
 
-        People waiting in the lobby receive only what is addressed to them.
+        People waiting in the lobby receive only what is addressed to them. Before another
+        message to everyone, the arrivals and departures held back are sent (``announce``),
+        to keep the order.
         """
+        if to is None and self.announcements and message.get("type") != "participants_changed":
+            self.flush_announcements()
         if to is None:
             members = self.core.participants
             pids: Any = [pid for pid in self.connections if pid in members]

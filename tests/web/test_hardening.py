@@ -295,3 +295,24 @@ async def test_a_trainer_withdraws_a_join_link(client: Client, mint: Mint) -> No
     assert other.status == 403
     await trainer.send_json({"type": "ping", "ref": "alive"})
     assert (await receive(trainer, "pong"))["ref"] == "alive"
+
+
+async def test_a_crowd_joining_is_announced_in_batches(client: Client, mint: Mint) -> None:
+    trainer = await join(client, mint("trainer", "Tea", sub="t"))
+    crowd = [mint("trainee", f"P{i}", sub=f"p{i}") for i in range(40)]
+    await asyncio.gather(*(join(client, token) for token in crowd))
+    joined: list[str] = []
+    messages = 0
+    async with asyncio.timeout(5):
+        while len(joined) < 40:
+            message = json.loads((await trainer.receive()).data)
+            if message["type"] == "participant_joined":
+                joined.append(message["participant"]["id"])
+            elif message["type"] == "participants_changed":
+                assert {e["type"] for e in message["events"]} == {"participant_joined"}
+                joined += [e["participant"]["id"] for e in message["events"]]
+            else:
+                continue
+            messages += 1
+    assert sorted(joined) == sorted(f"p{i}" for i in range(40))  # each once, none lost
+    assert messages <= 10 + 3  # ten one by one, then a batch a second

@@ -203,6 +203,10 @@ class Classroom {
       participant_joined: (m) => this.onJoined(m.participant, m.rejoined),
       participant_disconnected: (m) => this.update(m.id, { connected: false }),
       participant_left: (m) => this.onLeft(m.id, m.reason),
+      // Arrivals and departures of a crowd, in one message (docs/protocol.md).
+      participants_changed: (m) => {
+        for (const event of m.events) handlers[event.type]?.(event);
+      },
       lobby_entered: (m) => this.onLobbyEntered(m.participant),
       admitted: (m) => this.onAdmitted(m.id),
       room_locked: (m) => this.onLocked(m.locked),
