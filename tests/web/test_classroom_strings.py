@@ -15,7 +15,7 @@ PAGE_MODULES = ["classroom.js", "prejoin.js", "stage.js", "people.js", "chat.js"
 LANGUAGES = ["en", "sr-Latn", "mk", "sq", "ar"]
 
 # Keys the page builds at run time rather than spelling out.
-ENDINGS = ["left", "removed", "denied", "replaced", "refused", "no_token"]
+ENDINGS = ["left", "removed", "denied", "replaced", "refused", "no_token", "banned", "full"]
 LEAVE_REASONS = ["left", "timeout", "removed", "denied"]  # participant_left reasons
 ROLES = ["trainer", "trainee", "interpreter", "room", "observer", "companion"]
 

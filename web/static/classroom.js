@@ -216,6 +216,11 @@ class Classroom {
       unmute_requested: (m) => this.onUnmuteRequested(m.direct),
       unmute_declined: (m) => this.onUnmuteDeclined(m.id),
       removed: (m) => m.id === this.you && this.end("removed"),
+      ban_changed: (m) => {
+        if (m.banned) this.banned.set(m.id, m.name);
+        else this.banned.delete(m.id);
+        this.render();
+      },
       pin_changed: (m) => this.onPin(m.id),
       screen_share_permission_changed: (m) => this.onSharePermission(m.allowed),
       screen_share_changed: (m) => this.onShare(m.id, m.sharing),
@@ -290,6 +295,8 @@ class Classroom {
     const room = message.room;
     this.participants = new Map(room.participants.map((/** @type {Participant} */ p) => [p.id, p]));
     this.lobby = new Map(room.lobby.map((/** @type {Participant} */ p) => [p.id, p]));
+    /** @type {Map<string, string>} removed or refused, by id: trainers only */
+    this.banned = new Map((room.banned || []).map((/** @type {{id: string, name: string}} */ b) => [b.id, b.name]));
     this.locked = room.locked;
     this.pinned = room.pinned;
     this.screenShareAllowed = room.screen_share_allowed;
@@ -510,6 +517,9 @@ class Classroom {
     // The page sends no refs: an error with one answers a feature module (media.js,
     // polls...) that asked with a ref and reports its own failures.
     if (error.ref) return;
+    // Refused at the door: removed or refused before (until a trainer lets them), or full.
+    if (this.phase === "connecting" && error.code === "forbidden") return this.end("banned");
+    if (this.phase === "connecting" && error.code === "invalid_state") return this.end("full");
     const known = t(`error.${error.code}`);
     this.alert(known === `error.${error.code}` ? error.message : `${known} (${error.message})`);
   }
@@ -846,6 +856,7 @@ class Classroom {
   render() {
     this.people.render(this.participants, this.pinned);
     this.people.renderLobby(this.lobby);
+    this.people.renderBanned(this.banned || new Map());
     this.stage.layout({
       participants: this.participants,
       pinned: this.pinned,

@@ -72,6 +72,20 @@ class Row {
         }
       });
       actions.append(this.actions.mute, this.actions.remove);
+      // A companion phone is unpaired (its token revoked); a room device's phones all at once.
+      const unpair = {
+        companion: { label: "people.unpair", confirm: "people.unpair_confirm", fields: { target: this.id } },
+        room: { label: "people.unpair_phones", confirm: "people.unpair_phones_confirm", fields: { device: this.id } },
+      }[participant.role];
+      if (unpair) {
+        this.actions.unpair = button("unpair danger", t(unpair.label));
+        this.actions.unpair.addEventListener("click", async () => {
+          if (await confirm(t(unpair.confirm, { name: participant.name }))) {
+            send("unpair_companion", unpair.fields);
+          }
+        });
+        actions.append(this.actions.unpair);
+      }
     }
     this.element.append(actions);
   }
@@ -116,6 +130,11 @@ class Row {
       mute.setAttribute("aria-label", t(label, { name }));
     }
     if (remove) remove.setAttribute("aria-label", t("people.remove_of", { name }));
+    const { unpair } = this.actions;
+    if (unpair) {
+      const label = participant.role === "room" ? "people.unpair_phones_of" : "people.unpair_of";
+      unpair.setAttribute("aria-label", t(label, { name }));
+    }
   }
 }
 
@@ -130,6 +149,7 @@ export class People {
     this.count = /** @type {HTMLElement} */ (root.querySelector("#participant-count"));
     this.lobbyRoot = lobbyRoot;
     this.lobbyList = /** @type {HTMLElement} */ (lobbyRoot.querySelector("#lobby-list"));
+    this.bannedRoot = /** @type {HTMLElement|null} */ (document.querySelector("#banned"));
     this.options = options;
     /** @type {Map<string, Row>} */
     this.rows = new Map();
@@ -166,6 +186,36 @@ export class People {
     });
     const present = ordered.filter((p) => p.connected).length;
     this.count.textContent = t("people.count", { count: present });
+  }
+
+  /**
+   * Who was removed or refused and may not come back until a trainer lets them (trainers only).
+   * @param {Map<string, string>} banned names by participant id
+   */
+  renderBanned(banned) {
+    const root = this.bannedRoot;
+    if (!root) return;
+    const { moderator, send } = this.options;
+    root.hidden = !moderator || banned.size === 0;
+    const list = /** @type {HTMLElement} */ (root.querySelector("#banned-list"));
+    list.replaceChildren(
+      ...[...banned].map(([id, name]) => {
+        const item = document.createElement("li");
+        item.className = "waiting";
+        item.dataset.id = id;
+        const who = document.createElement("span");
+        who.className = "person-name";
+        who.textContent = name;
+        const lift = button("lift-ban", t("banned.lift"));
+        lift.setAttribute("aria-label", t("banned.lift_of", { name }));
+        lift.addEventListener("click", () => send("lift_ban", { target: id }));
+        const actions = document.createElement("div");
+        actions.className = "person-actions";
+        actions.append(lift);
+        item.append(who, actions);
+        return item;
+      }),
+    );
   }
 
   /** @param {Map<string, Participant>} lobby */
