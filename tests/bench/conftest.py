@@ -70,6 +70,8 @@ async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
             cores=SERVER_CORES,
             CLASSROOM_WS_RATE_PER_S="1000",
             CLASSROOM_WS_RATE_BURST="1000",
+            # Rooms of a thousand and more (a quiz burst), past a conference room's cap.
+            CLASSROOM_ROOM_MAX_PARTICIPANTS="5000",
             CLASSROOM_LOG_LEVEL="INFO",  # the server log in tmp_path tells what went wrong
         )
         started.append(process)
