@@ -12,6 +12,7 @@ name and token expiry). A trainer unpairs one phone, or every phone of a room de
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import time
@@ -32,12 +33,53 @@ from web.context import HUB, KEYS, SETTINGS, STORE
 from web.errors import json_error, read_json
 from web.hub import CLOSE_REMOVED, Connection, LiveRoom
 from web.pages import render
+from web.store import RedisStore
 from web.ws import ClientMessage, Dispatcher
 
 routes = web.RouteTableDef()
-#: Wrong or expired codes one address may try in a minute: guessing a live code among
-#: 31^6 takes hundreds of millions of tries, and this keeps it at 20 a minute.
-FAILURES_PER_MINUTE = 20
+#: The window of ``pairing_failures_per_minute``: guessing a live code among 31^6 takes
+#: hundreds of millions of tries, and the limit keeps one address to a few dozen a minute.
+FAILURE_WINDOW_S = 60
+#: Count and give back in one step, the window's expiry set whenever the key has none.
+_COUNT_SCRIPT = """
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return n
+"""
+
+
+async def count_attempt(store: Any, key: str, by: int = 1) -> int:
+    """Add ``by`` to a counter of the current window and return it, atomically: in Redis
+    one script (the counter always expires); in this process's store, whose operations
+    do not interleave with another request's between these two."""
+    if isinstance(store, RedisStore):
+        window_ms = FAILURE_WINDOW_S * 1000
+        return int(await store.redis.eval(_COUNT_SCRIPT, 1, key, by, window_ms))
+    await store.set_if_absent(key, "0", ttl_s=FAILURE_WINDOW_S)
+    count: int = await store.incr(key, by)
+    return count
+
+
+def client_address(request: web.Request, trusted_proxies: tuple[str, ...]) -> str:
+    """The client's address: the connection's, or, when that is a trusted reverse proxy,
+    the last address in X-Forwarded-For that is not one (a client may prepend anything)."""
+    networks = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip())
+        except ValueError:
+            return False
+        return any(ip in network for network in networks)
+
+    remote = request.remote or ""
+    if not networks or not trusted(remote):
+        return remote
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not trusted(hop):
+            return hop
+    return remote
 
 
 class PairCompanion(ClientMessage):
@@ -192,18 +234,21 @@ async def pair(request: web.Request) -> web.Response:
     if keys.signing_key is None:
         raise Forbidden("this service verifies tokens but holds no key to mint them")
     now = time.time()
-    failures = f"pairing-failures:{request.remote}"
-    count = await store.get(failures)
-    if count is not None and int(count) >= FAILURES_PER_MINUTE:
+    # Every attempt is counted before it is evaluated (one atomic step), and given back
+    # when it was no wrong code: concurrent guesses get exactly the limit evaluated.
+    failures = "pairing-failures:" + client_address(request, settings.trusted_proxies)
+    if await count_attempt(store, failures) > settings.pairing_failures_per_minute:
         return json_error(429, "rate_limited", "too many wrong codes; wait a minute")
     pairing = await _load(store, code)
     companion = "companion-" + uuid.uuid4().hex
     try:
         events = pairing.handle(core.RedeemCode(code, body.name, companion), now)
     except (NotFound, InvalidCommand):
-        await store.set_if_absent(failures, "0", ttl_s=60)
-        await store.incr(failures)
+        raise  # a wrong or expired code: the attempt stays counted
+    except BaseException:
+        await count_attempt(store, failures, by=-1)
         raise
+    await count_attempt(store, failures, by=-1)
     paired = next(e for e in events if isinstance(e, core.CompanionPaired))
     await admit_phone(store, settings.companions_per_device, pairing.codes[code], paired, now)
     token = mint_companion_token(

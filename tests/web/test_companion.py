@@ -125,11 +125,11 @@ async def test_trainees_cannot_issue_codes_nor_mint_companions(client: Client, m
 
 
 async def test_guessing_codes_is_slowed_down(client: Client, mint: Mint) -> None:
-    from web.companion import FAILURES_PER_MINUTE
+    from web.context import SETTINGS
 
     _, issued = await code_of(client, mint)
     wrong = "ZZZZZZ" if issued["code"] != "ZZZZZZ" else "YYYYYY"
-    for _ in range(FAILURES_PER_MINUTE):
+    for _ in range(client.app[SETTINGS].pairing_failures_per_minute):
         assert (await pair(client, wrong)).status == 404
     refused = await pair(client, issued["code"])
     assert refused.status == 429 and (await refused.json())["error"]["code"] == "rate_limited"

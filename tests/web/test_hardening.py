@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from config import Settings
 from tests.conftest import ManualClock, Mint
 from tests.web.test_polls import auth, join, receive
+from web.context import STORE
 from web.store import MemoryStore
 
 Client = TestClient[Any, Any]
@@ -316,3 +317,66 @@ async def test_a_crowd_joining_is_announced_in_batches(client: Client, mint: Min
             messages += 1
     assert sorted(joined) == sorted(f"p{i}" for i in range(40))  # each once, none lost
     assert messages <= 10 + 3  # ten one by one, then a batch a second
+
+
+# --- 7. the pairing limiter ------------------------------------------------------------------
+
+
+async def guesses_under_a_crowd(client: Client, mint: Mint, **headers: str) -> list[int]:
+    """200 wrong codes at once from one address: the statuses answered."""
+    device = await join(client, mint("room", "Room 3", sub="room3"))
+    await device.send_json({"type": "pair_companion"})
+    code = (await receive(device, "pairing_code_issued"))["code"]
+    wrong = "ZZZZZZ" if code != "ZZZZZZ" else "YYYYYY"
+    answers = await asyncio.gather(
+        *(
+            client.post("/api/companion/pair", json={"code": wrong, "name": "x"}, headers=headers)
+            for _ in range(200)
+        )
+    )
+    return sorted(r.status for r in answers)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+async def test_concurrent_guesses_get_exactly_the_limit_evaluated(
+    store: str, request: pytest.FixtureRequest, settings: Settings, clock: ManualClock, mint: Mint
+) -> None:
+    from web.app import create_app
+
+    redis_url = request.getfixturevalue("redis_url") if store == "redis" else ""
+    changed = settings.replace(redis_url=redis_url, pairing_failures_per_minute=20)
+    async with TestClient(TestServer(create_app(changed, clock))) as client:
+        key = "pairing-failures:127.0.0.1"
+        await client.app[STORE].delete(key)  # the tests share one redis-server
+        assert await guesses_under_a_crowd(client, mint) == [404] * 20 + [429] * 180
+        if store == "redis":
+            ttl = await client.app[STORE].redis.pttl(key)  # type: ignore[attr-defined]
+            assert 0 < ttl <= 60_000  # the counter always expires
+        await client.app[STORE].delete(key)
+
+
+async def test_behind_a_trusted_proxy_each_phone_is_limited_alone(
+    settings: Settings, clock: ManualClock, mint: Mint
+) -> None:
+    from web.app import create_app
+
+    changed = settings.replace(pairing_failures_per_minute=5, trusted_proxies=("127.0.0.1",))
+    async with TestClient(TestServer(create_app(changed, clock))) as client:
+        device = await join(client, mint("room", "Room 3", sub="room3"))
+        await device.send_json({"type": "pair_companion"})
+        code = (await receive(device, "pairing_code_issued"))["code"]
+        wrong = "ZZZZZZ" if code != "ZZZZZZ" else "YYYYYY"
+
+        async def attempt(typed: str, client_ip: str) -> int:
+            # A client may send its own X-Forwarded-For: the proxy appends the real address.
+            forwarded = {"X-Forwarded-For": f"198.51.100.99, {client_ip}"}
+            body = {"code": typed, "name": "Besa"}
+            response = await client.post("/api/companion/pair", json=body, headers=forwarded)
+            return response.status
+
+        assert [await attempt(wrong, "10.1.1.1") for _ in range(6)] == [404] * 5 + [429]
+        assert await attempt(code, "10.1.1.1") == 429  # that phone waits a minute
+        assert await attempt(code, "10.1.1.2") == 201  # the next phone in the room does not
+        for _ in range(4):  # right codes are no failures: they do not use up the limit
+            assert await attempt(code, "10.1.1.3") == 201
+        assert await attempt(wrong, "10.1.1.3") == 404
