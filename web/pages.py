@@ -22,7 +22,8 @@ def render(request: web.Request, name: str, status: int = 200, **context: object
     html = env.get_template(name).render(lang=lang, **context)
     headers = {
         "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
-        "media-src 'self' blob:; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'",
+        "media-src 'self' blob:; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         "Referrer-Policy": "no-referrer",
         "X-Content-Type-Options": "nosniff",
     }

@@ -380,3 +380,16 @@ async def test_behind_a_trusted_proxy_each_phone_is_limited_alone(
         for _ in range(4):  # right codes are no failures: they do not use up the limit
             assert await attempt(code, "10.1.1.3") == 201
         assert await attempt(wrong, "10.1.1.3") == 404
+
+
+# --- 9. smaller ------------------------------------------------------------------------------
+
+
+async def test_pages_may_not_be_framed_nor_rebased(client: Client) -> None:
+    for path in ("/", "/companion", "/join"):
+        response = await client.get(path)
+        policy = dict(
+            part.strip().split(" ", 1)
+            for part in response.headers["Content-Security-Policy"].split(";")
+        )
+        assert policy["frame-ancestors"] == "'none'" and policy["base-uri"] == "'none'", path

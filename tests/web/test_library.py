@@ -171,7 +171,15 @@ async def test_media_needs_a_valid_ticket_for_that_recording(
     assert (await client.get(f"/media/recordings/{rid}/{good}/download.mp4")).status == 200
     expired = make_ticket(key, rid, time.time() - 7 * 3600)
     forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
-    for ticket in (expired, forged, "123-abc", "nonsense", make_ticket(key, other, time.time())):
+    odd = ("9" * 5000 + "-abc", "\u00b2-abc", "1" * 13 + "-abc")  # huge, not ASCII, too long
+    for ticket in (
+        expired,
+        forged,
+        "123-abc",
+        "nonsense",
+        make_ticket(key, other, time.time()),
+        *odd,
+    ):
         response = await client.get(f"/media/recordings/{rid}/{ticket}/download.mp4")
         assert response.status == 403, ticket
 
