@@ -84,6 +84,7 @@ class Settings:
     pairing_failures_per_minute: int
     trusted_proxies: tuple[str, ...]
     recording_empty_stop_s: int
+    quiz_template_answers: str
 
     @property
     def public_url(self) -> str:
@@ -117,6 +118,7 @@ def _absolute(path: Path) -> Path:
 
 
 _LOG_FORMATS = ("json", "text")
+_TEMPLATE_ANSWERS = ("author", "trainers")
 
 
 def _convert(name: str, kind: Any, value: Any, where: str) -> Any:
@@ -195,6 +197,8 @@ def _build(raw: Mapping[str, Any], where: str) -> Settings:
     ):
         if values[name] < 1:
             raise SettingsError(f"{name} must be at least 1, not {values[name]}")
+    if values["quiz_template_answers"] not in _TEMPLATE_ANSWERS:
+        raise SettingsError(f"quiz_template_answers must be one of {', '.join(_TEMPLATE_ANSWERS)}")
     try:
         for proxy in values["trusted_proxies"]:
             ipaddress.ip_network(proxy, strict=False)

@@ -22,7 +22,7 @@ from classroom.ports import Store
 from classroom.question import QuizSpec
 from classroom.quiz import QuizBook
 from web.api import authenticate
-from web.context import CATALOGUE, HUB, STORE
+from web.context import CATALOGUE, HUB, SETTINGS, STORE
 from web.errors import read_json
 from web.poll_records import (
     books,
@@ -30,6 +30,7 @@ from web.poll_records import (
     module_of,
     new_id,
     save_template,
+    template_authors,
     templates,
     viewers,
 )
@@ -89,9 +90,24 @@ async def listing(request: web.Request, kind: Kind) -> web.Response:
         book, module = await kind.load(store, room), None
     body: dict[str, Any] = {kind.plural: book.view_for(identity.sub, identity.role)}
     if can(identity.role, Action.MANAGE_POLLS):
-        prepared = await templates(store, kind.name, request.query.get("module") or module)
-        body["templates"] = [{"id": tid, **spec} for tid, spec in prepared.items()]
+        chosen = request.query.get("module") or module
+        prepared = await templates(store, kind.name, chosen)
+        authors = await template_authors(store, kind.name, chosen)
+        shared = request.app[SETTINGS].quiz_template_answers == "trainers"
+        body["templates"] = [
+            {"id": tid, **(spec if shared or authors.get(tid) == identity.sub else unmarked(spec))}
+            for tid, spec in prepared.items()
+        ]
     return web.json_response(body)
+
+
+def unmarked(spec: dict[str, Any]) -> dict[str, Any]:
+    """A template as other trainers than its author see it (``quiz_template_answers``):
+    the questions without their correct answers, which only the quiz reveals."""
+    if "questions" not in spec:
+        return spec
+    questions = [{k: v for k, v in q.items() if k != "correct"} for q in spec["questions"]]
+    return {**spec, "questions": questions}
 
 
 async def prepare(request: web.Request, kind: Kind) -> web.Response:
@@ -102,7 +118,9 @@ async def prepare(request: web.Request, kind: Kind) -> web.Response:
     spec, store = body.spec(), request.app[STORE]
     if body.module is not None:
         request.app[CATALOGUE].module(body.module)  # NotFound for an unknown module
-        template_id = await save_template(store, kind.name, body.module, spec.to_json())
+        template_id = await save_template(
+            store, kind.name, body.module, spec.to_json(), author=identity.sub
+        )
         prepared = {"id": template_id, "module": body.module, **spec.to_json()}
         return web.json_response(prepared, status=201)
     live = request.app[HUB].room(identity.room)

@@ -172,10 +172,23 @@ async def save_quiz_answer(store: Store, room: str, quiz: Quiz, index: int, pid:
 # --- templates prepared for a training module ---------------------------------
 
 
-async def save_template(store: Store, kind: str, module: str, spec: dict[str, Any]) -> str:
+async def save_template(
+    store: Store, kind: str, module: str, spec: dict[str, Any], author: str = ""
+) -> str:
     template_id = "t" + new_id()
     await store.hset(f"{kind}-templates:{module}", template_id, json.dumps(spec))
+    if author:
+        await store.hset(template_authors_key(kind, module), template_id, author)
     return template_id
+
+
+def template_authors_key(kind: str, module: str) -> str:
+    """Who prepared each template of a module (by participant id)."""
+    return f"{kind}-template-authors:{module}"
+
+
+async def template_authors(store: Store, kind: str, module: str | None) -> dict[str, str]:
+    return await store.hgetall(template_authors_key(kind, module)) if module else {}
 
 
 async def templates(store: Store, kind: str, module: str | None) -> dict[str, dict[str, Any]]:

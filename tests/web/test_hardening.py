@@ -393,3 +393,28 @@ async def test_pages_may_not_be_framed_nor_rebased(client: Client) -> None:
             for part in response.headers["Content-Security-Policy"].split(";")
         )
         assert policy["frame-ancestors"] == "'none'" and policy["base-uri"] == "'none'", path
+
+
+QUIZ = {
+    "title": "Border law",
+    "module": "m08-asylum-return",
+    "questions": [{"text": "Who decides?", "options": ["Police", "Court"], "correct": [1]}],
+}
+
+
+async def test_only_its_author_reads_a_quiz_templates_answers_yet_anyone_runs_it(
+    client: Client, mint: Mint
+) -> None:
+    author, other = mint("trainer", "Tea", sub="t"), mint("trainer", "Tom", sub="t2", room="r2")
+    created = await client.post("/api/rooms/demo/quizzes", json=QUIZ, headers=auth(author))
+    template_id = (await created.json())["id"]
+    url = "/api/rooms/{}/quizzes?module=m08-asylum-return"
+    mine = (await (await client.get(url.format("demo"), headers=auth(author))).json())["templates"]
+    assert mine[0]["questions"][0]["correct"] == [1]
+    theirs = (await (await client.get(url.format("r2"), headers=auth(other))).json())["templates"]
+    assert theirs[0]["id"] == template_id and "correct" not in theirs[0]["questions"][0]
+    trainer = await join(client, other)
+    await trainer.send_json({"type": "start_session", "module": "m08-asylum-return"})
+    await receive(trainer, "session_changed")
+    await trainer.send_json({"type": "start_quiz", "quiz": template_id})
+    assert (await receive(trainer, "quiz_started"))["quiz"]["title"] == "Border law"
