@@ -201,7 +201,7 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
             if msg.target not in phones:
                 raise NotFound("no phone of that id is paired in this room")
             chosen = [msg.target]
-        else:
+        elif msg.device is not None:
             chosen = [pid for pid, phone in phones.items() if phone["device"] == msg.device]
             code = await store.get(device_key(live.name, msg.device))
             if code is not None:  # the code on the room screen pairs nobody any more
