@@ -5,10 +5,12 @@ Key layout (``{room}`` and ids are validated names):
 - ``polls:{room}`` hash poll id -> the poll without answers; ``quizzes:{room}`` likewise.
 - ``poll:{room}:{id}:ballots`` hash participant -> their answer (named polls only).
 - ``poll:{room}:{id}:voters`` hash participant -> "1" (anonymous polls: who, never what).
-- ``poll:{room}:{id}:count:{n}`` counters and ``poll:{room}:{id}:text:{random}`` texts
-  (anonymous polls: what, never who). Texts are keys of their own, not entries of a hash,
-  because a small Redis hash keeps insertion order: lined up with the voters' hash, that
-  order would name who wrote what.
+- ``poll:{room}:{id}:count:{n}`` counters and ``poll:{room}:{id}:texts`` the free texts
+  (anonymous polls: what, never who). The texts are one key, so no key's write time
+  dates one text; each is stored behind a random prefix where no insertion order is
+  kept (in Redis a sorted set of equal scores, ordered by the prefix; in SQLite a hash,
+  ordered by field): neither order nor timing lines a text up with the voters' hash.
+  (Older ``poll:{room}:{id}:text:{random}`` keys are still read.)
 - ``quiz:{room}:{id}:answers`` hash "{question}:{participant}" -> the scored answer.
 - ``poll-templates:{module}`` / ``quiz-templates:{module}`` hash id -> a prepared spec.
 
@@ -34,6 +36,7 @@ from classroom.question import QuizSpec
 from classroom.quiz import Quiz, QuizAnswer, QuizBook
 from classroom.room import Event
 from web.hub import LiveRoom
+from web.store import RedisStore
 
 PART = "polls"
 
@@ -109,16 +112,36 @@ async def load_polls(store: Store, room: str) -> PollBook:
             for counter in range(poll.spec.size):
                 value = await store.get(_poll_key(room, poll.id, f"count:{counter}"))
                 poll.counts[counter] = int(value or 0)
-            for key in await store.keys(_poll_key(room, poll.id, "text:")):
-                text = await store.get(key)
-                if text is not None:
-                    poll.texts.append(text)
+            poll.texts = await load_texts(store, room, poll.id)
         else:
             stored = await store.hgetall(_poll_key(room, poll.id, "ballots"))
             poll.ballots = {pid: Ballot.from_json(json.loads(b)) for pid, b in stored.items()}
             poll.voters = set(poll.ballots)
         book.entries[poll.id] = poll
     return book
+
+
+async def save_text(store: Store, room: str, poll_id: str, text: str) -> None:
+    """One anonymous free text, among the poll's others in no order of answering."""
+    key, prefix = _poll_key(room, poll_id, "texts"), uuid.uuid4().hex
+    if isinstance(store, RedisStore):
+        await store.redis.zadd(key, {f"{prefix}:{text}": 0})
+    else:
+        await store.hset(key, prefix, text)
+
+
+async def load_texts(store: Store, room: str, poll_id: str) -> list[str]:
+    key = _poll_key(room, poll_id, "texts")
+    if isinstance(store, RedisStore):
+        members = await store.redis.zrange(key, 0, -1)
+        texts = [member.split(":", 1)[1] for member in members]
+    else:
+        texts = list((await store.hgetall(key)).values())
+    for old in await store.keys(_poll_key(room, poll_id, "text:")):  # before the one key
+        text = await store.get(old)
+        if text is not None:
+            texts.append(text)
+    return texts
 
 
 async def save_poll(store: Store, room: str, poll: Poll) -> None:
@@ -134,7 +157,7 @@ async def save_answer(store: Store, room: str, poll: Poll, pid: str, answer: Any
         for counter in poll.spec.counters(poll.spec.check_answer(answer)):
             await store.incr(_poll_key(room, poll.id, f"count:{counter}"))
         if isinstance(answer, str):
-            await store.set(_poll_key(room, poll.id, f"text:{uuid.uuid4().hex}"), answer)
+            await save_text(store, room, poll.id, answer)
         return
     ballot = json.dumps(poll.ballots[pid].to_json())
     key = _poll_key(room, poll.id, "ballots")

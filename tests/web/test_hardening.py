@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -418,3 +419,41 @@ async def test_only_its_author_reads_a_quiz_templates_answers_yet_anyone_runs_it
     await receive(trainer, "session_changed")
     await trainer.send_json({"type": "start_quiz", "quiz": template_id})
     assert (await receive(trainer, "quiz_started"))["quiz"]["title"] == "Border law"
+
+
+async def test_anonymous_texts_keep_neither_order_nor_time_of_answering(
+    settings: Settings, mint: Mint, redis_url: str
+) -> None:
+    import redis.asyncio as aioredis
+
+    from tests.web.test_polls import open_poll
+    from web.app import create_app
+
+    room = "anon-" + uuid.uuid4().hex[:8]
+    app = create_app(settings.replace(redis_url=redis_url))
+    texts = [f"answer {i}" for i in range(6)]
+    async with TestClient(TestServer(app)) as client:
+        trainer = await join(client, mint("trainer", sub="t", room=room))
+        poll = await open_poll(trainer, kind="text", options=[], anonymous=True)
+        for i, text in enumerate(texts):
+            voter = await join(client, mint("trainee", f"P{i}", sub=f"p{i}", room=room))
+            await voter.send_json({"type": "answer_poll", "poll": poll["id"], "answer": text})
+            await receive(voter, "poll_answer_recorded")
+    direct = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        keys = sorted([k async for k in direct.scan_iter(match=f"poll:{room}:*")])
+        texts_key = f"poll:{room}:{poll['id']}:texts"
+        assert keys == [texts_key, f"poll:{room}:{poll['id']}:voters"]  # no key per text
+        assert await direct.type(texts_key) == "zset"
+        stored = await direct.zrange(texts_key, 0, -1, withscores=True)
+        assert {score for _, score in stored} == {0}  # ordered by a random prefix alone
+        prefixes = [member.split(":", 1)[0] for member, _ in stored]
+        assert prefixes == sorted(prefixes) and all(len(p) == 32 for p in prefixes)
+        assert sorted(member.split(":", 1)[1] for member, _ in stored) == texts
+    finally:
+        await direct.aclose()
+    async with TestClient(TestServer(create_app(settings.replace(redis_url=redis_url)))) as again:
+        token = mint("trainer", sub="t", room=room)
+        listing = await again.get(f"/api/rooms/{room}/polls", headers=auth(token))
+        (kept,) = (await listing.json())["polls"]
+        assert kept["tally"]["texts"] == texts
