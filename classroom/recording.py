@@ -22,6 +22,7 @@ STOP_REASONS = frozenset(
         "disk_full",  # the recordings disk ran low
         "write_error",  # the recorder could not write
         "shutdown",  # the server is shutting down
+        "empty_room",  # nobody published for the set time (everyone had left)
     }
 )
 
@@ -85,6 +86,7 @@ class RecordingState:
 
     def __init__(self) -> None:
         self.current: Current | None = None
+        self.empty_since: float | None = None  # since when nobody publishes, while recording
 
     @property
     def recording(self) -> bool:
@@ -104,10 +106,20 @@ class RecordingState:
             raise InvalidCommand(f"unknown reason to interrupt a recording: {command.reason!r}")
         return self._stop(None, command.reason, now)
 
+    def empty_for(self, publishing: bool, now: float) -> float:
+        """Seconds the recording has gone with nobody publishing, as of ``now`` (told
+        whether anyone publishes now); 0 when someone does or nothing is recorded."""
+        if self.current is None or publishing:
+            self.empty_since = None
+            return 0.0
+        if self.empty_since is None:
+            self.empty_since = now
+        return now - self.empty_since
+
     def _stop(self, by: str | None, reason: str, now: float) -> list[Event]:
         if self.current is None:
             raise InvalidCommand("the room is not being recorded")
-        stopped, self.current = self.current, None
+        stopped, self.current, self.empty_since = self.current, None, None
         return [RecordingStopped(None, stopped.id, by, now, reason)]
 
     def snapshot(self) -> dict[str, Any] | None:

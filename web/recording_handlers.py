@@ -233,6 +233,20 @@ class Recordings:
             if isinstance(event, SessionChanged) and event.session.get("state") == "ended":
                 self.interrupt(live, "session_ended")
 
+    def watch_empty(self, live: LiveRoom, events: list[Event]) -> None:
+        """Hub listener (also called by the expiry sweep, every few seconds): a recording
+        with nobody publishing for ``recording_empty_stop_s`` stops, as ``empty_room``."""
+        part = live.parts.get(PART)
+        if not isinstance(part, RoomRecording) or not part.state.recording:
+            return
+        router = live.parts.get("media")
+        present = set(live.core.present_ids())
+        publishers = getattr(router, "publishers", {})
+        publishing = any(pid in present for pid in publishers)
+        empty = part.state.empty_for(publishing, live.hub.clock())
+        if empty >= self.app[SETTINGS].recording_empty_stop_s:
+            self.interrupt(live, "empty_room")
+
     async def joined(self, conn: Connection, live: LiveRoom) -> None:
         """A newcomer learns that the room is being recorded."""
         part = live.parts.get(PART)
@@ -333,6 +347,7 @@ async def retry_recording(request: web.Request) -> web.Response:
 def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     service = app[RECORDINGS] = Recordings(app)
     app[HUB].listeners.append(service.journal)
+    app[HUB].listeners.append(service.watch_empty)
     dispatcher.on_join.append(service.joined)
     app.on_shutdown.append(service.stop_all)
     app.cleanup_ctx.append(service.run_workers)

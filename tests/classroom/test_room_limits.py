@@ -1,4 +1,4 @@
-"""Removals that stick, lobby knocks and the room's size (issue 14): table-driven."""
+"""Removals that stick, lobby knocks, the room's size and empty recordings (issue 14)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 from classroom import room as r
 from classroom.errors import ClassroomError, Forbidden, InvalidCommand, NotFound
 from classroom.permissions import Role
+from classroom.recording import InterruptRecording, RecordingState, StartRecording
 
 T, A = r.Join("t", "Tea", Role.TRAINER), r.Join("a", "Ana", Role.TRAINEE)
 
@@ -54,3 +55,25 @@ def test_only_moderators_see_who_is_banned() -> None:
         room.handle(command, 0)
     assert room.snapshot(moderator=True)["banned"] == [{"id": "a", "name": "Ana"}]
     assert "banned" not in room.snapshot()
+
+
+# A recording and who publishes over time: (publishing now, at) -> seconds with nobody.
+EMPTY_CASES = [
+    ("someone publishes", [(True, 0), (True, 500)], 0.0),
+    ("nobody since 10", [(True, 0), (False, 10), (False, 70)], 60.0),
+    ("back before the end", [(False, 10), (True, 40), (False, 50), (False, 60)], 10.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("observed", "empty"), [c[1:] for c in EMPTY_CASES], ids=[c[0] for c in EMPTY_CASES]
+)
+def test_how_long_a_recording_has_had_nobody_publishing(
+    observed: list[tuple[bool, float]], empty: float
+) -> None:
+    state = RecordingState()
+    state.handle(StartRecording("Tea", Role.TRAINER, "r1", "Talk"), 0)
+    results = [state.empty_for(publishing, at) for publishing, at in observed]
+    assert results[-1] == empty
+    state.handle(InterruptRecording("empty_room"), 80)
+    assert state.empty_for(False, 100) == 0.0  # nothing recorded: never empty

@@ -457,3 +457,35 @@ async def test_anonymous_texts_keep_neither_order_nor_time_of_answering(
         listing = await again.get(f"/api/rooms/{room}/polls", headers=auth(token))
         (kept,) = (await listing.json())["polls"]
         assert kept["tally"]["texts"] == texts
+
+
+async def test_a_recording_with_nobody_publishing_stops_by_itself(
+    settings: Settings, clock: ManualClock, mint: Mint
+) -> None:
+    from web.app import create_app
+    from web.context import HUB
+    from web.recording_handlers import RECORDINGS
+
+    app = create_app(settings.replace(recording_empty_stop_s=60), clock)
+    async with TestClient(TestServer(app)) as client:
+        token = mint("trainer", "Tea", sub="t")
+        trainer = await join(client, token)
+        observer = await join(client, mint("observer", "Olga", sub="o"))
+        response = await client.post(
+            "/api/rooms/demo/recording", json={"action": "start"}, headers=auth(token)
+        )
+        assert response.status == 201
+        await trainer.close()  # the trainer's page is gone; nobody publishes
+        await receive(observer, "participant_disconnected")
+        clock.advance(59)
+        app[HUB].expire()  # the sweep the server runs every few seconds
+        assert app[HUB].rooms["demo"].parts["recording"].state.recording
+        clock.advance(1)
+        app[HUB].expire()
+        stopped = await receive(observer, "recording_stopped")
+        assert stopped["reason"] == "empty_room" and stopped["by"] is None
+        await app[HUB].rooms["demo"].parts["recording"].stopping  # files closed, queued
+        library = app[RECORDINGS].library
+        assert library.load((await response.json())["id"]).stop_reason == "empty_room"
+        journal = (library.root / stopped["id"] / "journal.jsonl").read_text()
+        assert '"empty_room"' in journal
