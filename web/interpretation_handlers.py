@@ -248,6 +248,8 @@ async def channels_api(request: web.Request) -> web.Response:
         snapshot = request.app[SERVICE].state(live).snapshot()
     else:
         snapshot = Interpretation(request.app[SERVICE].channels).snapshot()
+    # What the room was told is in the timeline: wait for the writer to store it.
+    await request.app[SERVICE].writes.join()
     entries = await request.app[STORE].range(journal_key(room))
     snapshot["timeline"] = timeline_from_journal(entries, request.app[HUB].clock())
     return web.json_response(snapshot)
