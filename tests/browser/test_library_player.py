@@ -15,6 +15,7 @@ from recordings import pipeline
 from recordings.library import Library
 from recordings.synthetic import generate_session
 from tests.browser.conftest import LiveServer, OpenPage
+from tests.browser.firefox import LaunchFirefox
 from tests.conftest import Mint
 
 # Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.
@@ -134,3 +135,27 @@ async def test_without_a_token_the_library_says_what_to_do(
     page = await open_page(f"{live_server.url}/library?lang=en")
     await page.locator("#library-message").filter(has_text="link your training centre").wait_for()
     assert await page.locator(".recording").count() == 0
+
+
+async def test_a_learner_replays_in_firefox(
+    live_server: LiveServer, launch_firefox: LaunchFirefox, mint: Mint, library: Library
+) -> None:
+    """The same recording in Firefox ESR: found in the library, played through hls.js (or
+    the browser's own HLS), pictures decoded and time running, the language tracks there."""
+    token = mint("trainee", "Lena", sub="lena", lang="sq")
+    browser = await launch_firefox()
+    page = await browser.new_page(f"{live_server.url}/library?token={token}")
+    link = "document.querySelector('.recording[data-status=ready] h4 a')"
+    href = await page.wait_for(f"{link} && {link}.href")
+    await page.goto(href)
+    await page.wait_for("document.querySelector('#player')?.dataset.ready === 'true'")
+    options = await page.evaluate(
+        "[...document.querySelectorAll('#audio-language option')].map(o => o.textContent)"
+    )
+    assert len(options) == 2 and "origjinali" in options[0]
+    video = "document.getElementById('replay')"
+    await page.evaluate(f"(() => {{ {video}.muted = true; return {video}.play(); }})()")
+    await page.wait_for(f"{video}.currentTime > 1 && {video}.videoWidth === 1280")
+    decoded = await page.evaluate(f"{video}.getVideoPlaybackQuality().totalVideoFrames")
+    assert decoded > 10
+    assert page.errors == [], page.errors
