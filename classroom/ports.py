@@ -1,6 +1,6 @@
 """The interfaces of the state store and event bus that outer layers implement.
 
-Only types live here (the core does no I/O): ``web.store`` provides an in-memory
+Only types live here (the core does no I/O): ``live.store`` provides an in-memory
 implementation (the default) and a Redis one (when ``redis_url`` is set).
 """
 

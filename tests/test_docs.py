@@ -40,7 +40,7 @@ def test_every_client_message_is_documented(tmp_path: Path) -> None:
 def server_message_types() -> set[str]:
     """Every event class of the core, plus the messages the web layer writes itself."""
     import classroom
-    from web.hub import message_type
+    from live.hub import message_type
 
     types: set[str] = set()
     for path in Path(classroom.__file__).parent.glob("*.py"):
@@ -55,7 +55,7 @@ def server_message_types() -> set[str]:
                 and value is not base
             ):
                 types.add(message_type(value))
-    for path in (ROOT / "web").rglob("*.py"):
+    for path in [*(ROOT / "web").rglob("*.py"), *(ROOT / "live").rglob("*.py")]:
         types |= set(re.findall(r'"type":\s*"([a-z_]+)"', path.read_text()))
     return types
 

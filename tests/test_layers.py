@@ -1,4 +1,4 @@
-"""Imports point one way: web -> recordings -> media -> classroom; config imports no layer;
+"""Imports point one way: web -> live -> recordings -> media -> classroom; config imports no layer;
 the load tool (a client) imports none of the server above media."""
 
 from __future__ import annotations
@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ORDER = ["classroom", "media", "recordings", "web"]
+ORDER = ["classroom", "media", "recordings", "live", "web"]
 # What each package may import from the project (besides itself).
 ALLOWED = {
     "config": set(),
     "classroom": set(),
     "media": {"classroom", "config"},
     "recordings": {"media", "classroom", "config"},
-    "web": {"loadtest", "recordings", "media", "classroom", "config"},
+    "web": {"live", "loadtest", "recordings", "media", "classroom", "config"},
+    "live": {"recordings", "media", "classroom", "config"},
     # The load tool is a client of the server: it talks to it over the network and mints
     # tokens like any operator's tool; it imports none of the server (media: ICE on loopback).
     "loadtest": {"media", "classroom", "config"},

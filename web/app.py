@@ -14,6 +14,9 @@ from aiohttp import web
 
 from classroom.catalogue import Catalogue
 from config import Settings, SettingsError
+from live.hub import Hub
+from live.keys import load_token_keys
+from live.store import RedisStore, open_store
 from media import seams
 from web import (
     api,
@@ -32,10 +35,7 @@ from web import (
 )
 from web.context import BUS, CATALOGUE, HUB, KEYS, SETTINGS, STORE, WEBSOCKETS
 from web.errors import error_middleware
-from web.hub import Hub
 from web.i18n import TEMPLATES, environment
-from web.keys import load_token_keys
-from web.store import RedisStore, open_store
 from web.ws import DISPATCHER, Dispatcher, close_websockets, websocket_handler
 
 log = logging.getLogger("classroom.app")

@@ -44,10 +44,10 @@ from classroom.identity import Identity
 from classroom.permissions import Action, Role, can, require
 from classroom.ports import Store
 from classroom.session import Session, SessionState
+from live.charts import timeline_svg
+from live.hub import Hub, LiveRoom
 from web.api import authenticate
-from web.charts import timeline_svg
 from web.context import CATALOGUE, HUB, SETTINGS, STORE
-from web.hub import Hub, LiveRoom
 from web.ws import Dispatcher
 
 log = logging.getLogger("classroom.attendance")

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from config import SettingsError, load_settings
-from web.sqlite_store import DATABASE_FILE, SCHEMA_VERSION, is_locked
+from live.sqlite_store import DATABASE_FILE, SCHEMA_VERSION, is_locked
 
 MANIFEST = "backup.json"
 RECORDINGS = "recordings"

@@ -12,10 +12,10 @@ from aiohttp import web
 from classroom.errors import TokenError
 from classroom.identity import mint_token, parse_duration
 from config import SettingsError, load_settings
+from live.keys import load_token_keys
 from loadtest import command as loadtest
 from media.seams import SeamMissing
 from web import backup
-from web.keys import load_token_keys
 from web.logs import AccessLogger, setup_logging
 from web.worker import register as register_worker
 

@@ -28,12 +28,12 @@ from classroom.errors import Forbidden, InvalidCommand, InvalidValue, NotFound
 from classroom.identity import mint_companion_token, valid_language
 from classroom.permissions import Action, require
 from classroom.room import Leave
+from live.hub import CLOSE_REMOVED, Connection, LiveRoom
+from live.store import RedisStore
 from web import revocation
 from web.context import HUB, KEYS, SETTINGS, STORE
 from web.errors import json_error, read_json
-from web.hub import CLOSE_REMOVED, Connection, LiveRoom
 from web.pages import render
-from web.store import RedisStore
 from web.ws import ClientMessage, Dispatcher
 
 routes = web.RouteTableDef()

@@ -7,8 +7,8 @@ from aiohttp import web
 from classroom.catalogue import Catalogue
 from classroom.ports import Bus, Store
 from config import Settings
-from web.hub import Hub
-from web.keys import TokenKeys
+from live.hub import Hub
+from live.keys import TokenKeys
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("token_keys", TokenKeys)

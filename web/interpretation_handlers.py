@@ -25,10 +25,10 @@ from classroom.errors import ClassroomError, Forbidden
 from classroom.interpretation import Interpretation
 from classroom.room import Event, ParticipantLeft
 from config import SettingsError
+from live.hub import Connection, LiveRoom
 from media.router import MediaRouter
 from web.api import authenticate
 from web.context import HUB, SETTINGS, STORE
-from web.hub import Connection, LiveRoom
 from web.media_handlers import add_router_hook
 from web.ws import ClientMessage, Dispatcher, error_message
 

@@ -20,10 +20,10 @@ from aiohttp import web
 from classroom import room as core
 from classroom.errors import Forbidden, InvalidCommand
 from classroom.permissions import Action, can, require
+from live.hub import Connection, LiveRoom
 from media.ice import browser_ice_servers
 from media.router import MediaRouter, Policy
 from web.context import HUB, SETTINGS
-from web.hub import Connection, LiveRoom
 from web.ws import ClientMessage, Dispatcher
 
 log = logging.getLogger("classroom.media")

@@ -13,10 +13,10 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from classroom.permissions import Role
+from live.hub import Hub
 from media.router import MediaRouter
 from recordings.library import STATES as RECORDING_STATES
 from web.context import HUB, WEBSOCKETS
-from web.hub import Hub
 from web.media_handlers import PART as MEDIA_PART
 from web.recording_handlers import PART as RECORDING_PART
 from web.recording_handlers import RECORDINGS, RoomRecording

@@ -21,10 +21,7 @@ from classroom.poll import PollBook, PollSpec
 from classroom.ports import Store
 from classroom.question import QuizSpec
 from classroom.quiz import QuizBook
-from web.api import authenticate
-from web.context import CATALOGUE, HUB, SETTINGS, STORE
-from web.errors import read_json
-from web.poll_records import (
+from live.poll_records import (
     books,
     commit,
     module_of,
@@ -34,6 +31,9 @@ from web.poll_records import (
     templates,
     viewers,
 )
+from web.api import authenticate
+from web.context import CATALOGUE, HUB, SETTINGS, STORE
+from web.errors import read_json
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,11 +19,8 @@ from classroom.poll import PollBook, PollSpec
 from classroom.question import MAX_OPTIONS, QUESTION_MAX_CHARS
 from classroom.quiz import QuizBook
 from classroom.room import Admitted, Event
-from web.context import HUB, STORE
-from web.hub import Connection, LiveRoom
-from web.pages import render
-from web.poll_api import Kind, add_api
-from web.poll_records import (
+from live.hub import Connection, LiveRoom
+from live.poll_records import (
     books,
     commit,
     live_session_id,
@@ -35,6 +32,9 @@ from web.poll_records import (
     save_poll,
     viewers,
 )
+from web.context import HUB, STORE
+from web.pages import render
+from web.poll_api import Kind, add_api
 from web.ws import ClientMessage, Dispatcher
 
 PollId = pydantic.Field(min_length=1, max_length=64)

@@ -19,10 +19,8 @@ from classroom.poll import PollBook
 from classroom.question import MAX_QUESTIONS, Question, QuizSpec
 from classroom.quiz import QuizBook
 from classroom.room import Event
-from web.context import HUB, STORE
-from web.hub import Connection, LiveRoom
-from web.poll_api import Kind, add_api
-from web.poll_records import (
+from live.hub import Connection, LiveRoom
+from live.poll_records import (
     books,
     commit,
     live_session_id,
@@ -34,6 +32,8 @@ from web.poll_records import (
     save_quiz_answer,
     viewers,
 )
+from web.context import HUB, STORE
+from web.poll_api import Kind, add_api
 from web.polls import member
 from web.ws import ClientMessage, Dispatcher
 

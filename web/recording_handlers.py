@@ -31,6 +31,7 @@ from classroom.recording import (
     StopRecording,
 )
 from classroom.room import Event, SessionChanged
+from live.hub import Connection, LiveRoom, event_message, message_type
 from recordings.capture import Capture
 from recordings.jobs import JobQueue, open_queue
 from recordings.library import Library, RecordingStatus, new_recording_id
@@ -40,7 +41,6 @@ from web import media_handlers
 from web.api import authenticate
 from web.context import CATALOGUE, HUB, SETTINGS
 from web.errors import read_json
-from web.hub import Connection, LiveRoom, event_message, message_type
 from web.ws import Dispatcher
 
 log = logging.getLogger("classroom.recordings")

@@ -14,13 +14,13 @@ from classroom.permissions import Action
 from classroom.poll import Poll, PollKind
 from classroom.quiz import Quiz
 from classroom.session import Session
+from live.charts import Chart, charts_svg
+from live.poll_records import load_polls, load_quizzes
+from live.xapi import statements
 from web.attendance import csv_response, iso, report, session_for
-from web.charts import Chart, charts_svg
 from web.context import SETTINGS, STORE
 from web.pages import render
-from web.poll_records import load_polls, load_quizzes
 from web.ws import Dispatcher
-from web.xapi import statements
 
 routes = web.RouteTableDef()
 

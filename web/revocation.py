@@ -15,9 +15,9 @@ from aiohttp import web
 from classroom.errors import Forbidden, InvalidValue, TokenError
 from classroom.identity import Identity, verify_token
 from classroom.permissions import Action, require
+from live.hub import CLOSE_REMOVED
 from web.context import HUB, KEYS, STORE
 from web.errors import read_json
-from web.hub import CLOSE_REMOVED
 
 #: Revoked token ids known to this process, with when each token would have expired.
 REVOKED: web.AppKey[dict[str, float]] = web.AppKey("revoked_tokens")

@@ -7,9 +7,9 @@ from aiohttp import web
 
 from classroom import room as core
 from classroom.errors import InvalidCommand
+from live.hub import CLASSROOM_PAGE, CLOSE_REMOVED, CLOSE_REPLACED, Connection, LiveRoom
 from web import revocation
 from web.context import CATALOGUE, HUB, SETTINGS, STORE
-from web.hub import CLASSROOM_PAGE, CLOSE_REMOVED, CLOSE_REPLACED, Connection, LiveRoom
 from web.ws import ClientMessage, Dispatcher, error_message, greet_admitted, take_presence
 
 Id = pydantic.Field(min_length=1, max_length=200)

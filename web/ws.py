@@ -23,10 +23,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from classroom.errors import ClassroomError, TokenError
 from classroom.identity import verify_token
 from classroom.room import Admitted, Disconnect, Join
+from live.hub import CLASSROOM_PAGE, CLOSE_REPLACED, PAGES, SIDE_PAGE, Connection, LiveRoom
 from web import revocation
 from web.context import HUB, KEYS, SETTINGS, WEBSOCKETS
 from web.errors import json_error, parse_json, validation_message
-from web.hub import CLASSROOM_PAGE, CLOSE_REPLACED, PAGES, SIDE_PAGE, Connection, LiveRoom
 
 log = logging.getLogger("classroom.ws")
 

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from live.sqlite_store import SqliteStore
+from live.store import MemoryStore
 from tests.bench import report
-from web.sqlite_store import SqliteStore
-from web.store import MemoryStore
 
 ANSWERS = 1000
 SPREAD_S = 2.0

@@ -14,8 +14,8 @@ import pytest
 
 from classroom.identity import verify_token
 from config import load_settings
+from live.keys import load_token_keys
 from web.cli import main
-from web.keys import load_token_keys
 
 
 def test_token_prints_a_join_url_last_and_the_secret_is_generated_once(

@@ -15,10 +15,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from config import Settings
+from live.store import MemoryStore
 from tests.conftest import ManualClock, Mint
 from tests.web.test_polls import auth, join, receive
 from web.context import STORE
-from web.store import MemoryStore
 
 Client = TestClient[Any, Any]
 

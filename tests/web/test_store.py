@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from web.sqlite_store import SCHEMA_VERSION, DatabaseError, SqliteStore, is_locked
-from web.store import MemoryBus, MemoryStore, RedisBus, RedisStore
+from live.sqlite_store import SCHEMA_VERSION, DatabaseError, SqliteStore, is_locked
+from live.store import MemoryBus, MemoryStore, RedisBus, RedisStore
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])

@@ -1,5 +1,5 @@
 """Store and bus implementations: in Redis, or in this process (the store in SQLite,
-``web.sqlite_store``; ``MemoryStore`` is for tests that need no disk)."""
+``live.sqlite_store``; ``MemoryStore`` is for tests that need no disk)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from classroom.ports import Bus, Store
-from web.sqlite_store import SqliteStore, database_path
+from live.sqlite_store import SqliteStore, database_path
 
 
 class MemoryStore:

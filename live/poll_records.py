@@ -35,8 +35,8 @@ from classroom.ports import Store
 from classroom.question import QuizSpec
 from classroom.quiz import Quiz, QuizAnswer, QuizBook
 from classroom.room import Event
-from web.hub import LiveRoom
-from web.store import RedisStore
+from live.hub import LiveRoom
+from live.store import RedisStore
 
 PART = "polls"
 

@@ -14,9 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Any
-
-from aiohttp import web
+from typing import Any, Protocol
 
 from classroom.identity import Identity
 from classroom.permissions import Action, can
@@ -58,6 +56,13 @@ ANNOUNCE_WINDOW_S = 1.0
 ANNOUNCED = frozenset({"participant_joined", "participant_disconnected", "participant_left"})
 
 
+class Socket(Protocol):
+    """What a connection writes to: the transport's websocket (``web.ws``)."""
+
+    async def send_json(self, data: Any) -> None: ...
+    async def close(self, *, code: int = ..., message: bytes = ...) -> Any: ...
+
+
 class Connection:
     """One open websocket of one participant, with its outbox and writer task.
 
@@ -69,7 +74,7 @@ class Connection:
 
     def __init__(
         self,
-        ws: web.WebSocketResponse,
+        ws: Socket,
         identity: Identity,
         conn_id: str,
         page: str = CLASSROOM_PAGE,
