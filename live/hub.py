@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from classroom.identity import Identity
@@ -146,6 +146,9 @@ class LiveRoom:
         self.others: dict[str, set[Connection]] = {}
         # Attachments of other features (media router, poll book...) by name.
         self.parts: dict[str, Any] = {}
+        # Background work of this room's features: kept referenced, failures logged,
+        # cancelled when the room is forgotten.
+        self.tasks: set[asyncio.Task[Any]] = set()
         # Arrivals and departures held back for the next participants_changed message.
         self.announcements: list[dict[str, Any]] = []
         self.announce_window = (0.0, 0)  # when the current window began, sent singly in it
@@ -154,6 +157,33 @@ class LiveRoom:
     @property
     def name(self) -> str:
         return self.core.name
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        """Run ``coroutine`` for this room in the background (``what`` names it in logs)."""
+        task = asyncio.get_running_loop().create_task(coroutine, name=f"{self.name}: {what}")
+        self.tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "room task failed",
+                exc_info=task.exception(),
+                extra={"room": self.name, "task": task.get_name()},
+            )
+
+    async def close(self) -> None:
+        """The room is forgotten: its tasks end, and parts that hold resources (the media
+        router's peer connections and timers) close."""
+        for task in list(self.tasks):
+            task.cancel()
+        closers = [part.close() for part in self.parts.values() if _closes(part)]
+        results = await asyncio.gather(*self.tasks, *closers, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.error("closing a room failed", exc_info=result, extra={"room": self.name})
 
     def apply(self, command: Command) -> list[Event]:
         """Run a command through the core (raises ClassroomError) and deliver its events."""
@@ -273,6 +303,7 @@ class Hub:
         # Limits of every room (``classroom.room.Room``'s keywords), from the settings.
         self.room_options: dict[str, int] = {}
         self.listeners: list[EventListener] = []
+        self.closing: set[asyncio.Task[None]] = set()  # rooms being closed after expiry
 
     def room(self, name: str) -> LiveRoom:
         live = self.rooms.get(name)
@@ -289,6 +320,14 @@ class Hub:
             )
             if empty and all(getattr(p, "idle", True) for p in live.parts.values()):
                 del self.rooms[name]
+                closing = asyncio.get_running_loop().create_task(live.close())
+                self.closing.add(closing)
+                closing.add_done_callback(self.closing.discard)
 
     def connections(self) -> list[Connection]:
         return [c for live in self.rooms.values() for c in live.connections.values()]
+
+
+def _closes(part: Any) -> bool:
+    """A part with an ``async def close()`` of its own (the media router)."""
+    return asyncio.iscoroutinefunction(getattr(part, "close", None))

@@ -7,7 +7,6 @@ room's books, lock and snapshot.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Literal
 
 import pydantic
@@ -169,7 +168,7 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
         for event in events:
             conn = live.connections.get(event.id) if isinstance(event, Admitted) else None
             if conn is not None:
-                asyncio.get_running_loop().create_task(snapshot(conn, live))
+                live.spawn(snapshot(conn, live), "polls snapshot after admission")
 
     @route("get_polls", GetPolls)
     async def get_polls(conn: Connection, live: LiveRoom, msg: GetPolls) -> None:

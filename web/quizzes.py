@@ -97,7 +97,7 @@ def schedule_deadline(live: LiveRoom, store: Any) -> None:
 
     def fire() -> None:
         part.timer = None
-        asyncio.get_running_loop().create_task(expire(live, store))
+        live.spawn(expire(live, store), "quiz question deadline")
 
     part.timer = asyncio.get_running_loop().call_later(delay, fire)
 
