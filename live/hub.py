@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from classroom.identity import Identity
@@ -149,6 +149,8 @@ class LiveRoom:
         # Background work of this room's features: kept referenced, failures logged,
         # cancelled when the room is forgotten.
         self.tasks: set[asyncio.Task[Any]] = set()
+        self._restoring = asyncio.Lock()
+        self._restored = False
         # Arrivals and departures held back for the next participants_changed message.
         self.announcements: list[dict[str, Any]] = []
         self.announce_window = (0.0, 0)  # when the current window began, sent singly in it
@@ -184,6 +186,26 @@ class LiveRoom:
         for result in results:
             if isinstance(result, Exception):
                 log.error("closing a room failed", exc_info=result, extra={"room": self.name})
+
+    async def ready(self) -> None:
+        """Before the room's first arrival in this process: give it back what it kept
+        (who is banned). Runs once per live room."""
+        async with self._restoring:
+            if not self._restored and self.hub.restore is not None:
+                await self.hub.restore(self)
+            self._restored = True
+
+    async def execute(self, command: Command) -> list[Event]:
+        """Run a command whose outcome must survive the process: the core decides (raising
+        and changing nothing if refused), the hub's repository stores what must be kept,
+        then the events are delivered and the listeners told. If the store fails, the
+        caller gets the error and nobody was told."""
+        events = self.core.handle(command, self.hub.clock())
+        if self.hub.persist is not None:
+            await self.hub.persist(self, events)
+        self.deliver(events)
+        self.tell_listeners(events)
+        return events
 
     def apply(self, command: Command) -> list[Event]:
         """Run a command through the core (raises ClassroomError) and deliver its events."""
@@ -304,6 +326,10 @@ class Hub:
         self.room_options: dict[str, int] = {}
         self.listeners: list[EventListener] = []
         self.closing: set[asyncio.Task[None]] = set()  # rooms being closed after expiry
+        #: The repository step of ``LiveRoom.execute`` and a room's restoring, set by the
+        #: composition root (``live.room_records`` through the store).
+        self.persist: Callable[[LiveRoom, list[Event]], Awaitable[None]] | None = None
+        self.restore: Callable[[LiveRoom], Awaitable[None]] | None = None
 
     def room(self, name: str) -> LiveRoom:
         live = self.rooms.get(name)

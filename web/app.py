@@ -13,8 +13,10 @@ from pathlib import Path
 from aiohttp import web
 
 from classroom.catalogue import Catalogue
+from classroom.room import Event
 from config import Settings, SettingsError
-from live.hub import Hub
+from live import room_records
+from live.hub import Hub, LiveRoom
 from live.keys import load_token_keys
 from live.store import RedisStore, open_store
 from media import seams
@@ -95,7 +97,15 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     app[SETTINGS] = settings
     app[KEYS] = load_token_keys(settings)
     app[CATALOGUE] = load_catalogue(settings.catalogue_path)
-    app[HUB] = Hub(clock)
+    hub = app[HUB] = Hub(clock)
+
+    async def persist(live: LiveRoom, events: list[Event]) -> None:
+        await room_records.save(app[STORE], live.name, events)
+
+    async def restore(live: LiveRoom) -> None:
+        live.core.banned.update(await room_records.load_bans(app[STORE], live.name))
+
+    hub.persist, hub.restore = persist, restore
     app[WEBSOCKETS] = set()
     app[TEMPLATES] = environment()
     # The store opens before the features' start-up steps and closes after their clean-up.

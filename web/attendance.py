@@ -2,8 +2,8 @@
 
 The hub's listener turns room events into attendance commands (``classroom.attendance``);
 what they change is appended, in order, to ``attendance:{room}`` by one background
-writer, and each session is kept at ``sessions:{id}`` (its room's sessions in the hash
-``room-sessions:{room}``). Reports replay the journal, so they outlive the process.
+writer; sessions are kept by the room itself before it is told (``live.room_records``).
+Reports replay the journal, so they outlive the process.
 
 A process that serves a room marks it live every ``MARK_EVERY_S`` at ``room-alive:{room}``
 (one write a room, not a participant). If the process dies unseen, nobody's departure
@@ -46,6 +46,7 @@ from classroom.ports import Store
 from classroom.session import Session, SessionState
 from live.charts import timeline_svg
 from live.hub import Hub, LiveRoom
+from live.room_records import room_sessions_key, save_session, session_key
 from web.api import authenticate
 from web.context import CATALOGUE, HUB, SETTINGS, STORE
 from web.ws import Dispatcher
@@ -71,7 +72,8 @@ def liveness_mark(at: float, node: str) -> str:
 
 
 class AttendanceWriter:
-    """Stores attendance changes, sessions and liveness marks in the order they happened."""
+    """Stores attendance changes and liveness marks in the order they happened (sessions are
+    stored by the room before it is told: ``live.room_records``)."""
 
     def __init__(self, hub: Hub, node: str) -> None:
         self.hub, self.node = hub, node
@@ -86,8 +88,6 @@ class AttendanceWriter:
             try:
                 if op == "append":
                     await store.append(key, value)
-                elif op == "session":
-                    await save_session(store, value)
                 elif op == "mark":
                     await store.set(alive_key(key), value)
                 elif op == "recover":
@@ -99,12 +99,6 @@ class AttendanceWriter:
 
     async def flush(self) -> None:
         await self.queue.join()
-
-
-async def save_session(store: Store, value: str) -> None:
-    session = json.loads(value)
-    await store.set(f"sessions:{session['id']}", value)
-    await store.hset(f"room-sessions:{session['room']}", session["id"], value)
 
 
 def _viewers(live: LiveRoom) -> tuple[str, ...]:
@@ -126,8 +120,6 @@ def listener(writer: AttendanceWriter) -> Any:
                 command = MarkPresent(who["id"], who["name"], role, device, _viewers(live))
             elif isinstance(event, rooms.ParticipantDisconnected | rooms.ParticipantLeft):
                 command = MarkAbsent(event.id, _viewers(live))
-            elif isinstance(event, rooms.SessionChanged):
-                writer.put("session", live.name, json.dumps(event.session))
             if command is None:
                 continue
             attendance = live.parts.get(PART)
@@ -196,7 +188,7 @@ async def recover(store: Store, room: str, now: float, node: str) -> None:
         entry = {"at": event.at, "id": event.id, "present": False, "reason": SERVER_STOPPED}
         await store.append(journal_key(room), json.dumps(entry))
     if closed and at is not None:
-        for value in (await store.hgetall(f"room-sessions:{room}")).values():
+        for value in (await store.hgetall(room_sessions_key(room))).values():
             session = Session.from_json(json.loads(value))
             if session.state is SessionState.LIVE:
                 session.end(at, SERVER_STOPPED)
@@ -238,7 +230,7 @@ async def session_for(request: web.Request, action: Action) -> tuple[Identity, S
     identity = authenticate(request)
     require(identity.role, action)
     await request.app[WRITER].flush()  # the session as last changed, and what came before
-    stored = await request.app[STORE].get(f"sessions:{request.match_info['session']}")
+    stored = await request.app[STORE].get(session_key(request.match_info["session"]))
     if stored is None:
         raise NotFound("no such session")
     session = Session.from_json(json.loads(stored))
@@ -291,7 +283,7 @@ async def room_sessions(request: web.Request) -> web.Response:
     if request.match_info["room"] != identity.room:
         raise Forbidden("you may see only your own room")
     await request.app[WRITER].flush()
-    stored = await request.app[STORE].hgetall(f"room-sessions:{identity.room}")
+    stored = await request.app[STORE].hgetall(room_sessions_key(identity.room))
     sessions = [Session.from_json(json.loads(v)) for v in stored.values()]
     if any(s.state is SessionState.LIVE for s in sessions):
         _, stopped = await settled(request.app, identity.room)

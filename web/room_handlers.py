@@ -111,12 +111,12 @@ def register(dispatcher: Dispatcher, app: web.Application | None = None) -> None
 
     @route("remove", Target)
     async def remove(conn: Connection, live: LiveRoom, msg: Target) -> None:
-        live.apply(core.Remove(conn.pid, msg.target))
+        await live.execute(core.Remove(conn.pid, msg.target))
         live.close_pages(msg.target, CLOSE_REMOVED, "removed by the trainer")
 
     @route("lift_ban", Target)
     async def lift_ban(conn: Connection, live: LiveRoom, msg: Target) -> None:
-        live.apply(core.LiftBan(conn.pid, msg.target))
+        await live.execute(core.LiftBan(conn.pid, msg.target))
 
     @route("admit", Target)
     async def admit(conn: Connection, live: LiveRoom, msg: Target) -> None:
@@ -124,7 +124,7 @@ def register(dispatcher: Dispatcher, app: web.Application | None = None) -> None
 
     @route("deny", Target)
     async def deny(conn: Connection, live: LiveRoom, msg: Target) -> None:
-        live.apply(core.Deny(conn.pid, msg.target))
+        await live.execute(core.Deny(conn.pid, msg.target))
         live.close_pages(msg.target, CLOSE_REMOVED, "not admitted")
 
     @route("lock", Flag)
@@ -143,14 +143,14 @@ def register(dispatcher: Dispatcher, app: web.Application | None = None) -> None
     async def start_session(conn: Connection, live: LiveRoom, msg: SessionStart) -> None:
         if msg.module is not None and app is not None:
             app[CATALOGUE].module(msg.module)  # an unknown module: not_found
-        live.apply(core.StartSession(conn.pid, msg.title, msg.module))
+        await live.execute(core.StartSession(conn.pid, msg.title, msg.module))
         if msg.module is not None and app is not None:
             # The room's last module: offered first when its next session starts.
             await app[STORE].set(last_module_key(live.name), msg.module)
 
     @route("end_session", Ping)
     async def end_session(conn: Connection, live: LiveRoom, msg: Ping) -> None:
-        live.apply(core.EndSession(conn.pid))
+        await live.execute(core.EndSession(conn.pid))
 
     @route("leave", Leave)
     async def leave(conn: Connection, live: LiveRoom, msg: Leave) -> None:

@@ -246,6 +246,10 @@ async def take_presence(conn: Connection, live: LiveRoom, dispatcher: Dispatcher
     live.connections[conn.pid] = conn
     identity = conn.identity
     try:
+        await live.ready()  # what the room kept (bans) before anyone enters
+    except Exception:  # the store is out of reach: the class goes on, tried again later
+        log.exception("could not restore the room", extra={"room": live.name})
+    try:
         live.apply(Join(identity.sub, identity.name, identity.role, identity.lang))
     except ClassroomError as error:
         conn.send(error_message(error.code, error.message))

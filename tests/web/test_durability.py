@@ -213,3 +213,34 @@ async def test_a_session_survives_kill_9_and_a_backup_restores_it(tmp_path: Path
                 await elsewhere.stop()
     finally:
         await server.stop()
+
+
+async def test_a_removal_and_a_started_session_survive_kill_9(tmp_path: Path) -> None:
+    """What the trainer was told (the session started, Ana removed) is on disk before they
+    were told: after ``kill -9`` the session is listed and Ana is still kept out."""
+    server = ServerProcess.as_users_run_it(tmp_path / "classroom")
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            trainer_token = server.mint("trainer", "Tea", room=ROOM, sub="tea")
+            ana_token = server.mint("trainee", "Ana", room=ROOM, sub="ana")
+            trainer = await http.ws_connect(server.ws_url, params={"token": trainer_token})
+            await receive(trainer, "welcome")
+            ana = await http.ws_connect(server.ws_url, params={"token": ana_token})
+            await receive(ana, "welcome")
+            await trainer.send_json({"type": "start_session", "title": "Day 2"})
+            session = (await receive(trainer, "session_changed"))["session"]["id"]
+            await trainer.send_json({"type": "remove", "target": "ana"})
+            assert (await receive(trainer, "ban_changed"))["banned"] is True
+            await server.kill()  # at once, after being told
+
+            await server.start()
+            headers = {"Authorization": f"Bearer {trainer_token}"}
+            async with http.get(f"{server.url}/api/rooms/{ROOM}/sessions", headers=headers) as r:
+                assert [s["id"] for s in (await r.json())["sessions"]] == [session]
+            async with http.ws_connect(server.ws_url, params={"token": ana_token}) as again:
+                message = json.loads((await again.receive()).data)
+                assert message["type"] == "error"
+                assert message["message"] == "the trainer has removed you from this room"
+    finally:
+        await server.stop()
