@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import jinja2
@@ -10,7 +11,7 @@ from aiohttp import web
 from classroom.errors import TokenError
 from classroom.identity import verify_token
 from web import __version__
-from web.context import CATALOGUE, KEYS, SETTINGS
+from web.context import CATALOGUE, KEYS, SETTINGS, STORE
 from web.i18n import TEMPLATES, negotiate
 
 routes = web.RouteTableDef()
@@ -30,10 +31,21 @@ def render(request: web.Request, name: str, status: int = 200, **context: object
     return web.Response(text=html, content_type="text/html", status=status, headers=headers)
 
 
+STORE_CHECK_S = 1.0
+
+
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
+    """Up, and whether the store answers: without it the live class goes on (media, chat),
+    but what must be kept cannot be written, so the node is ``degraded``."""
     settings = request.app[SETTINGS]
-    return web.json_response({"status": "ok", "version": __version__, "node": settings.node_id})
+    body: dict[str, object] = {"status": "ok", "version": __version__, "node": settings.node_id}
+    try:
+        await asyncio.wait_for(request.app[STORE].get("healthz"), STORE_CHECK_S)
+    except Exception as error:  # unreachable, paused, refusing: all say the same to operators
+        body["status"] = "degraded"
+        body["problems"] = [f"the store does not answer: {type(error).__name__}"]
+    return web.json_response(body)
 
 
 @routes.get("/")
