@@ -9,6 +9,7 @@ run: setup
 test: setup-test
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	node_modules/.bin/tsc -p .
 	$(PY) -m pytest
 
 setup:

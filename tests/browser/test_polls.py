@@ -35,6 +35,8 @@ async def test_trainer_sees_the_answers_of_a_trainee_and_a_companion_phone(
 
     # The room device shows a code (and its QR code) for phones.
     await room.get_by_role("button", name="Show the code for phones").click()
+    # The code arrives from the server after the click: wait for it, then read it.
+    await expect(room.locator(".pairing-code")).to_have_text(re.compile(r"\S"))
     code_text = await room.locator(".pairing-code").inner_text()
     assert re.fullmatch(r"[2-9A-Z]{3} [2-9A-Z]{3}", code_text)
     await expect(room.locator(".pairing-qr svg")).to_be_visible()

@@ -545,7 +545,7 @@ class Classroom {
   // --- media ----------------------------------------------------------------
 
   async startMedia() {
-    if (this.media || !this.can("subscribe_media")) return;
+    if (this.media || !this.connection || !this.can("subscribe_media")) return;
     // ICE servers come from the server (media_config); none of our own to add.
     const media = new MediaSession(this.connection, { iceServers: [] });
     // Created after our welcome (a lobby's welcome comes before we may receive media),
@@ -724,7 +724,7 @@ class Classroom {
   }
 
   /**
-   * @param {"left"|"removed"|"denied"|"replaced"|"refused"} why
+   * @param {"left"|"removed"|"denied"|"replaced"|"refused"|"banned"|"full"} why
    * @param {string} [detail] the server's reason, shown as it is
    */
   end(why, detail) {

@@ -54,19 +54,21 @@ function start(pairing) {
   const connection = new ClassroomConnection(pairing.token);
   let raised = false;
   let mounted = false;
+  /** @type {string|null} your participant id, from the welcome */
+  let you = null;
   connection.addEventListener("welcome", (/** @type {any} */ event) => {
     if (mounted) return;
     mounted = true;
     mountPolls($("companion-polls"), connection, event.detail.you);
   });
   connection.addEventListener("hand_changed", (/** @type {any} */ event) => {
-    if (event.detail.id !== connection.you) return;
+    if (event.detail.id !== you) return;
     raised = event.detail.raised;
     $("companion-hand").setAttribute("aria-pressed", String(raised));
     $("companion-hand").textContent = t(raised ? "companion.lower_hand" : "companion.raise_hand");
   });
   connection.addEventListener("welcome", (/** @type {any} */ event) => {
-    connection.you = event.detail.you.sub;
+    you = event.detail.you.sub;
   });
   // Only trainers and the one waiting hear of the lobby: this is about us.
   connection.addEventListener("lobby_entered", () => {

@@ -40,6 +40,23 @@ export class InterpretationPanel {
     this.listening = { channel: ORIGINAL, floor_db: -14 };
     this.booth = /** @type {string|null} */ (null);
     this.media = null;
+    // The panel's elements (build() wires and places them).
+    this.status = h("p", { className: "sr-only", role: "status", "aria-live": "polite" });
+    this.onAirList = h("ul", { className: "on-air", "aria-label": t("interpretation.channels") });
+    this.picker = h("fieldset", { className: "channel-picker" }, [
+      h("legend", {}, [t("interpretation.listen")]),
+    ]);
+    this.floorSlider = h("input", {
+      type: "range",
+      id: "interpretation-floor-level",
+      min: "-60",
+      max: "0",
+      step: "1",
+    });
+    this.floorValue = h("output", { htmlFor: "interpretation-floor-level" });
+    this.floorInfo = h("p", { className: "floor-language" });
+    this.trainerTools = h("div", { className: "trainer-tools" });
+    this.interpreter = new InterpreterConsole(this, this.connection, this.mixer);
     this.build();
     /** @type {[string, (event: any) => void][]} */
     this.handlers = [
@@ -154,12 +171,7 @@ export class InterpretationPanel {
     this.root.classList.add("interpretation");
     this.root.replaceChildren();
     const heading = h("h2", { id: "interpretation-heading" }, [t("interpretation.title")]);
-    this.status = h("p", { className: "sr-only", role: "status", "aria-live": "polite" });
-    this.onAirList = h("ul", { className: "on-air", "aria-label": t("interpretation.channels") });
 
-    this.picker = h("fieldset", { className: "channel-picker" }, [
-      h("legend", {}, [t("interpretation.listen")]),
-    ]);
     this.picker.addEventListener("change", (event) => {
       const input = /** @type {HTMLInputElement} */ (event.target);
       if (input.name === "interpretation-channel") {
@@ -168,14 +180,6 @@ export class InterpretationPanel {
       }
     });
 
-    this.floorSlider = h("input", {
-      type: "range",
-      id: "interpretation-floor-level",
-      min: "-60",
-      max: "0",
-      step: "1",
-    });
-    this.floorValue = h("output", { htmlFor: "interpretation-floor-level" });
     this.floorSlider.addEventListener("input", () => {
       this.floorValue.textContent = t("interpretation.floor_level_value", {
         db: this.floorSlider.value,
@@ -192,9 +196,6 @@ export class InterpretationPanel {
       this.floorValue,
     ]);
 
-    this.floorInfo = h("p", { className: "floor-language" });
-    this.trainerTools = h("div", { className: "trainer-tools" });
-    this.interpreter = new InterpreterConsole(this, this.connection, this.mixer);
     this.root.append(
       heading,
       this.status,
@@ -235,6 +236,7 @@ export class InterpretationPanel {
     this.picker.hidden = this.booth !== null;
     const focused = document.activeElement;
     const refocus = focused instanceof HTMLInputElement && this.picker.contains(focused);
+    /** @type {{value: string, live: boolean, label: (Node|string)[]}[]} */
     const options = [{ value: ORIGINAL, live: true, label: [t("interpretation.original")] }];
     for (const channel of this.channels.values()) {
       options.push({ value: channel.lang, live: channel.live, label: [languageLabel(channel.lang)] });

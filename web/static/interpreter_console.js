@@ -26,6 +26,21 @@ export class InterpreterConsole {
     this.taking = false;
     /** @type {{interpretation: MediaStreamTrack, booth: MediaStreamTrack}|null} */
     this.voice = null;
+    // The console's elements (build() wires and places them).
+    this.consoleHeading = h("h3", { id: "interpreter-console-heading" }, [
+      t("interpretation.console"),
+    ]);
+    this.consoleStatus = h("p", { className: "console-status" });
+    this.airButtons = h("div", { className: "air-buttons" });
+    this.relaySelect = h("select", { id: "interpretation-relay" });
+    this.talkButton = h("button", { type: "button", "aria-pressed": "false" }, [
+      t("interpretation.booth_talk"),
+    ]);
+    this.boothLog = h("ol", {
+      className: "booth-log",
+      "aria-live": "polite",
+      "aria-label": t("interpretation.booth"),
+    });
     this.element = this.build();
   }
 
@@ -96,27 +111,13 @@ export class InterpreterConsole {
       hidden: true,
       "aria-labelledby": "interpreter-console-heading",
     });
-    this.consoleHeading = h("h3", { id: "interpreter-console-heading" }, [
-      t("interpretation.console"),
-    ]);
-    this.consoleStatus = h("p", { className: "console-status" });
-    this.airButtons = h("div", { className: "air-buttons" });
-    this.relaySelect = h("select", { id: "interpretation-relay" });
     this.relaySelect.addEventListener("change", () => {
       this.connection.send("set_relay", { source: this.relaySelect.value });
     });
-    this.talkButton = h("button", { type: "button", "aria-pressed": "false" }, [
-      t("interpretation.booth_talk"),
-    ]);
     this.talkButton.addEventListener("click", () => {
       this.boothTalk = !this.boothTalk;
       this.talkButton.setAttribute("aria-pressed", String(this.boothTalk));
       this.updateVoice();
-    });
-    this.boothLog = h("ol", {
-      className: "booth-log",
-      "aria-live": "polite",
-      "aria-label": t("interpretation.booth"),
     });
     const input = h("input", {
       id: "interpretation-booth-text",

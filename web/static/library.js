@@ -99,8 +99,9 @@ function render(recordings, catalogue, filtered) {
   const byModule = new Map();
   for (const recording of recordings) {
     const key = recording.module || "";
-    if (!byModule.has(key)) byModule.set(key, []);
-    byModule.get(key).push(recording);
+    const items = byModule.get(key);
+    if (items) items.push(recording);
+    else byModule.set(key, [recording]);
   }
   const groups = catalogue.topics.map((topic) => ({
     id: topic.id,
@@ -111,13 +112,13 @@ function render(recordings, catalogue, filtered) {
       items: byModule.get(module.id) || [],
     })),
   }));
-  const known = new Set(groups.flatMap((group) => group.modules.map((m) => m.id)));
+  const known = new Set(groups.flatMap((group) => group.modules.map((/** @type {{id: string}} */ m) => m.id)));
   const others = recordings.filter((recording) => !known.has(recording.module || ""));
   if (others.length) {
     groups.push({ id: "", title: t("library.other"), modules: [{ id: "", title: "", items: others }] });
   }
   for (const group of groups) {
-    const modules = filtered ? group.modules.filter((m) => m.items.length) : group.modules;
+    const modules = filtered ? group.modules.filter((/** @type {{items: any[]}} */ m) => m.items.length) : group.modules;
     if (!modules.length) continue;
     const section = document.createElement("section");
     section.dataset.topic = group.id;

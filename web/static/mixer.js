@@ -7,7 +7,10 @@
  * @typedef {(participant: string, source: string) => number} Levels
  */
 
-/** A level in decibels as a linear gain (-14 dB is about 0.2). */
+/**
+ * A level in decibels as a linear gain (-14 dB is about 0.2).
+ * @param {number} db
+ */
 export function dbToGain(db) {
   return Math.pow(10, db / 20);
 }
@@ -84,7 +87,11 @@ export class Mixer {
     }
   }
 
-  /** The current gain of one input (for indicators and tests), or null. */
+  /**
+   * The current gain of one input (for indicators and tests), or null.
+   * @param {string} participant
+   * @param {string} source
+   */
   gainOf(participant, source) {
     const input = this.inputs.get(`${participant}:${source}`);
     return input ? input.gain.gain.value : null;

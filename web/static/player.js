@@ -138,10 +138,10 @@ async function start() {
     message.textContent = t("player.error", { message: error instanceof Error ? error.message : String(error) });
     return;
   }
-  document.getElementById("player-title").textContent = recording.title;
+  /** @type {HTMLElement} */ (document.getElementById("player-title")).textContent = recording.title;
   document.title = recording.title;
   const meta = [recording.module_title, t("library.by", { name: recording.trainer })].filter(Boolean);
-  document.getElementById("player-meta").textContent = meta.join(" · ");
+  /** @type {HTMLElement} */ (document.getElementById("player-meta")).textContent = meta.join(" · ");
   if (recording.status !== "ready") {
     message.textContent = recording.status === "failed"
       ? (recording.error ? t("player.failed", { error: recording.error }) : t("player.failed_plain"))

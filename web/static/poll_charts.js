@@ -4,10 +4,11 @@ const SVG = "http://www.w3.org/2000/svg";
 
 /**
  * An element with attributes and children (text or nodes).
- * @param {string} tag
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
  * @param {Record<string, string>} [attributes]
  * @param {string|Node|(string|Node)[]} [children]
- * @returns {HTMLElement & HTMLInputElement & HTMLTextAreaElement}
+ * @returns {HTMLElementTagNameMap[K]}
  */
 export function el(tag, attributes = {}, children = []) {
   const node = /** @type {any} */ (document.createElement(tag));

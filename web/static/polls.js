@@ -177,6 +177,7 @@ export class PollsPanel {
         .filter(Boolean)
         .join(" · "),
     );
+    /** @type {HTMLElement[]} */
     const parts = [heading, meta];
     if (this.manage) parts.push(this.controls(poll));
     else if (poll.state === "open") parts.push(this.answerForm(poll));
@@ -314,9 +315,10 @@ export class PollsPanel {
     );
     const showFor = () => {
       const k = /** @type {HTMLSelectElement} */ (kind).value;
-      options.parentElement.hidden = !(k === "single" || k === "multiple");
-      scale.parentElement.hidden = k !== "rating";
-      textMax.parentElement.hidden = k !== "text";
+      // Each of the three sits in its own field (a div, see field() above).
+      /** @type {HTMLElement} */ (options.parentElement).hidden = !(k === "single" || k === "multiple");
+      /** @type {HTMLElement} */ (scale.parentElement).hidden = k !== "rating";
+      /** @type {HTMLElement} */ (textMax.parentElement).hidden = k !== "text";
     };
     kind.addEventListener("change", showFor);
     showFor();

@@ -27,6 +27,7 @@ export class ClassroomConnection extends EventTarget {
     this.ws = null;
     this.closedByUs = false;
     this.attempt = 0;
+    /** @type {Message[]} */
     this.pending = [];
   }
 

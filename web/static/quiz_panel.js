@@ -103,6 +103,7 @@ export class QuizPanel {
 
   /** @param {HTMLElement} card @param {Quiz} quiz */
   draw(card, quiz) {
+    /** @type {HTMLElement[]} */
     const parts = [el("h3", {}, quiz.title), el("p", { class: "quiz-meta" }, t(`quiz.state.${quiz.state}`))];
     if (this.manage) parts.push(this.controls(quiz));
     const question = quiz.question;

@@ -7,5 +7,5 @@ if (token) {
   url.searchParams.set("token", token);
   window.location.replace(url.toString());
 } else {
-  document.getElementById("rejoin-missing").hidden = false;
+  /** @type {HTMLElement} */ (document.getElementById("rejoin-missing")).hidden = false;
 }

@@ -58,7 +58,7 @@ async function showModule(id, share) {
 async function load() {
   const attendance = await (await get("attendance")).json();
   const title = attendance.session.title;
-  document.getElementById("report-title").textContent = t("report.title_of", { title });
+  /** @type {HTMLElement} */ (document.getElementById("report-title")).textContent = t("report.title_of", { title });
   showModule(attendance.session.module_id, attendance.min_presence);
   const body = /** @type {HTMLElement} */ (document.querySelector("#report-table tbody"));
   body.replaceChildren(
