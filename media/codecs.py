@@ -12,29 +12,17 @@ from collections.abc import Iterable, Mapping
 
 from aiortc import RTCRtpCodecCapability, RTCRtpSender
 
-#: What each published source carries.
-SOURCE_KINDS: dict[str, str] = {
-    "camera": "video",
-    "screen": "video",
-    "microphone": "audio",
-    "interpretation": "audio",
-    "booth": "audio",
-}
+from media.tracks import AUDIO_CODEC, CLOCK_RATES, H264, VIDEO_CODECS, VP8, codec_name
 
-AUDIO_CODEC = "opus"
-VIDEO_CODECS = ("H264", "VP8")  # in order of preference
-CLOCK_RATES = {"opus": 48000, "H264": 90000, "VP8": 90000}
 #: Constrained baseline first: what browsers send and every decoder takes.
 H264_PROFILES = ("42e01f", "42001f")
 
-_NAL_IDR = 5
-_NAL_SPS = 7
 _NAL_FU_A = 28
 
 
 @dataclasses.dataclass(frozen=True)
 class Codec:
-    """A negotiated codec: its name (``opus``, ``H264``, ``VP8``) and aiortc capability."""
+    """A negotiated codec: its name (``opus``, ``h264``, ``vp8``) and aiortc capability."""
 
     name: str
     capability: RTCRtpCodecCapability
@@ -62,10 +50,11 @@ class Codec:
 
 def codec_named(name: str) -> Codec:
     """The capability aiortc would negotiate for a codec name (H.264: constrained baseline)."""
+    name = codec_name(name)
     kind = "audio" if name == AUDIO_CODEC else "video"
     capabilities = RTCRtpSender.getCapabilities(kind).codecs
-    candidates = [c for c in capabilities if c.name.lower() == name.lower()]
-    if name == "H264":
+    candidates = [c for c in capabilities if codec_name(c.name) == name]
+    if name == H264:
         order = {profile: i for i, profile in enumerate(H264_PROFILES)}
         candidates = sorted(
             (c for c in candidates if str(c.parameters.get("profile-level-id")) in order),
@@ -83,19 +72,19 @@ def h264_profile(parameters: Mapping[str, object]) -> str:
 def offered_video_codecs(
     offered: Iterable[tuple[str, Mapping[str, object]]],
 ) -> dict[str, Codec]:
-    """The forwardable video codecs among an offer's (name, fmtp parameters) pairs."""
+    """The forwardable video codecs among an offer's (name, fmtp parameters) pairs, by our name."""
     found: dict[str, Codec] = {}
-    for name, parameters in offered:
-        upper = name.upper()
-        if upper == "VP8" and "VP8" not in found:
-            found["VP8"] = codec_named("VP8")
-        elif upper == "H264" and "H264" not in found:
+    for offered_name, parameters in offered:
+        name = codec_name(offered_name)
+        if name == VP8 and VP8 not in found:
+            found[VP8] = codec_named(VP8)
+        elif name == H264 and H264 not in found:
             if str(parameters.get("packetization-mode", "0")) != "1":
                 continue
             profile = h264_profile(parameters)
             for capability in RTCRtpSender.getCapabilities("video").codecs:
                 if capability.name == "H264" and h264_profile(capability.parameters) == profile:
-                    found["H264"] = Codec("H264", capability)
+                    found[H264] = Codec(H264, capability)
                     break
     return found
 
@@ -106,30 +95,11 @@ def choose_video_codec(offered: dict[str, Codec], viewers: Iterable[frozenset[st
     for name in VIDEO_CODECS:
         if name in offered and all(name in codecs for codecs in viewers):
             return offered[name]
-    if "VP8" in offered:
-        return offered["VP8"]
+    if VP8 in offered:
+        return offered[VP8]
     if offered:
         return next(iter(offered.values()))
     raise ValueError("the offer has neither VP8 nor H.264 (packetization-mode 1) video")
-
-
-def is_keyframe(codec: str, data: bytes) -> bool:
-    """Whether an encoded frame can be decoded on its own (audio frames always can).
-
-    VP8: the inverse key-frame bit of the frame tag (RFC 6386 section 9.1).
-    H.264 (Annex B, as aiortc depayloads it): an IDR slice or a sequence parameter set.
-    """
-    if codec == "VP8":
-        return bool(data) and not data[0] & 1
-    if codec == "H264":
-        position = data.find(b"\x00\x00\x01")
-        while position != -1 and position + 3 < len(data):
-            nal_type = data[position + 3] & 0x1F
-            if nal_type in (_NAL_IDR, _NAL_SPS):
-                return True
-            position = data.find(b"\x00\x00\x01", position + 3)
-        return False
-    return True
 
 
 def starts_frame(codec: str, payload: bytes) -> bool:
@@ -140,9 +110,9 @@ def starts_frame(codec: str, payload: bytes) -> bool:
     """
     if not payload:
         return False
-    if codec == "VP8":
+    if codec == VP8:
         return bool(payload[0] & 0x10) and payload[0] & 0x0F == 0
-    if codec == "H264":
+    if codec == H264:
         if payload[0] & 0x1F == _NAL_FU_A:
             return len(payload) > 1 and bool(payload[1] & 0x80)
         return True

@@ -30,8 +30,9 @@ from typing import Protocol
 
 import av
 
-from media.codecs import Codec, is_keyframe, starts_frame
-from media.tap import Tap, TrackInfo
+from media.codecs import Codec, starts_frame
+from media.tap import Tap
+from media.tracks import TrackInfo, is_keyframe
 
 log = logging.getLogger("classroom.media")
 

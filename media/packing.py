@@ -25,6 +25,7 @@ from aiortc.codecs.vpx import Vp8Encoder
 from av.frame import Frame
 
 from media.codecs import Codec
+from media.tracks import H264, VP8
 
 ENCODER = "_RTCRtpSender__encoder"
 
@@ -48,10 +49,10 @@ class Packer(Encoder):
         data = bytes(packet)
         name = self.codec.name
         payloads: list[bytes]
-        if name == "VP8":
+        if name == VP8:
             payloads = Vp8Encoder._packetize(data, self.picture_id)
             self.picture_id = (self.picture_id + 1) % (1 << 15)
-        elif name == "H264":
+        elif name == H264:
             payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
         else:
             payloads = [data]

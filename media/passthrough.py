@@ -26,39 +26,15 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 from aiortc.utils import uint16_add, uint16_gt
 
-from media.codecs import Codec, is_keyframe, starts_frame
+from media.codecs import Codec, starts_frame
 from media.seams import JITTER_BUFFER, SeamMissing
-from media.tap import SenderReport
+from media.tracks import RtpClock, SenderReport, is_keyframe
 
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 Deliver = Callable[[av.Packet], None]
 #: (sequence number, timestamp, marker, payload, padding bytes, depayloaded payload)
 Forward = Callable[[int, int, int, bytes, int, bytes], None]
-
-
-class Unwrapper:
-    """RTP timestamps (32 bits, wrapping) as a monotonic count from the first one seen."""
-
-    def __init__(self) -> None:
-        self.origin: int | None = None
-        self._last = 0
-        self._value = 0
-
-    def unwrap(self, timestamp: int) -> int:
-        if self.origin is None:
-            self.origin, self._last = timestamp, timestamp
-            return 0
-        self._value = self.peek(timestamp)
-        self._last = timestamp
-        return self._value
-
-    def peek(self, timestamp: int) -> int:
-        """Where a timestamp falls (within half the wrap of the last one) without moving on."""
-        delta = (timestamp - self._last) & 0xFFFFFFFF
-        if delta >= 1 << 31:
-            delta -= 1 << 32
-        return self._value + delta
 
 
 class Frames:
@@ -68,7 +44,7 @@ class Frames:
         self.codec = codec
         self.deliver = deliver
         self.forward = forward
-        self.unwrapper = Unwrapper()
+        self.unwrapper = RtpClock(from_zero=True)
         self.time_base = fractions.Fraction(1, codec.clock_rate)
         self.ssrc: int | None = None  # the publisher's SSRC, for keyframe requests
         self.late = 0  # packets that came after their frame was handed on

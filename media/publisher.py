@@ -12,7 +12,7 @@ import av
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
 
-from media.codecs import AUDIO_CODEC, SOURCE_KINDS, Codec, codec_named, offered_video_codecs
+from media.codecs import Codec, codec_named, offered_video_codecs
 from media.description import (
     AIORTC_ERRORS,
     BadDescription,
@@ -23,7 +23,7 @@ from media.description import (
 from media.forwarding import PublishedTrack
 from media.ice import announce_public_ip
 from media.passthrough import Frames, keep_encoded
-from media.tap import SenderReport
+from media.tracks import AUDIO_CODEC, SOURCE_KINDS, VP8, SenderReport, codec_name
 
 log = logging.getLogger("classroom.media")
 
@@ -134,10 +134,10 @@ class Publisher:
             offered = [(c.name, dict(c.parameters)) for c in media.rtp.codecs]
             video: dict[str, Codec] = {}
             if description.rejected(media):
-                default = AUDIO_CODEC if media.kind == "audio" else "VP8"
+                default = AUDIO_CODEC if media.kind == "audio" else VP8
                 codec = existing.codec if existing else codec_named(default)
             elif media.kind == "audio":
-                if not any(name.lower() == AUDIO_CODEC for name, _ in offered):
+                if not any(codec_name(name) == AUDIO_CODEC for name, _ in offered):
                     raise BadDescription(f"m-line {mid} does not offer Opus")
                 codec = existing.codec if existing else codec_named(AUDIO_CODEC)
             else:

@@ -67,7 +67,8 @@ from media.ice import gather_loopback_when_alone, rtc_configuration
 from media.publisher import Inbound, Publisher
 from media.speaker import ActiveSpeaker, VideoCandidate, choose_videos
 from media.subscriber import Subscriber
-from media.tap import SenderReport, Tap, TapConsumer, TrackInfo
+from media.tap import Tap, TapConsumer
+from media.tracks import SenderReport, TrackInfo, codec_name
 
 log = logging.getLogger("classroom.media")
 
@@ -203,7 +204,7 @@ class MediaRouter:
             self._spawn(old.close())
         self.subscribers[pid] = Subscriber(
             pid,
-            frozenset(name.upper() for name in codecs),
+            frozenset(codec_name(name) for name in codecs),
             self.configuration,
             self.settings.public_ip,
             self.counters,
@@ -431,7 +432,7 @@ class MediaRouter:
             participant=publisher.pid,
             source=source,
             kind=inbound.kind,
-            codec=codec.name.lower(),
+            codec=codec.name,
             clock_rate=codec.clock_rate,
         )
         track = PublishedTrack(

@@ -17,6 +17,7 @@ from media.codecs import Codec
 from media.description import AIORTC_ERRORS, BadDescription, parse_description
 from media.forwarding import Counters, Outlet, PublishedTrack
 from media.ice import announce_public_ip
+from media.tracks import codec_name
 from media.wire import IdleTrack, attach
 
 log = logging.getLogger("classroom.media")
@@ -62,7 +63,7 @@ class Subscriber:
         on_failed: Callable[[Subscriber], None] | None = None,
     ) -> None:
         self.pid = pid
-        self.codecs = codecs  # video codecs the client decodes
+        self.codecs = codecs  # video codecs the client decodes (named as in media.tracks)
         self.configuration = configuration
         self.public_ip = public_ip
         self.counters = counters
@@ -79,7 +80,7 @@ class Subscriber:
         self._task: asyncio.Task[None] | None = None
 
     def accepts(self, track: PublishedTrack) -> bool:
-        return track.info.kind == "audio" or track.codec.name.upper() in self.codecs
+        return track.info.kind == "audio" or track.codec.name in self.codecs
 
     def assign(self, tracks: list[PublishedTrack]) -> None:
         """Forward exactly these tracks from now on (bindings are kept where possible)."""
@@ -199,7 +200,7 @@ class Subscriber:
         for slot in self.slots:
             if slot.transceiver is not None and not slot.answered:
                 slot.answered = True
-                if (chosen.get(slot.mid or "") or "").lower() != slot.codec.name.lower():
+                if codec_name(chosen.get(slot.mid or "") or "") != slot.codec.name:
                     log.warning(
                         "viewer refused %s", slot.codec.name, extra={"participant": self.pid}
                     )

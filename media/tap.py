@@ -1,8 +1,8 @@
 """The in-process tap: how a consumer in this process (the recorder) receives forwarded media.
 
 Register a consumer with ``MediaRouter.add_tap(consumer, pid)``. The router then
-calls it on the event loop, in this order for each track (the method names are
-those of ``recordings.tracks.TrackSink``, so the recorder plugs in as it is):
+calls it on the event loop, in this order for each track (``TapConsumer``; the
+recorder implements it as it is; ``TrackInfo`` and ``SenderReport`` are in ``media.tracks``):
 
 - ``on_track(track)`` when a track becomes available to the tap (published, or
   allowed again by the forwarding policy for the tap's ``pid``);
@@ -24,37 +24,12 @@ like a viewer's PLI).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Protocol
 
 import av
 
-
-@dataclasses.dataclass(frozen=True)
-class TrackInfo:
-    """A published track: ``id`` is ``"<participant>/<source>"``, unique in the room."""
-
-    id: str
-    participant: str
-    source: str  # camera, screen, microphone, interpretation, booth
-    kind: str  # audio or video
-    codec: str  # "opus", "vp8" or "h264"
-    clock_rate: int  # RTP clock: 48000 for Opus, 90000 for video
-
-    def to_json(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class SenderReport:
-    """An RTCP sender report: at ``ntp_time`` (Unix seconds) the track's clock read
-    ``rtp_timestamp`` on the scale of its packets' ``pts``; ``wire_rtp_timestamp`` is
-    the 32-bit value the publisher sent."""
-
-    ntp_time: float
-    rtp_timestamp: int
-    wire_rtp_timestamp: int
+from media.tracks import SenderReport, TrackInfo
 
 
 class TapConsumer(Protocol):

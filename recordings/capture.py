@@ -10,6 +10,7 @@ queue is full a video track skips to its next keyframe (and asks for one).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import queue
 import threading
@@ -19,10 +20,8 @@ from typing import Any
 
 import av
 
-from media.tap import SenderReport as TapReport
-from media.tap import TrackInfo as TapTrack
+from media.tracks import SenderReport, TrackInfo, is_keyframe
 from recordings.recorder import Recorder
-from recordings.tracks import SenderReport, TrackInfo, is_keyframe
 
 log = logging.getLogger("classroom.recordings")
 
@@ -58,7 +57,7 @@ class Capture:
 
     # --- TapConsumer (event loop) ----------------------------------------------
 
-    def on_track(self, track: TapTrack) -> None:
+    def on_track(self, track: TrackInfo) -> None:
         info = self.track_info(track)
         self.tracks[info.id] = info
         self._put("on_track", info, force=True)
@@ -80,8 +79,8 @@ class Capture:
             if self.request_keyframe is not None:
                 self.request_keyframe(track_id)
 
-    def on_sender_report(self, track_id: str, report: TapReport | SenderReport) -> None:
-        self._put("on_sender_report", track_id, SenderReport(report.ntp_time, report.rtp_timestamp))
+    def on_sender_report(self, track_id: str, report: SenderReport) -> None:
+        self._put("on_sender_report", track_id, report)  # frozen: shared as it is
 
     def on_track_ended(self, track_id: str) -> None:
         self._put("on_track_ended", track_id, force=True)
@@ -97,16 +96,11 @@ class Capture:
         self._items.put(None)
         await asyncio.to_thread(self._thread.join)
 
-    def track_info(self, track: TapTrack) -> TrackInfo:
+    def track_info(self, track: TrackInfo) -> TrackInfo:
         """The router's description of a track, with what the room knows of its publisher."""
         name, role, language = self.describe(track.participant)
-        return TrackInfo(
-            id=track.id,
-            participant=track.participant,
-            source=track.source,
-            kind=track.kind,
-            codec=track.codec,
-            clock_rate=track.clock_rate,
+        return dataclasses.replace(
+            track,
             language=language if track.source == "interpretation" else None,
             name=name,
             role=role,

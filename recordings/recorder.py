@@ -1,6 +1,6 @@
 """The recorder: a participant on the server that writes every track it is given to disk.
 
-It implements ``TrackSink``: the media router hands it tracks and encoded packets,
+It implements ``media.tap.TapConsumer``: the media router hands it tracks and encoded packets,
 which go, untouched, into per-track segment files (``segments.TrackWriter``); the
 room's events and sender reports go into the journal. Writing stops cleanly when
 the disk runs low or a write fails, keeping what was written.
@@ -19,9 +19,9 @@ from typing import Any
 
 import av
 
+from media.tracks import SenderReport, TrackInfo
 from recordings.journal import JOURNAL_FILE, Journal
 from recordings.segments import SEGMENT_S, TrackWriter
-from recordings.tracks import SenderReport, TrackInfo
 
 log = logging.getLogger("classroom.recordings")
 
@@ -65,7 +65,7 @@ class Recorder:
         self._guard(lambda: self.journal.append("started", self.clock(), **info))
         self._check_disk()
 
-    # --- TrackSink -----------------------------------------------------------
+    # --- TapConsumer -----------------------------------------------------------
 
     def on_track(self, track: TrackInfo) -> None:
         """A track starts. One that comes back after it ended (republished in another

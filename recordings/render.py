@@ -22,9 +22,9 @@ from typing import Any
 import ffmpeg
 from ffmpeg.nodes import FilterableStream, FilterNode, Node
 
+from media.tracks import TrackInfo
 from recordings.lanes import Lane
 from recordings.timeline import Chapter, Plan, Rendition, titled_spans
-from recordings.tracks import TrackInfo
 
 FLOOR_UNDER_INTERPRETATION_DB = -14.0
 UNDER = 10 ** (FLOOR_UNDER_INTERPRETATION_DB / 20)

@@ -19,8 +19,8 @@ from pathlib import Path
 import av
 import av.container
 
+from media.tracks import RtpClock, TrackInfo, is_keyframe
 from recordings.journal import Journal
-from recordings.tracks import RtpClock, TrackInfo, is_keyframe
 
 log = logging.getLogger("classroom.recordings")
 
@@ -111,7 +111,7 @@ class TrackWriter:
         """An RTP timestamp of this track (say from a sender report) on the segments' scale."""
         if self.base is None:
             return None
-        return self.rtp.extend(rtp_timestamp) - self.base
+        return self.rtp.peek(rtp_timestamp) - self.base
 
     def _segment_due(self, relative: int, keyframe: bool) -> bool:
         age = relative - self.segment_start

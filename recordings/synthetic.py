@@ -21,9 +21,9 @@ from typing import Any
 import av
 import ffmpeg
 
+from media.tracks import RTP_WRAP, SenderReport, TrackInfo
 from recordings.library import Library, RecordingStatus, new_recording_id
 from recordings.recorder import Recorder
-from recordings.tracks import RTP_WRAP, SenderReport, TrackInfo
 
 CLIP_S = 10.0
 VIDEO_CLOCK = 90000
@@ -331,7 +331,7 @@ def generate_session(
             # The trainer's machine runs 3.2 s ahead of the server's clock.
             skew = 3.2 if info.participant == "trainer" else -1.5
             rtp = (base + ticks) % RTP_WRAP
-            recorder.on_sender_report(info.id, SenderReport(started_at + t + skew, rtp))
+            recorder.on_sender_report(info.id, SenderReport(started_at + t + skew, rtp, rtp))
     now[0] = started_at + duration_s
     recorder.stop()
     status = library.update(

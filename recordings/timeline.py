@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from recordings.tracks import TrackInfo
+from media.tracks import TrackInfo
 
 ORIGINAL = "original"
 UNDETERMINED = "und"  # ISO 639-2: a language that is not known

@@ -4,6 +4,8 @@ the load tool (a client) imports none of the server above media."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,14 @@ def test_the_core_does_no_io_and_never_awaits() -> None:
         assert not any(isinstance(n, ast.Await | ast.AsyncFunctionDef) for n in ast.walk(tree)), (
             path
         )
+
+
+def test_the_track_vocabulary_imports_no_webrtc_and_no_codec_library() -> None:
+    """media.tracks is shared by media and recordings: plain Python, nothing of aiortc or PyAV."""
+    code = "import sys, media.tracks; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "media.tracks" in loaded
+    wrong = {m for m in loaded if m.split(".")[0] in {"aiortc", "av", "pylibsrtp", "aioice"}}
+    assert not wrong, wrong

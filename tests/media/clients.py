@@ -28,6 +28,7 @@ from media.codecs import Codec, codec_named, offered_video_codecs
 from media.packing import send_encoded
 from media.passthrough import Frames, keep_encoded
 from media.router import MediaRouter
+from media.tracks import H264, OPUS, VP8, codec_name
 
 VIDEO_FPS = 30
 AUDIO_FRAME = 960  # 20 ms at 48 kHz
@@ -44,14 +45,15 @@ def _picture(n: int, width: int, height: int) -> av.VideoFrame:
 @functools.cache
 def encode_video(codec: str, count: int = 30, width: int = 160, height: int = 120) -> list[bytes]:
     """``count`` encoded frames of a moving gradient; the first is the only keyframe."""
-    name = {"VP8": "libvpx", "H264": "libx264"}[codec]
+    codec = codec_name(codec)
+    name = {VP8: "libvpx", H264: "libx264"}[codec]
     context = av.CodecContext.create(name, "w")
     context.width, context.height, context.pix_fmt = width, height, "yuv420p"
     context.time_base = fractions.Fraction(1, VIDEO_FPS)
     context.framerate = fractions.Fraction(VIDEO_FPS, 1)
     context.bit_rate = 400_000
     context.gop_size = 10_000
-    if codec == "H264":
+    if codec == H264:
         context.profile = "Baseline"
         context.options = {"tune": "zerolatency", "preset": "ultrafast", "bf": "0"}
     else:
@@ -194,7 +196,7 @@ class PublishingClient:
             track = transceiver.sender.track
             if isinstance(track, ClipTrack) and track in self.pending:
                 self.pending.remove(track)
-                track.codec = chosen[transceiver.mid].upper()
+                track.codec = codec_name(chosen[transceiver.mid])
                 track.frames = encode_video(track.codec, track.frames_wanted)
                 codec = codec_named(track.codec)
                 send_encoded(transceiver.sender, codec, track.request_keyframe)
@@ -264,9 +266,9 @@ class ViewingClient:
 
     @staticmethod
     def _codec(name: str, parameters: dict[str, Any]) -> Codec:
-        if name.lower() == "opus":
-            return codec_named("opus")
-        return offered_video_codecs([(name, parameters)])[name.upper()]
+        if codec_name(name) == OPUS:
+            return codec_named(OPUS)
+        return offered_video_codecs([(name, parameters)])[codec_name(name)]
 
     def _collector(self, mid: str, codec: Codec) -> Callable[[av.Packet], None]:
         def collect(packet: av.Packet) -> None:

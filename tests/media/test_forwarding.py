@@ -10,7 +10,8 @@ import pytest
 
 from media.codecs import codec_named
 from media.forwarding import HISTORY_PACKETS, Counters, KeyframeLimiter, Outlet, PublishedTrack
-from media.tap import Tap, TrackInfo
+from media.tap import Tap
+from media.tracks import TrackInfo
 
 KEY = b"\x10\x00\x9d\x01\x2a"  # VP8: S bit, partition 0; frame tag with the keyframe bit clear
 DELTA = b"\x10\x01"

@@ -77,12 +77,12 @@ def test_h264_only_when_every_viewer_decodes_it() -> None:
             ("H264", {"packetization-mode": "1", "profile-level-id": "42e01f"}),
         ]
     )
-    assert set(offered) == {"VP8", "H264"}
-    assert offered["H264"].capability.parameters["profile-level-id"] == "42e01f"
-    both, vp8 = frozenset({"VP8", "H264"}), frozenset({"VP8"})
-    assert choose_video_codec(offered, [both, both]).name == "H264"
-    assert choose_video_codec(offered, [both, vp8]).name == "VP8"
-    assert choose_video_codec({"H264": offered["H264"]}, [vp8]).name == "H264"  # all it has
+    assert set(offered) == {"vp8", "h264"}  # SDP's names, spelled as media.tracks spells them
+    assert offered["h264"].capability.parameters["profile-level-id"] == "42e01f"
+    both, vp8 = frozenset({"vp8", "h264"}), frozenset({"vp8"})
+    assert choose_video_codec(offered, [both, both]).name == "h264"
+    assert choose_video_codec(offered, [both, vp8]).name == "vp8"
+    assert choose_video_codec({"h264": offered["h264"]}, [vp8]).name == "h264"  # all it has
     assert isinstance(codec_named("opus"), Codec) and codec_named("opus").clock_rate == 48000
     assert (
         offered_video_codecs([("H264", {"packetization-mode": "1", "profile-level-id": "640c1f"})])

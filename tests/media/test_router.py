@@ -18,7 +18,7 @@ import pytest
 from classroom.errors import InvalidCommand
 from config import Settings
 from media.description import BadDescription
-from media.tap import SenderReport, TrackInfo
+from media.tracks import SenderReport, TrackInfo
 from tests.media.clients import ClipTrack, PublishingClient, encode_video
 from tests.media.conftest import Room
 
@@ -332,7 +332,7 @@ async def test_an_h264_camera_is_republished_in_vp8_when_a_vp8_only_viewer_arriv
     publisher.add_video("camera")
     room.clients.append(publisher)
     await publisher.publish()
-    assert publisher.tracks["camera"].codec == "H264"  # everyone decodes it
+    assert publisher.tracks["camera"].codec == "h264"  # everyone decodes it
     await both.wait_for(lambda: len(both.frames("a", "camera")) >= 5)
     assert room.wire.republish_requests == []
 
@@ -346,7 +346,7 @@ async def test_an_h264_camera_is_republished_in_vp8_when_a_vp8_only_viewer_arriv
 
     await publisher.republish(["camera"])
     camera = publisher.tracks["camera"]
-    assert camera.codec == "VP8"
+    assert camera.codec == "vp8"
     assert [t.codec for t in room.router.published() if t.id == "a/camera"] == ["vp8"]
     await vp8_only.wait_for(lambda: len(vp8_only.frames("a", "camera")) >= 10)
     assert vp8_only.frames("a", "camera")[0].keyframe

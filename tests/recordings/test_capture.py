@@ -10,7 +10,7 @@ from typing import Any
 import av
 import pytest
 
-from media.tap import TrackInfo
+from media.tracks import TrackInfo
 from recordings import capture
 from recordings.capture import Capture
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import av
 
+from media.tracks import TrackInfo
 from recordings import pipeline
 from recordings.journal import read_journal
 from recordings.recorder import Recorder
 from recordings.synthetic import clip_packets, encode_clip
-from recordings.tracks import TrackInfo
 from tests.recordings.conftest import probe
 
 H264 = TrackInfo("tea/camera", "tea", "camera", "video", "h264", 90000, None, "Tea", "trainer")

@@ -9,10 +9,10 @@ from pathlib import Path
 import av
 import pytest
 
+from media.tracks import RTP_WRAP, RtpClock, SenderReport, TrackInfo, is_keyframe
 from recordings.journal import Journal, read_journal
 from recordings.recorder import Recorder
 from recordings.synthetic import clip_packets, encode_clip
-from recordings.tracks import RTP_WRAP, RtpClock, SenderReport, TrackInfo, is_keyframe
 
 VIDEO = TrackInfo(
     "alice/camera", "alice", "camera", "video", "vp8", 90000, None, "Alice", "trainer"
@@ -89,7 +89,10 @@ def test_packets_go_to_segments_untouched_across_an_rtp_wrap(tmp_path: Path, cli
             recorder.on_packet(VIDEO.id, packet(data, stamp % RTP_WRAP, 90000))
         else:
             recorder.on_packet(AUDIO.id, packet(data, stamp, 48000))
-    recorder.on_sender_report(VIDEO.id, SenderReport(1003.5, (start + 90000 * 3) % RTP_WRAP))
+    recorder.on_sender_report(
+        VIDEO.id,
+        SenderReport(1003.5, (start + 90000 * 3) % RTP_WRAP, (start + 90000 * 3) % RTP_WRAP),
+    )
     recorder.stop()
 
     video_dir, audio_dir = (
