@@ -258,6 +258,16 @@ class Classroom {
     this.connection?.send(type, fields);
   }
 
+  /**
+   * Send a message whose refusal is not shown as an error (protocol.js gives the error
+   * that echoes its ref to this request, not to the page's error handler).
+   * @param {string} type
+   * @param {object} [fields]
+   */
+  sendQuietly(type, fields = {}) {
+    this.connection?.command(type, fields).catch(() => {});
+  }
+
   // --- server messages ----------------------------------------------------
 
   /**
@@ -431,7 +441,7 @@ class Classroom {
   answerUnmute(accepted) {
     $("#unmute-request").hidden = true;
     if (accepted) this.setMicrophone(true);
-    else this.send("decline_unmute", { ref: "unmute" });
+    else this.sendQuietly("decline_unmute");
     $("#toggle-microphone").focus();
   }
 
@@ -445,8 +455,8 @@ class Classroom {
   reportMicrophone() {
     if (!this.can("publish_media") || this.phase !== "room") return;
     const live = this.localStream.getAudioTracks().some((track) => track.readyState === "live");
-    // With a ref, a refusal (say, while the trainer's mute arrives) is not shown as an error.
-    this.send("microphone", { on: this.microphoneOn && live, ref: "microphone" });
+    // A refusal (say, while the trainer's mute arrives) is not shown as an error.
+    this.sendQuietly("microphone", { on: this.microphoneOn && live });
   }
 
   /** @param {string|null} id */
@@ -514,8 +524,8 @@ class Classroom {
   /** @param {{code: string, message: string, ref?: string}} error */
   onError(error) {
     if (error.code === "replaced") return; // the close that follows says it
-    // The page sends no refs: an error with one answers a feature module (media.js,
-    // polls...) that asked with a ref and reports its own failures.
+    // An error with a ref answers a request (protocol.js), which reports its own failures;
+    // one that still reaches the page answers a request that stopped waiting.
     if (error.ref) return;
     // Refused at the door: removed or refused before (until a trainer lets them), or full.
     if (this.phase === "connecting" && error.code === "forbidden") return this.end("banned");

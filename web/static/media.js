@@ -19,10 +19,9 @@ import { MediaHealth } from "/static/media_health.js";
  * @typedef {"camera" | "microphone" | "screen" | "interpretation" | "booth"} Source
  * @typedef {{participant: string, source: string, kind: string}} Shown
  * @typedef {Shown & {track: MediaStreamTrack, stream: MediaStream}} TrackDetail
- * @typedef {{addEventListener: Function, removeEventListener: Function, send: Function, ws: WebSocket | null}} Connection
+ * @typedef {import("/static/protocol.js").ClassroomConnection} Connection
  */
 
-const REPLY_TIMEOUT_MS = 15000;
 const GATHER_TIMEOUT_MS = 5000;
 
 /** The video codecs this browser decodes, as the server names them. */
@@ -93,9 +92,8 @@ export class MediaSession extends EventTarget {
     this.subscriber = null;
     /** @type {Map<string, TrackDetail>} what each subscribe m-line shows, by mid */
     this.shown = new Map();
-    /** @type {Map<string, {resolve: Function, reject: Function, type: string}>} */
-    this.waiting = new Map();
-    this.refs = 0;
+    /** aborts the requests still waiting for their reply when the media closes */
+    this.requests = new AbortController();
     this.closed = false;
     this.started = false;
     this.publishing = Promise.resolve();
@@ -113,9 +111,6 @@ export class MediaSession extends EventTarget {
     this.listeners = [
       ["welcome", (event) => this.onWelcome(event.detail)],
       ["close", () => (this.started = false)],
-      ["media_config", (event) => this.onReply(event.detail)],
-      ["publish_answer", (event) => this.onReply(event.detail)],
-      ["error", (event) => this.onError(event.detail)],
       ["subscribe", (event) => this.onSubscribe(event.detail)],
       ["active_speaker", (event) => this.emit("activespeaker", { id: event.detail.id })],
       ["screen_share_changed", (event) => this.onScreenShareChanged(event.detail)],
@@ -196,8 +191,7 @@ export class MediaSession extends EventTarget {
     this.health.stop();
     for (const [type, listener] of this.listeners) this.connection.removeEventListener(type, listener);
     this.reset();
-    for (const { reject } of this.waiting.values()) reject(new Error("media closed"));
-    this.waiting.clear();
+    this.requests.abort(new Error("media closed"));
   }
 
   // --- inside -------------------------------------------------------------------
@@ -278,37 +272,15 @@ export class MediaSession extends EventTarget {
   }
 
   /**
-   * Send a message and wait for the reply of the given type that echoes its ref.
+   * Send a message and wait for the reply of the given type that echoes its ref
+   * (protocol.js correlates them); rejected when the media closes.
    * @param {string} type
    * @param {object} fields
    * @param {string} replyType
    * @returns {Promise<any>}
    */
   request(type, fields, replyType) {
-    const ref = `media-${++this.refs}`;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(ref, { resolve, reject, type: replyType });
-      setTimeout(() => {
-        if (this.waiting.delete(ref)) reject(new Error(`no ${replyType} from the server`));
-      }, REPLY_TIMEOUT_MS);
-      this.connection.send(type, { ...fields, ref });
-    });
-  }
-
-  /** @param {any} message */
-  onReply(message) {
-    const waiter = this.waiting.get(message.ref);
-    if (!waiter || waiter.type !== message.type) return;
-    this.waiting.delete(message.ref);
-    waiter.resolve(message);
-  }
-
-  /** @param {any} message */
-  onError(message) {
-    const waiter = this.waiting.get(message.ref);
-    if (!waiter) return;
-    this.waiting.delete(message.ref);
-    waiter.reject(Object.assign(new Error(message.message), { code: message.code }));
+    return this.connection.request(type, fields, { reply: replyType, signal: this.requests.signal });
   }
 
   /** Bring the publish connection in line with `published` (one negotiation at a time). */

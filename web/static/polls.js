@@ -14,8 +14,6 @@ import { QuizPanel } from "/static/quiz_panel.js";
  * @typedef {{sub?: string, id?: string, name: string, role: string, permissions?: string[]}} You
  */
 
-let refs = 0;
-
 /**
  * Mount the polls panel into an element.
  * @param {HTMLElement} element
@@ -32,7 +30,7 @@ export async function mountPolls(element, connection, you) {
     const { PairingPanel } = await import("/static/pairing.js");
     new PairingPanel(panel.pairingRoot, connection);
   }
-  connection.send("get_polls", { ref: panel.ref() });
+  panel.send("get_polls");
   return panel;
 }
 
@@ -60,7 +58,7 @@ export class PollsPanel {
     this.list = el("div", { class: "poll-list", "aria-live": "polite" });
     this.empty = el("p", { class: "polls-empty" }, t("polls.none"));
     root.append(this.list, this.empty);
-    this.quizzes = new QuizPanel(root, connection, this.manage, () => this.ref());
+    this.quizzes = new QuizPanel(root, connection, this.manage, (type, fields) => this.send(type, fields));
     if (this.manage) {
       this.reports = el("ul", { class: "session-reports" });
       const section = el("section", { class: "reports", "aria-labelledby": "reports-heading" }, [
@@ -95,9 +93,6 @@ export class PollsPanel {
       this.patch(m.poll, { answered: true, your_answer: m.answer });
       this.status(m.poll, t(m.changed ? "polls.answer_changed" : "polls.answer_recorded"));
     });
-    on("error", (m) => {
-      if (typeof m.ref === "string" && m.ref.startsWith("polls-")) this.alert.textContent = m.message;
-    });
   }
 
   /**
@@ -108,12 +103,6 @@ export class PollsPanel {
   attention(id) {
     if (this.manage) return;
     this.root.dispatchEvent(new CustomEvent("pollsattention", { bubbles: true, detail: { id } }));
-  }
-
-  ref() {
-    refs += 1;
-    this.alert.textContent = "";
-    return `polls-${refs}`;
   }
 
   /**
@@ -139,9 +128,17 @@ export class PollsPanel {
     );
   }
 
-  /** @param {string} type @param {object} fields */
-  send(type, fields) {
-    this.connection.send(type, { ...fields, ref: this.ref() });
+  /**
+   * Send a message; the server's error answering it (protocol.js matches it by ref) shows
+   * in the panel's alert, which each new message clears.
+   * @param {string} type
+   * @param {object} [fields]
+   */
+  send(type, fields = {}) {
+    this.alert.textContent = "";
+    this.connection.command(type, fields).catch((error) => {
+      this.alert.textContent = error.message;
+    });
   }
 
   /** @param {string} id @param {Partial<Poll>} change */

@@ -4,10 +4,26 @@
 
 /**
  * @typedef {{type: string, [key: string]: any}} Message
+ * @typedef {{reply: string|null, resolve: (message: Message|null) => void,
+ *   reject: (error: Error) => void, timer: ReturnType<typeof setTimeout>}} Waiter
  */
 
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 5000;
+const REPLY_TIMEOUT_MS = 15000;
+
+/** The server's `error` answering a request (its `code` and `message`, docs/protocol.md). */
+export class RequestError extends Error {
+  /**
+   * @param {string} message
+   * @param {string} code
+   */
+  constructor(message, code) {
+    super(message);
+    this.name = "RequestError";
+    this.code = code;
+  }
+}
 
 export class ClassroomConnection extends EventTarget {
   /**
@@ -29,6 +45,9 @@ export class ClassroomConnection extends EventTarget {
     this.attempt = 0;
     /** @type {Message[]} */
     this.pending = [];
+    /** @type {Map<string, Waiter>} requests waiting for their answer, by ref */
+    this.waiting = new Map();
+    this.refs = 0;
   }
 
   /** Open the websocket; it reconnects by itself until close() is called. */
@@ -51,6 +70,8 @@ export class ClassroomConnection extends EventTarget {
       } catch {
         return;
       }
+      // An error answering a request is that request's (it rejects); nobody else hears it.
+      if (this.settle(message)) return;
       this.dispatchEvent(new CustomEvent("message", { detail: message }));
       this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
     });
@@ -85,6 +106,83 @@ export class ClassroomConnection extends EventTarget {
     } else {
       this.pending.push(message);
     }
+  }
+
+  /**
+   * Send a message and wait for its reply: the message of type `reply` that echoes the
+   * message's `ref`. Rejects with a RequestError on an `error` with that ref, and with an
+   * Error after the timeout or when `signal` aborts. The reply is also dispatched as usual.
+   * @param {string} type
+   * @param {object} fields
+   * @param {{reply: string, timeoutMs?: number, signal?: AbortSignal}} options
+   * @returns {Promise<Message>}
+   */
+  request(type, fields, { reply, timeoutMs = REPLY_TIMEOUT_MS, signal }) {
+    return /** @type {Promise<Message>} */ (this.ask(type, fields, reply, timeoutMs, signal));
+  }
+
+  /**
+   * Send a message that has no reply of its own (its effect is broadcast): rejects with a
+   * RequestError if an `error` echoes its ref within the timeout, resolves otherwise (at the
+   * first other message that echoes the ref, or when the timeout passes).
+   * @param {string} type
+   * @param {object} [fields]
+   * @param {{timeoutMs?: number}} [options]
+   * @returns {Promise<void>}
+   */
+  async command(type, fields = {}, { timeoutMs = REPLY_TIMEOUT_MS } = {}) {
+    await this.ask(type, fields, null, timeoutMs);
+  }
+
+  /**
+   * @param {string} type
+   * @param {object} fields
+   * @param {string|null} reply the reply's type, or null for a command
+   * @param {number} timeoutMs
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<Message|null>}
+   */
+  ask(type, fields, reply, timeoutMs, signal) {
+    const ref = `r${++this.refs}`;
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const timer = setTimeout(() => {
+        if (!this.waiting.delete(ref)) return;
+        if (reply) reject(new Error(`no ${reply} from the server`));
+        else resolve(null);
+      }, timeoutMs);
+      this.waiting.set(ref, { reply, resolve, reject, timer });
+      signal?.addEventListener("abort", () => {
+        const waiter = this.waiting.get(ref);
+        if (!waiter) return;
+        this.waiting.delete(ref);
+        clearTimeout(waiter.timer);
+        reject(signal.reason);
+      });
+      this.send(type, { ...fields, ref });
+    });
+  }
+
+  /**
+   * Settle the request a message answers, if any.
+   * @param {Message} message
+   * @returns {boolean} true for an error that was a request's (not to be dispatched)
+   */
+  settle(message) {
+    const waiter = typeof message.ref === "string" ? this.waiting.get(message.ref) : undefined;
+    if (!waiter) return false;
+    if (message.type === "error") {
+      this.waiting.delete(message.ref);
+      clearTimeout(waiter.timer);
+      waiter.reject(new RequestError(message.message, message.code));
+      return true;
+    }
+    if (waiter.reply === null || waiter.reply === message.type) {
+      this.waiting.delete(message.ref);
+      clearTimeout(waiter.timer);
+      waiter.resolve(message);
+    }
+    return false;
   }
 
   /** Leave for good. */

@@ -17,12 +17,12 @@ export class QuizPanel {
    * @param {HTMLElement} root the polls panel
    * @param {import("/static/protocol.js").ClassroomConnection} connection
    * @param {boolean} manage
-   * @param {() => string} ref a fresh message reference
+   * @param {(type: string, fields: object) => void} send sends a message, its error shown
    */
-  constructor(root, connection, manage, ref) {
+  constructor(root, connection, manage, send) {
     this.connection = connection;
     this.manage = manage;
-    this.ref = ref;
+    this.sendMessage = send;
     /** @type {Map<string, Quiz>} */
     this.quizzes = new Map();
     /** @type {Map<string, HTMLElement>} */
@@ -76,7 +76,7 @@ export class QuizPanel {
 
   /** @param {string} type @param {object} fields */
   send(type, fields) {
-    this.connection.send(type, { ...fields, ref: this.ref() });
+    this.sendMessage(type, fields);
   }
 
   /** @param {Quiz} quiz */
