@@ -27,23 +27,29 @@ async ({ token }) => {
       const value = await promise;
       return { value: value === undefined ? "undefined" : value };
     } catch (error) {
-      return { error: error.message, code: error.code, requestError: error instanceof RequestError };
+      const requestError = error instanceof RequestError;
+      return { error: error.message, code: error.code, requestError };
     }
   };
   const reply = await outcome(connection.request("ping", {}, { reply: "pong" }));
   const refused = await outcome(connection.request("no_such_type", {}, { reply: "pong" }));
   const command = await outcome(connection.command("no_such_type"));
-  const timedOut = await outcome(connection.request("ping", {}, { reply: "never", timeoutMs: 300 }));
+  const never = { reply: "never", timeoutMs: 300 };
+  const timedOut = await outcome(connection.request("ping", {}, never));
   // Without a ref the error is nobody's request: the page's listeners hear it.
-  const unclaimed = new Promise((resolve) => connection.addEventListener("error", resolve, { once: true }));
+  const unclaimed = new Promise((resolve) => {
+    connection.addEventListener("error", resolve, { once: true });
+  });
   connection.send("no_such_type");
   await unclaimed;
   const aborts = new AbortController();
-  const pending = outcome(connection.request("ping", {}, { reply: "never", signal: aborts.signal }));
+  const until = { reply: "never", signal: aborts.signal };
+  const pending = outcome(connection.request("ping", {}, until));
   aborts.abort(new Error("stopped"));
   const aborted = await pending;
   connection.close();
-  return { reply, refused, command, timedOut, aborted, heard, pongs, waiting: connection.waiting.size };
+  const waiting = connection.waiting.size;
+  return { reply, refused, command, timedOut, aborted, heard, pongs, waiting };
 }
 """
 
