@@ -11,7 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent.parent
 STATIC = ROOT / "web" / "static"
 TEMPLATE = ROOT / "web" / "templates" / "classroom.html"
-PAGE_MODULES = ["classroom.js", "prejoin.js", "stage.js", "people.js", "chat.js"]
+# The page's own modules (classroom.js and the classroom_*.js it is split into) and those it uses.
+CLASSROOM_MODULES = sorted(path.name for path in STATIC.glob("classroom*.js"))
+PAGE_MODULES = [*CLASSROOM_MODULES, "prejoin.js", "stage.js", "people.js", "chat.js"]
 LANGUAGES = ["en", "sr-Latn", "mk", "sq", "ar"]
 
 # Keys the page builds at run time rather than spelling out.
@@ -49,6 +51,7 @@ def placeholders(text: str) -> set[str]:
 
 
 def test_the_page_uses_many_strings() -> None:
+    assert {"classroom.js", "classroom_room.js", "classroom_controls.js"} <= set(CLASSROOM_MODULES)
     keys = used_keys()
     assert len(keys) > 100 and "prejoin.join" in keys and "error.forbidden" in keys
 
