@@ -14,11 +14,18 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from classroom.identity import Identity
 from classroom.permissions import Action, can
 from classroom.room import Admitted, Command, Event, ExpireDisconnected, Room
+
+if TYPE_CHECKING:
+    from classroom.attendance import Attendance
+    from classroom.interpretation import Interpretation
+    from live.poll_records import RoomBooks
+    from live.recording import RoomRecording
+    from media.router import MediaRouter
 
 log = logging.getLogger("classroom.hub")
 
@@ -144,8 +151,14 @@ class LiveRoom:
         self.connections: dict[str, Connection] = {}
         # Per participant, their other open pages (side pages, a classroom page on standby).
         self.others: dict[str, set[Connection]] = {}
-        # Attachments of other features (media router, poll book...) by name.
-        self.parts: dict[str, Any] = {}
+        # What each feature keeps for this room, made on first use by the feature's service
+        # (``live.media``, ``live.interpretation``, ``live.polls``, ``live.recording``,
+        # ``live.attendance``); None until then.
+        self.media: MediaRouter | None = None
+        self.interpretation: Interpretation | None = None
+        self.books: RoomBooks | None = None
+        self.recording: RoomRecording | None = None
+        self.attendance: Attendance | None = None
         # Background work of this room's features: kept referenced, failures logged,
         # cancelled when the room is forgotten.
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -176,12 +189,18 @@ class LiveRoom:
                 extra={"room": self.name, "task": task.get_name()},
             )
 
+    @property
+    def idle(self) -> bool:
+        """Whether no feature needs the room kept: nothing forwarded or recorded, no quiz
+        question waiting for its deadline."""
+        return all(part is None or part.idle for part in (self.media, self.recording, self.books))
+
     async def close(self) -> None:
-        """The room is forgotten: its tasks end, and parts that hold resources (the media
-        router's peer connections and timers) close."""
+        """The room is forgotten: its tasks end, and its media router (peer connections and
+        timers) closes."""
         for task in list(self.tasks):
             task.cancel()
-        closers = [part.close() for part in self.parts.values() if _closes(part)]
+        closers = [self.media.close()] if self.media is not None else []
         results = await asyncio.gather(*self.tasks, *closers, return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
@@ -344,7 +363,7 @@ class Hub:
             empty = not (
                 live.core.participants or live.core.lobby or live.connections or live.others
             )
-            if empty and all(getattr(p, "idle", True) for p in live.parts.values()):
+            if empty and live.idle:
                 del self.rooms[name]
                 closing = asyncio.get_running_loop().create_task(live.close())
                 self.closing.add(closing)
@@ -352,8 +371,3 @@ class Hub:
 
     def connections(self) -> list[Connection]:
         return [c for live in self.rooms.values() for c in live.connections.values()]
-
-
-def _closes(part: Any) -> bool:
-    """A part with an ``async def close()`` of its own (the media router)."""
-    return asyncio.iscoroutinefunction(getattr(part, "close", None))

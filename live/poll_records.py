@@ -38,8 +38,6 @@ from classroom.room import Event
 from live.hub import LiveRoom
 from live.store import RedisStore
 
-PART = "polls"
-
 
 def new_id() -> str:
     return uuid.uuid4().hex[:12]
@@ -76,11 +74,9 @@ class RoomBooks:
 
 
 def books(live: LiveRoom) -> RoomBooks:
-    part = live.parts.get(PART)
-    if part is None:
-        part = live.parts[PART] = RoomBooks(live.name)
-    assert isinstance(part, RoomBooks)
-    return part
+    if live.books is None:
+        live.books = RoomBooks(live.name)
+    return live.books
 
 
 def viewers(live: LiveRoom) -> tuple[str, ...]:

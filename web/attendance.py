@@ -52,7 +52,6 @@ from web.context import CATALOGUE, HUB, SETTINGS, STORE
 from web.ws import Dispatcher
 
 log = logging.getLogger("classroom.attendance")
-PART = "attendance"
 routes = web.RouteTableDef()
 WRITER: web.AppKey[AttendanceWriter] = web.AppKey("attendance_writer")
 MARK_EVERY_S = 15.0  # how often each room this process serves is marked live
@@ -122,12 +121,12 @@ def listener(writer: AttendanceWriter) -> Any:
                 command = MarkAbsent(event.id, _viewers(live))
             if command is None:
                 continue
-            attendance = live.parts.get(PART)
-            if not isinstance(attendance, Attendance):
+            attendance = live.attendance
+            if attendance is None:
                 # The first arrival here: this process serves the room from now on. What a
                 # stopped server left open is closed before anything new is journaled (the
                 # writer keeps this order), then the room is marked live.
-                attendance = live.parts[PART] = Attendance(live.name)
+                attendance = live.attendance = Attendance(live.name)
                 writer.put("recover", live.name, "")
             changed = attendance.handle(command, now)
             if changed:
@@ -206,7 +205,7 @@ async def stopped_at(app: web.Application, attendance: Attendance) -> float | No
     """When the room's last server stopped, if no process serves the room now; None while
     one does: this one, or one whose liveness mark is fresh."""
     live = app[HUB].rooms.get(attendance.room)
-    if live is not None and PART in live.parts:
+    if live is not None and live.attendance is not None:
         return None
     mark = await last_mark(app[STORE], attendance.room)
     if mark is not None and app[HUB].clock() - mark["at"] < STALE_AFTER_S:
@@ -400,7 +399,7 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
         while True:
             await asyncio.sleep(MARK_EVERY_S)
             for live in list(hub.rooms.values()):
-                if PART in live.parts:
+                if live.attendance is not None:
                     writer.put("mark", live.name, liveness_mark(hub.clock(), writer.node))
 
     async def writer_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,7 +1,7 @@
 """Interpretation over the websocket: channel messages, listener choices that persist, the timeline.
 
 Each live room keeps its ``classroom.interpretation.Interpretation`` in
-``LiveRoom.parts["interpretation"]``. Its events go to the addressed connections
+``LiveRoom.interpretation``. Its events go to the addressed connections
 and to the hub's listeners (the recorder journals ``on_air_changed``); each
 on-air change is also appended to the store, so ``GET
 /api/rooms/{room}/interpretation`` can give the timeline after the room is gone.
@@ -34,7 +34,6 @@ from web.ws import ClientMessage, Dispatcher, error_message
 
 log = logging.getLogger("classroom.interpretation")
 
-PART = "interpretation"
 Lang = pydantic.Field(min_length=2, max_length=3, pattern=r"^[a-z]{2,3}$")
 ChannelName = pydantic.Field(min_length=2, max_length=8, pattern=r"^[a-z]{2,8}$")
 Message = TypeVar("Message", bound=ClientMessage)
@@ -99,8 +98,8 @@ def policy(live: LiveRoom) -> Callable[[str, str, str], bool]:
     """The media router's forwarding hook for this room: who may hear which source."""
 
     def allowed(publisher: str, source: str, subscriber: str) -> bool:
-        state = live.parts.get(PART)
-        if not isinstance(state, Interpretation):
+        state = live.interpretation
+        if state is None:
             return source not in (ch.SOURCE_INTERPRETATION, ch.SOURCE_BOOTH)
         return state.forwards(publisher, source, subscriber)
 
@@ -109,9 +108,8 @@ def policy(live: LiveRoom) -> Callable[[str, str, str], bool]:
 
 def refresh_media(live: LiveRoom) -> None:
     """Make the media router apply the new forwarding rules (if this room has one yet)."""
-    router = live.parts.get("media")
-    if router is not None:
-        router.refresh()
+    if live.media is not None:
+        live.media.refresh()
 
 
 def _plug_policy(live: LiveRoom, router: MediaRouter) -> None:
@@ -131,10 +129,9 @@ class Channels:
         self.writes: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()  # key, field, value
 
     def state(self, live: LiveRoom) -> Interpretation:
-        state = live.parts.get(PART)
-        if not isinstance(state, Interpretation):
-            state = live.parts[PART] = Interpretation(self.channels)
-        return state
+        if live.interpretation is None:
+            live.interpretation = Interpretation(self.channels)
+        return live.interpretation
 
     def apply(self, live: LiveRoom, command: ch.Command) -> list[Event]:
         events = self.state(live).handle(command, live.hub.clock())
@@ -195,13 +192,13 @@ class Channels:
         conn.send({"type": "interpretation_state", **state.snapshot(identity.sub)})
 
     async def left(self, conn: Connection, live: LiveRoom) -> None:
-        if live.connections.get(conn.pid) is not conn or PART not in live.parts:
+        if live.connections.get(conn.pid) is not conn or live.interpretation is None:
             return  # replaced by a newer connection of the same participant
         await self.run(live, ch.Depart(conn.pid))
 
     def forget(self, live: LiveRoom, events: list[Event]) -> None:
         """A room listener: whoever leaves the room for good leaves their booth."""
-        if PART not in live.parts:
+        if live.interpretation is None:
             return
         for event in events:
             if isinstance(event, ParticipantLeft):
@@ -244,7 +241,7 @@ async def channels_api(request: web.Request) -> web.Response:
     if room != identity.room:
         raise Forbidden("you may see only your own room's channels")
     live = request.app[HUB].rooms.get(room)
-    if live is not None and PART in live.parts:
+    if live is not None and live.interpretation is not None:
         snapshot = request.app[SERVICE].state(live).snapshot()
     else:
         snapshot = Interpretation(request.app[SERVICE].channels).snapshot()

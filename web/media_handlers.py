@@ -1,7 +1,7 @@
 """Media signalling over the websocket: publish and subscribe connections, screen share, speakers.
 
 Each participant has two peer connections with the room's ``media.router.MediaRouter``
-(kept in ``LiveRoom.parts["media"]``): on the publish one the client offers
+(kept in ``LiveRoom.media``): on the publish one the client offers
 (``publish`` -> ``publish_answer``), on the subscribe one the server offers
 (``subscribe`` -> ``subscribe_answer``) and renegotiates when tracks come and go.
 A client first says it can receive (``media_ready``) and gets the ICE servers
@@ -28,7 +28,6 @@ from web.ws import ClientMessage, Dispatcher
 
 log = logging.getLogger("classroom.media")
 
-PART = "media"
 SDP_MAX_CHARS = 60_000
 
 RouterHook = Callable[[LiveRoom, MediaRouter], None]
@@ -106,12 +105,10 @@ def add_router_hook(app: web.Application, hook: RouterHook) -> None:
 
 def router_for(app: web.Application, live: LiveRoom) -> MediaRouter:
     """The room's media router, created on first use."""
-    router = live.parts.get(PART)
-    if isinstance(router, MediaRouter):
-        return router
-    router = MediaRouter(live.name, app[SETTINGS], RoomSignalling(live))
+    if live.media is not None:
+        return live.media
+    router = live.media = MediaRouter(live.name, app[SETTINGS], RoomSignalling(live))
     router.add_policy(room_policy(live))
-    live.parts[PART] = router
     for hook in app[ROUTER_HOOKS]:
         try:
             hook(live, router)
@@ -183,10 +180,8 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
 
     @route("subscribe_answer", SubscribeAnswer)
     async def subscribe_answer(conn: Connection, live: LiveRoom, msg: SubscribeAnswer) -> None:
-        router = live.parts.get(PART)
-        if not isinstance(router, MediaRouter) or app[OWNERS].get((live.name, conn.pid)) != (
-            conn.id
-        ):
+        router = live.media
+        if router is None or app[OWNERS].get((live.name, conn.pid)) != conn.id:
             raise InvalidCommand("no subscribe offer is waiting for an answer")
         await router.answer(conn.pid, msg.sdp)
 
@@ -195,8 +190,8 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
         live.apply(core.ShareScreen(conn.pid, msg.sharing))
 
     def on_events(live: LiveRoom, events: list[core.Event]) -> None:
-        router = live.parts.get(PART)
-        if not isinstance(router, MediaRouter):
+        router = live.media
+        if router is None:
             return
         for event in events:
             if isinstance(event, core.ParticipantLeft | core.Removed):
@@ -209,17 +204,15 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
 
     async def on_leave(conn: Connection, live: LiveRoom) -> None:
         key = (live.name, conn.pid)
-        router = live.parts.get(PART)
         if app[OWNERS].get(key) == conn.id:
             del app[OWNERS][key]
-            if isinstance(router, MediaRouter):
-                router.remove(conn.pid)
+            if live.media is not None:
+                live.media.remove(conn.pid)
 
     async def close_routers(app: web.Application) -> None:
         for live in list(app[HUB].rooms.values()):
-            router = live.parts.get(PART)
-            if isinstance(router, MediaRouter):
-                await router.close()
+            if live.media is not None:
+                await live.media.close()
 
     app[HUB].listeners.append(on_events)
     dispatcher.on_leave.append(on_leave)

@@ -14,12 +14,9 @@ from prometheus_client.registry import Collector
 
 from classroom.permissions import Role
 from live.hub import Hub
-from media.router import MediaRouter
 from recordings.library import STATES as RECORDING_STATES
 from web.context import HUB, WEBSOCKETS
-from web.media_handlers import PART as MEDIA_PART
-from web.recording_handlers import PART as RECORDING_PART
-from web.recording_handlers import RECORDINGS, RoomRecording
+from web.recording_handlers import RECORDINGS
 from web.ws import Dispatcher
 
 REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
@@ -170,11 +167,7 @@ class ClassroomCollector(Collector):
         )
 
     def _media(self) -> Iterator[Metric]:
-        routers = [
-            live.parts[MEDIA_PART]
-            for live in self.app[HUB].rooms.values()
-            if isinstance(live.parts.get(MEDIA_PART), MediaRouter)
-        ]
+        routers = [live.media for live in self.app[HUB].rooms.values() if live.media is not None]
         # Routers may share one Counters object: count each object once.
         counters = list({id(r.counters): r.counters for r in routers}.values())
         totals = self.media_totals.totals(
@@ -206,9 +199,7 @@ class ClassroomCollector(Collector):
     def _recordings(self) -> Iterator[Metric]:
         service = self.app.get(RECORDINGS)
         parts = [
-            live.parts[RECORDING_PART]
-            for live in self.app[HUB].rooms.values()
-            if isinstance(live.parts.get(RECORDING_PART), RoomRecording)
+            live.recording for live in self.app[HUB].rooms.values() if live.recording is not None
         ]
         active = sum(1 for part in parts if not part.idle)
         yield GaugeMetricFamily(

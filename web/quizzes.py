@@ -212,7 +212,7 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
 
     async def stop_timers(app: web.Application) -> None:
         for live in app[HUB].rooms.values():
-            part = live.parts.get("polls")
+            part = live.books
             if part is not None and part.timer is not None:
                 part.timer.cancel()
 

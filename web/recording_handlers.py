@@ -2,10 +2,10 @@
 
 ``POST /api/rooms/{room}/recording`` with ``{"action": "start" | "stop"}`` drives a
 room's ``classroom.recording.RecordingState`` (kept with the recorder in
-``LiveRoom.parts["recording"]``). While it records, the room's public events go
-into the journal (they become chapters). A stopped recording goes to the job
-queue; this process runs ``recording_workers`` workers of its own, and on start
-it closes what a crash cut off and queues what was left unprocessed.
+``LiveRoom.recording``). While it records, the room's public events go into the
+journal (they become chapters). A stopped recording goes to the job queue; this process
+runs ``recording_workers`` workers of its own, and on start it closes what a crash cut
+off and queues what was left unprocessed.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from classroom.identity import Identity
 from classroom.permissions import Action, require
 from classroom.recording import (
     InterruptRecording,
-    RecordingState,
     StartRecording,
     StopRecording,
 )
 from classroom.room import Event, SessionChanged
 from live.hub import Connection, LiveRoom, event_message, message_type
+from live.recording import RoomRecording, describe
+from live.recording import of as recording_of
 from recordings.capture import Capture
 from recordings.jobs import JobQueue, open_queue
 from recordings.library import Library, RecordingStatus, new_recording_id
@@ -45,24 +46,7 @@ from web.ws import Dispatcher
 
 log = logging.getLogger("classroom.recordings")
 
-PART = "recording"
 TAP_PID = "recorder"
-
-
-class RoomRecording:
-    """A room's recording switch and, while it is on, the recorder and its tap."""
-
-    def __init__(self) -> None:
-        self.state = RecordingState()
-        self.capture: Capture | None = None
-        self.tap: Any = None  # media.tap.Tap
-        self.recording_id: str | None = None
-        self.stopping: asyncio.Task[Any] | None = None
-
-    @property
-    def idle(self) -> bool:
-        """The hub keeps the room while this records."""
-        return not self.state.recording
 
 
 class RecordingRequest(pydantic.BaseModel):
@@ -77,19 +61,6 @@ def insufficient_storage(message: str) -> web.HTTPException:
     return web.HTTPInsufficientStorage(text=body, content_type="application/json")
 
 
-def describe(live: LiveRoom, pid: str) -> tuple[str, str | None, str | None]:
-    """How the room knows someone: name, role, and language (an interpreter's: their channel)."""
-    participant = live.core.participants.get(pid)
-    if participant is None:
-        return "", None, None
-    lang = participant.lang
-    interpretation = live.parts.get("interpretation")
-    interpreter = getattr(interpretation, "interpreters", {}).get(pid)
-    if interpreter is not None:
-        lang = interpreter.channel
-    return participant.name, participant.role.value, lang
-
-
 class Recordings:
     """The recordings of this process's rooms, the library on disk and the job queue."""
 
@@ -101,10 +72,7 @@ class Recordings:
         self.queue: JobQueue | None = None
 
     def part(self, live: LiveRoom) -> RoomRecording:
-        part = live.parts.get(PART)
-        if not isinstance(part, RoomRecording):
-            part = live.parts[PART] = RoomRecording()
-        return part
+        return recording_of(live)
 
     async def start(
         self, live: LiveRoom, identity: Identity, title: str | None, module_id: str | None
@@ -159,8 +127,8 @@ class Recordings:
         def failed(reason: str) -> None:  # in the recorder's thread
             loop.call_soon_threadsafe(self.interrupt, live, reason)
 
-        interpretation: Any = live.parts.get("interpretation")
-        state = interpretation.snapshot() if interpretation is not None else {}
+        interpretation = live.interpretation
+        state: dict[str, Any] = interpretation.snapshot() if interpretation is not None else {}
         recorder = Recorder(directory, live.hub.clock, on_failure=failed)
         recorder.start(
             room=live.name,
@@ -222,8 +190,8 @@ class Recordings:
 
     def journal(self, live: LiveRoom, events: list[Event]) -> None:
         """Hub listener: the room's public events go into the journal of its recording."""
-        part = live.parts.get(PART)
-        if not isinstance(part, RoomRecording) or part.capture is None:
+        part = live.recording
+        if part is None or part.capture is None:
             return
         for event in events:
             if event.to is None:
@@ -236,12 +204,11 @@ class Recordings:
     def watch_empty(self, live: LiveRoom, events: list[Event]) -> None:
         """Hub listener (also called by the expiry sweep, every few seconds): a recording
         with nobody publishing for ``recording_empty_stop_s`` stops, as ``empty_room``."""
-        part = live.parts.get(PART)
-        if not isinstance(part, RoomRecording) or not part.state.recording:
+        part = live.recording
+        if part is None or not part.state.recording:
             return
-        router = live.parts.get("media")
         present = set(live.core.present_ids())
-        publishers = getattr(router, "publishers", {})
+        publishers = live.media.publishers if live.media is not None else {}
         publishing = any(pid in present for pid in publishers)
         empty = part.state.empty_for(publishing, live.hub.clock())
         if empty >= self.app[SETTINGS].recording_empty_stop_s:
@@ -249,8 +216,8 @@ class Recordings:
 
     async def joined(self, conn: Connection, live: LiveRoom) -> None:
         """A newcomer learns that the room is being recorded."""
-        part = live.parts.get(PART)
-        current = part.state.current if isinstance(part, RoomRecording) else None
+        part = live.recording
+        current = part.state.current if part is not None else None
         if current is not None:
             conn.send(
                 {
@@ -265,8 +232,8 @@ class Recordings:
     async def stop_all(self, app: web.Application) -> None:
         """On shutdown: every recording under way is closed properly and queued."""
         for live in list(app[HUB].rooms.values()):
-            part = live.parts.get(PART)
-            if isinstance(part, RoomRecording) and part.state.recording:
+            part = live.recording
+            if part is not None and part.state.recording:
                 with contextlib.suppress(ClassroomError):
                     await self.stop(live, None, "shutdown")
 
@@ -318,8 +285,8 @@ async def recording_state(request: web.Request) -> web.Response:
     if room != identity.room:
         raise Forbidden("you may ask only about your own room")
     live = request.app[HUB].rooms.get(room)
-    part = live.parts.get(PART) if live is not None else None
-    current = part.state.snapshot() if isinstance(part, RoomRecording) else None
+    part = live.recording if live is not None else None
+    current = part.state.snapshot() if part is not None else None
     return web.json_response({"recording": current})
 
 

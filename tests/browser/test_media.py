@@ -154,7 +154,7 @@ async def test_two_browsers_see_and_hear_each_other_through_the_server(
         ("bojan", "camera"),
         ("bojan", "microphone"),
     }
-    router = live_server.app[HUB].rooms["demo"].parts["media"]
+    router = live_server.app[HUB].rooms["demo"].media
     assert router.counters.packets_forwarded > 0
     assert router.counters.keyframe_requests_sent > 0
     assert codec_calls == []  # the server neither decoded nor encoded
@@ -200,7 +200,7 @@ async def test_h264_cameras_are_republished_for_a_browser_that_decodes_only_vp8(
     bojan = await join(open_page, live_server, mint("trainee", "Bojan", sub="bojan"), None)
     await bojan.wait_for_function(DECODED, arg="ana", timeout=20_000, polling=300)
     assert await bojan.evaluate(CODEC) == ["video/H264"]
-    router = live_server.app[HUB].rooms["demo"].parts["media"]
+    router = live_server.app[HUB].rooms["demo"].media
 
     def cameras() -> dict[str, str]:
         return {t.id: t.codec for t in router.published() if t.kind == "video"}

@@ -41,7 +41,7 @@ async def test_a_failing_task_is_logged_with_its_room(caplog: pytest.LogCaptureF
 async def test_a_forgotten_room_ends_its_tasks_and_closes_its_router() -> None:
     hub = Hub()
     live = hub.room("demo")
-    router = live.parts["media"] = Router()
+    router = live.media = Router()
     waiting = live.spawn(asyncio.Event().wait(), "a timer")
     hub.expire()  # nobody there: the room is forgotten
     assert "demo" not in hub.rooms

@@ -479,12 +479,12 @@ async def test_a_recording_with_nobody_publishing_stops_by_itself(
         await receive(observer, "participant_disconnected")
         clock.advance(59)
         app[HUB].expire()  # the sweep the server runs every few seconds
-        assert app[HUB].rooms["demo"].parts["recording"].state.recording
+        assert app[HUB].rooms["demo"].recording.state.recording
         clock.advance(1)
         app[HUB].expire()
         stopped = await receive(observer, "recording_stopped")
         assert stopped["reason"] == "empty_room" and stopped["by"] is None
-        await app[HUB].rooms["demo"].parts["recording"].stopping  # files closed, queued
+        await app[HUB].rooms["demo"].recording.stopping  # files closed, queued
         library = app[RECORDINGS].library
         assert library.load((await response.json())["id"]).stop_reason == "empty_room"
         journal = (library.root / stopped["id"] / "journal.jsonl").read_text()

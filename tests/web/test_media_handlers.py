@@ -95,7 +95,7 @@ async def test_publishing_and_subscribing_through_the_websocket(client: Client, 
     await viewer.setRemoteDescription(RTCSessionDescription(subscribe["sdp"], "offer"))
     await viewer.setLocalDescription(await viewer.createAnswer())
     await trainee.send_json({"type": "subscribe_answer", "sdp": viewer.localDescription.sdp})
-    router = client.app[HUB].rooms["demo"].parts["media"]  # type: ignore[index]
+    router = client.app[HUB].rooms["demo"].media
     async with asyncio.timeout(20):
         while router.counters.packets_forwarded < 20:  # noqa: ASYNC110 (a counter, no event)
             await asyncio.sleep(0.05)
