@@ -31,6 +31,28 @@ def authenticate(request: web.Request) -> Identity:
     return revocation.check(request.app, identity)
 
 
+def authorize(
+    request: web.Request, action: Action | None = None, room: str | None = None
+) -> Identity:
+    """The caller, if they may do ``action`` in ``room`` (by default the path's ``{room}``,
+    if it has one): a valid token (401), a role allowed to (403), their own room (403).
+    Every HTTP handler acting on a room asks here, so the rule is written once."""
+    identity = authenticate(request)
+    if action is not None:
+        require(identity.role, action)
+    if room is None:
+        room = request.match_info.get("room")
+    if room is not None:
+        own_room(identity, room)
+    return identity
+
+
+def own_room(identity: Identity, room: str) -> None:
+    """Refuse (403) anything about a room other than the caller's own."""
+    if room != identity.room:
+        raise Forbidden("you may act only in your own room, not another room")
+
+
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
     identity = authenticate(request)
@@ -87,11 +109,8 @@ class Invitation(pydantic.BaseModel):
 @routes.post("/api/rooms/{room}/invitations")
 async def invite(request: web.Request) -> web.Response:
     """A trainer mints a join link for someone in their own room."""
-    identity = authenticate(request)
-    require(identity.role, Action.INVITE)
-    room = request.match_info["room"]
-    if room != identity.room:
-        raise Forbidden("you may invite only to your own room")
+    identity = authorize(request, Action.INVITE)
+    room = identity.room
     body = await read_json(request, Invitation)
     keys, settings = request.app[KEYS], request.app[SETTINGS]
     if keys.signing_key is None:

@@ -39,15 +39,15 @@ from classroom.attendance import (
     PresenceRecorded,
     session_window,
 )
-from classroom.errors import Forbidden, NotFound
+from classroom.errors import NotFound
 from classroom.identity import Identity
-from classroom.permissions import Action, Role, can, require
+from classroom.permissions import Action, Role, can
 from classroom.ports import Store
 from classroom.session import Session, SessionState
 from live.charts import timeline_svg
 from live.hub import Hub, LiveRoom
 from live.room_records import room_sessions_key, save_session, session_key
-from web.api import authenticate
+from web.api import authorize, own_room
 from web.context import CATALOGUE, HUB, SETTINGS, STORE
 from web.ws import Dispatcher
 
@@ -226,15 +226,13 @@ async def settled(app: web.Application, room: str) -> tuple[Attendance, float | 
 
 async def session_for(request: web.Request, action: Action) -> tuple[Identity, Session]:
     """The session named in the path, if the caller may see it (their room, their role)."""
-    identity = authenticate(request)
-    require(identity.role, action)
+    identity = authorize(request, action)
     await request.app[WRITER].flush()  # the session as last changed, and what came before
     stored = await request.app[STORE].get(session_key(request.match_info["session"]))
     if stored is None:
         raise NotFound("no such session")
     session = Session.from_json(json.loads(stored))
-    if session.room != identity.room:
-        raise Forbidden("that session is another room's")
+    own_room(identity, session.room)
     return identity, session
 
 
@@ -277,10 +275,7 @@ async def report(request: web.Request, session: Session) -> dict[str, Any]:
 
 @routes.get("/api/rooms/{room}/sessions")
 async def room_sessions(request: web.Request) -> web.Response:
-    identity = authenticate(request)
-    require(identity.role, Action.VIEW_ATTENDANCE)
-    if request.match_info["room"] != identity.room:
-        raise Forbidden("you may see only your own room")
+    identity = authorize(request, Action.VIEW_ATTENDANCE)
     await request.app[WRITER].flush()
     stored = await request.app[STORE].hgetall(room_sessions_key(identity.room))
     sessions = [Session.from_json(json.loads(v)) for v in stored.values()]

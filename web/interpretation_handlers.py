@@ -21,13 +21,13 @@ import pydantic
 from aiohttp import web
 
 from classroom import channel as ch
-from classroom.errors import ClassroomError, Forbidden
+from classroom.errors import ClassroomError
 from classroom.interpretation import Interpretation
 from classroom.room import Event, ParticipantLeft
 from config import SettingsError
 from live.hub import Connection, LiveRoom
 from media.router import MediaRouter
-from web.api import authenticate
+from web.api import authorize
 from web.context import HUB, SETTINGS, STORE
 from web.media_handlers import add_router_hook
 from web.ws import ClientMessage, Dispatcher, error_message
@@ -236,10 +236,7 @@ def timeline_from_journal(entries: list[str], now: float) -> list[dict[str, Any]
 
 async def channels_api(request: web.Request) -> web.Response:
     """The channels of a room, who is on air, and the on-air timeline so far."""
-    identity = authenticate(request)
-    room = request.match_info["room"]
-    if room != identity.room:
-        raise Forbidden("you may see only your own room's channels")
+    room = authorize(request).room
     live = request.app[HUB].rooms.get(room)
     if live is not None and live.interpretation is not None:
         snapshot = request.app[SERVICE].state(live).snapshot()

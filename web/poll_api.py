@@ -14,8 +14,6 @@ import pydantic
 from aiohttp import web
 
 from classroom.book import Book
-from classroom.errors import Forbidden
-from classroom.identity import Identity
 from classroom.permissions import Action, Role, can, require
 from classroom.poll import PollBook, PollSpec
 from classroom.ports import Store
@@ -31,7 +29,7 @@ from live.poll_records import (
     templates,
     viewers,
 )
-from web.api import authenticate
+from web.api import authorize
 from web.context import CATALOGUE, HUB, SETTINGS, STORE
 from web.errors import read_json
 
@@ -71,16 +69,9 @@ def add_api(routes: web.RouteTableDef, kind: Kind) -> None:
         return await prepare(request, kind)
 
 
-def own_room(request: web.Request) -> Identity:
-    identity = authenticate(request)
-    if request.match_info["room"] != identity.room:
-        raise Forbidden("you may see only your own room")
-    return identity
-
-
 async def listing(request: web.Request, kind: Kind) -> web.Response:
     """The room's entries as the caller may see them; trainers also get the prepared ones."""
-    identity = own_room(request)
+    identity = authorize(request)
     room, store = identity.room, request.app[STORE]
     live = request.app[HUB].rooms.get(room)
     if live is not None:
@@ -112,7 +103,7 @@ def unmarked(spec: dict[str, Any]) -> dict[str, Any]:
 
 async def prepare(request: web.Request, kind: Kind) -> web.Response:
     """A trainer prepares an entry ahead: a draft in the room, or a template for a module."""
-    identity = own_room(request)
+    identity = authorize(request)
     require(identity.role, Action.MANAGE_POLLS)
     body = cast(Prepared, await read_json(request, kind.prepared))
     spec, store = body.spec(), request.app[STORE]

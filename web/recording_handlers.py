@@ -21,7 +21,7 @@ from typing import Any, Literal
 import pydantic
 from aiohttp import web
 
-from classroom.errors import ClassroomError, Forbidden, InvalidCommand
+from classroom.errors import ClassroomError, InvalidCommand
 from classroom.identity import Identity
 from classroom.permissions import Action, require
 from classroom.recording import (
@@ -39,7 +39,7 @@ from recordings.library import Library, RecordingStatus, new_recording_id
 from recordings.recorder import MIN_FREE_BYTES, Recorder
 from recordings.worker import Worker, recover
 from web import media_handlers
-from web.api import authenticate
+from web.api import authorize, own_room
 from web.context import CATALOGUE, HUB, SETTINGS
 from web.errors import read_json
 from web.ws import Dispatcher
@@ -260,11 +260,8 @@ RECORDINGS = web.AppKey("recordings", Recordings)
 
 async def recording_api(request: web.Request) -> web.Response:
     """Start or stop recording one's own room (trainers)."""
-    identity = authenticate(request)
-    require(identity.role, Action.RECORD)
-    room = request.match_info["room"]
-    if room != identity.room:
-        raise Forbidden("you may record only your own room")
+    identity = authorize(request, Action.RECORD)
+    room = identity.room
     body = await read_json(request, RecordingRequest)
     service, hub = request.app[RECORDINGS], request.app[HUB]
     if body.action == "start":
@@ -280,10 +277,7 @@ async def recording_api(request: web.Request) -> web.Response:
 
 async def recording_state(request: web.Request) -> web.Response:
     """Whether one's own room is being recorded (for pages that start listening late)."""
-    identity = authenticate(request)
-    room = request.match_info["room"]
-    if room != identity.room:
-        raise Forbidden("you may ask only about your own room")
+    room = authorize(request).room
     live = request.app[HUB].rooms.get(room)
     part = live.recording if live is not None else None
     current = part.state.snapshot() if part is not None else None
@@ -292,12 +286,10 @@ async def recording_state(request: web.Request) -> web.Response:
 
 async def retry_recording(request: web.Request) -> web.Response:
     """Process a failed recording again (trainers of its room): its raw tracks are kept."""
-    identity = authenticate(request)
-    require(identity.role, Action.RECORD)
+    identity = authorize(request, Action.RECORD)
     service = request.app[RECORDINGS]
     status = service.library.load(request.match_info["id"])
-    if status.room != identity.room:
-        raise Forbidden("you may retry only your own room's recordings")
+    own_room(identity, status.room)
     if status.status != "failed":
         raise InvalidCommand(
             f"only a failed recording can be processed again, not a {status.status} one"

@@ -12,9 +12,9 @@ import time
 import pydantic
 from aiohttp import web
 
-from classroom.errors import Forbidden, InvalidValue, TokenError
+from classroom.errors import InvalidValue, TokenError
 from classroom.identity import Identity, verify_token
-from classroom.permissions import Action, require
+from classroom.permissions import Action
 from live.hub import CLOSE_REMOVED
 from web.context import HUB, KEYS, STORE
 from web.errors import read_json
@@ -73,13 +73,10 @@ class Withdrawal(pydantic.BaseModel):
 async def withdraw(request: web.Request) -> web.Response:
     """A trainer withdraws a join link of their room: its token (by its ``jti``) is refused
     from now on, and its pages are closed."""
-    from web.api import authenticate  # web.api checks revocations: imported late
+    from web.api import authorize  # web.api checks revocations: imported late
 
-    identity = authenticate(request)
-    require(identity.role, Action.INVITE)
-    room = request.match_info["room"]
-    if room != identity.room:
-        raise Forbidden("you may withdraw links of your own room only")
+    identity = authorize(request, Action.INVITE)
+    room = identity.room
     body = await read_json(request, Withdrawal)
     now = time.time()
     withdrawn = verify_token(body.token, request.app[KEYS].policy, int(now), room=room)
