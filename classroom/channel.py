@@ -273,14 +273,12 @@ class BoothMessagePosted(Event):
     at: float
 
 
-# Booth talk and handover offers change nothing of who hears whom; every other event of
-# the channels may (on air, channels, relay, listeners' choices, the floor language).
-_QUIET = (BoothMessagePosted, HandoverOffered, HandoverCancelled)
-
-
 def changes_forwarding(events: list[Event]) -> bool:
-    """Whether any of these events may change who hears which voice."""
-    return any(not isinstance(event, _QUIET) for event in events)
+    """Whether any of these events may change who hears which voice (the rule, and which
+    decisions they change, is ``classroom.forwarding.channel_scope``)."""
+    from classroom import forwarding  # it imports this module
+
+    return bool(forwarding.channel_scope(events))
 
 
 def known_language(lang: str) -> str:

@@ -320,22 +320,12 @@ class SessionChanged(Event):
     session: dict[str, Any]
 
 
-# Who receives which media depends on who is in the room, a trainer's mute, the pin and
-# shared screens; nothing else the room does (chat, hands, sessions...) changes it.
-_FORWARDING = (
-    ParticipantJoined,
-    ParticipantLeft,
-    Admitted,
-    Removed,
-    MuteChanged,
-    PinChanged,
-    ScreenShareChanged,
-)
-
-
 def changes_forwarding(events: list[Event]) -> bool:
-    """Whether any of these events may change who receives which media."""
-    return any(isinstance(event, _FORWARDING) for event in events)
+    """Whether any of these events may change who receives which media (the rule, and
+    which decisions they change, is ``classroom.forwarding.room_scope``)."""
+    from classroom import forwarding  # it imports this module
+
+    return bool(forwarding.room_scope(events))
 
 
 class Room:
