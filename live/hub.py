@@ -63,6 +63,15 @@ ANNOUNCE_WINDOW_S = 1.0
 ANNOUNCED = frozenset({"participant_joined", "participant_disconnected", "participant_left"})
 
 
+def error_message(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
+    """An ``error`` message (docs/protocol.md): a code to translate, a sentence, the
+    ``ref`` of the request it answers."""
+    reply: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        reply["ref"] = ref
+    return reply
+
+
 class Socket(Protocol):
     """What a connection writes to: the transport's websocket (``web.ws``)."""
 

@@ -23,7 +23,15 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from classroom.errors import ClassroomError, TokenError
 from classroom.identity import verify_token
 from classroom.room import Admitted, Disconnect, Join
-from live.hub import CLASSROOM_PAGE, CLOSE_REPLACED, PAGES, SIDE_PAGE, Connection, LiveRoom
+from live.hub import (
+    CLASSROOM_PAGE,
+    CLOSE_REPLACED,
+    PAGES,
+    SIDE_PAGE,
+    Connection,
+    LiveRoom,
+    error_message,
+)
 from web import revocation
 from web.context import HUB, KEYS, SETTINGS, WEBSOCKETS
 from web.errors import json_error, parse_json, validation_message
@@ -103,13 +111,6 @@ class Dispatcher:
             await route.handler(conn, live, message)
         except ClassroomError as error:
             conn.send(error_message(error.code, error.message, ref))
-
-
-def error_message(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
-    reply: dict[str, Any] = {"type": "error", "code": code, "message": message}
-    if ref is not None:
-        reply["ref"] = ref
-    return reply
 
 
 class RateLimiter:
