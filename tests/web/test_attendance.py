@@ -102,7 +102,7 @@ async def wait_for_mark(redis_url: str, room: str, after: float) -> float:
 async def test_a_server_that_stops_unseen_leaves_nobody_present_forever(
     settings: Settings, mint: Mint, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from web import attendance
+    from live import attendance
     from web.app import create_app
     from web.context import HUB
 
