@@ -1,4 +1,9 @@
-"""One simulated participant on the websocket: joins with its own token, reads, times replies."""
+"""One simulated participant on the websocket: joins with its own token, reads, times replies.
+
+The websocket is the ``websockets`` library's asyncio client: no compression (the server
+would deflate every message for it), no keepalive pings of its own, no proxy, no limit on
+a message's size.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,27 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.protocol import State
 
 Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 
 _TYPE_PREFIX = '{"type": "'
+
+#: Bound on opening the websocket (TCP and handshake): joins come in batches on a busy server.
+OPEN_TIMEOUT_S = 300.0
+#: Messages buffered ahead of the reader before the socket stops being read (a few hundred
+#: KiB of announcements); the reader drains them as they arrive.
+MAX_QUEUE = 1024
+
+
+def websocket_url(base: str) -> str:
+    """The server's websocket endpoint from its address: http -> ws, https -> wss."""
+    scheme, sep, rest = base.rstrip("/").partition("://")
+    scheme = {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme)
+    return f"{scheme}{sep}{rest}/ws"
 
 
 def peek_type(text: str) -> str | None:
@@ -41,10 +61,8 @@ class Participant:
     message type (with a predicate); every message is timestamped on arrival.
     """
 
-    def __init__(
-        self, session: aiohttp.ClientSession, url: str, token: str, name: str, role: str
-    ) -> None:
-        self.session, self.url, self.token = session, url.rstrip("/"), token
+    def __init__(self, url: str, token: str, name: str, role: str) -> None:
+        self.url, self.token = url.rstrip("/"), token
         self.name, self.role = name, role
         self.id = ""
         self.handlers: dict[str, list[Handler]] = {}
@@ -56,7 +74,7 @@ class Participant:
         self.closed = asyncio.Event()
         self.close_reason: str | None = None
         self._refs = 0
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._waiters: list[tuple[str, Callable[[dict[str, Any]], bool], asyncio.Future[Any]]] = []
 
@@ -69,15 +87,22 @@ class Participant:
         welcome = asyncio.get_running_loop().create_future()
         self._waiters.append(("welcome", lambda m: True, welcome))
         try:
-            self._ws = await self.session.ws_connect(
-                self.url + "/ws",
-                headers={"Authorization": f"Bearer {self.token}"},
-                heartbeat=None,
-                max_msg_size=0,
-                timeout=aiohttp.ClientWSTimeout(ws_close=5),
+            self._ws = await connect(
+                websocket_url(self.url),
+                additional_headers={"Authorization": f"Bearer {self.token}"},
+                compression=None,
+                proxy=None,
+                open_timeout=OPEN_TIMEOUT_S,
+                ping_interval=None,
+                close_timeout=5,
+                max_size=None,
+                max_queue=MAX_QUEUE,
             )
-        except aiohttp.WSServerHandshakeError as error:
-            raise JoinRefused(f"{self.name}: handshake refused ({error.status})") from None
+        except InvalidStatus as error:
+            status = error.response.status_code
+            raise JoinRefused(f"{self.name}: handshake refused ({status})") from None
+        except WebSocketException as error:  # not a websocket server, a bad URL
+            raise JoinRefused(f"{self.name}: handshake failed ({error})") from None
         self._reader = asyncio.get_running_loop().create_task(self._read())
         try:
             message: dict[str, Any] = await asyncio.wait_for(welcome, timeout_s)
@@ -91,9 +116,14 @@ class Participant:
 
     async def send(self, type_: str, **fields: Any) -> None:
         """Send one client message (docs/protocol.md): its type and its fields."""
-        if self._ws is None or self._ws.closed:
+        if self._ws is None or self._ws.state is not State.OPEN:
             raise ConnectionError(f"{self.name}: {self.close_reason or 'not connected'}")
-        await self._ws.send_str(json.dumps({"type": type_} | fields))
+        try:
+            await self._ws.send(json.dumps({"type": type_} | fields))
+        except ConnectionClosed:
+            raise ConnectionError(
+                f"{self.name}: {self.close_reason or 'connection closed'}"
+            ) from None
 
     async def request(
         self,
@@ -149,15 +179,19 @@ class Participant:
         assert self._ws is not None
         ws = self._ws
         try:
-            async for msg in ws:
-                if msg.type is not aiohttp.WSMsgType.TEXT:
+            while True:
+                try:
+                    data = await ws.recv()
+                except ConnectionClosed:  # by either side, with any code
+                    break
+                if not isinstance(data, str):  # the server sends text only
                     break
                 self.received += 1
                 # A thousand simulated people in one room get a million announcements:
                 # only the messages someone waits for are parsed.
-                if not self._wanted(peek_type(msg.data)):
+                if not self._wanted(peek_type(data)):
                     continue
-                message = json.loads(msg.data)
+                message = json.loads(data)
                 message["_at"] = time.monotonic()
                 await self._deliver(message)
         finally:
@@ -185,7 +219,7 @@ class Participant:
 
     async def close(self) -> None:
         """Leave the room (no reconnect grace) and close the socket."""
-        if self._ws is not None and not self._ws.closed:
+        if self._ws is not None and self._ws.state is State.OPEN:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.send("leave")
             with contextlib.suppress(asyncio.TimeoutError):

@@ -159,7 +159,7 @@ class ClassroomFleet(Fleet):
 
     async def _join(self, name: str, role: str) -> Participant:
         token = self.mint(self.room, role, name, sub=name)
-        person = Participant(self.session, self.server.url, token, name, role)
+        person = Participant(self.server.url, token, name, role)
         await person.join(timeout_s=60)
         self.people.append(person)
         return person

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import statistics
 
-import aiohttp
-
 from loadtest.clip import encode_audio, encode_video
 from loadtest.media import MediaClient
 from loadtest.participant import Participant
@@ -54,35 +52,32 @@ async def test_join_to_first_remote_frame(
     server: Server, bench_mint: Mint, launch_browser: LaunchBrowser
 ) -> None:
     video = encode_video(bitrate=1_000_000, width=640, height=480, seconds=2.0)
-    async with aiohttp.ClientSession() as session:
-        token = bench_mint("join", "trainer", "Publisher", sub=PUBLISHER)
-        person = Participant(session, server.url, token, "Publisher", "trainer")
-        await person.join()
-        publisher = MediaClient(person, video, encode_audio())
-        await publisher.start()
-        browser = await launch_browser()
-        rows = []
-        try:
-            for n in range(JOINS):
-                viewer = bench_mint("join", "trainee", f"Viewer {n}", sub=f"viewer-{n}")
-                context = await browser.new_context()
-                page = await context.new_page()
-                await page.add_init_script(TIMING)
-                await page.goto(f"{server.url}/join?token={viewer}&autojoin=1")
-                await page.wait_for_function(
-                    "() => window.__marks.frame !== undefined", timeout=30_000
-                )
-                marks = await page.evaluate(
-                    """() => {
-                      const nav = performance.getEntriesByType("navigation")[0];
-                      return {...window.__marks, loaded: nav.domContentLoadedEventEnd};
-                    }"""
-                )
-                rows.append(marks)
-                await context.close()
-        finally:
-            await publisher.close()
-            await person.close()
+    token = bench_mint("join", "trainer", "Publisher", sub=PUBLISHER)
+    person = Participant(server.url, token, "Publisher", "trainer")
+    await person.join()
+    publisher = MediaClient(person, video, encode_audio())
+    await publisher.start()
+    browser = await launch_browser()
+    rows = []
+    try:
+        for n in range(JOINS):
+            viewer = bench_mint("join", "trainee", f"Viewer {n}", sub=f"viewer-{n}")
+            context = await browser.new_context()
+            page = await context.new_page()
+            await page.add_init_script(TIMING)
+            await page.goto(f"{server.url}/join?token={viewer}&autojoin=1")
+            await page.wait_for_function("() => window.__marks.frame !== undefined", timeout=30_000)
+            marks = await page.evaluate(
+                """() => {
+                  const nav = performance.getEntriesByType("navigation")[0];
+                  return {...window.__marks, loaded: nav.domContentLoadedEventEnd};
+                }"""
+            )
+            rows.append(marks)
+            await context.close()
+    finally:
+        await publisher.close()
+        await person.close()
 
     frames = sorted(r["frame"] for r in rows)
     median = statistics.median(frames)

@@ -32,22 +32,21 @@ async def settle(server: Server) -> int:
 
 async def websocket_participants(server: Server, bench_mint: Mint) -> tuple[float, list[float]]:
     """Resident bytes per participant, and each one's join time."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        warm = Participant(session, server.url, bench_mint("warm", "trainer", "W"), "W", "trainer")
-        await warm.join()
-        await warm.close()
-        before = await settle(server)
-        people: list[Participant] = []
-        for room in range(ROOMS):
-            for n in range(PER_ROOM):
-                role = "trainer" if n == 0 else "trainee"
-                name = f"{role}-{room}-{n}"
-                token = bench_mint(f"class-{room}", role, name, sub=name)
-                people.append(Participant(session, server.url, token, name, role))
-        for start in range(0, len(people), 50):
-            await asyncio.gather(*(p.join() for p in people[start : start + 50]))
-        after = await settle(server)
-        await asyncio.gather(*(p.close() for p in people))
+    warm = Participant(server.url, bench_mint("warm", "trainer", "W"), "W", "trainer")
+    await warm.join()
+    await warm.close()
+    before = await settle(server)
+    people: list[Participant] = []
+    for room in range(ROOMS):
+        for n in range(PER_ROOM):
+            role = "trainer" if n == 0 else "trainee"
+            name = f"{role}-{room}-{n}"
+            token = bench_mint(f"class-{room}", role, name, sub=name)
+            people.append(Participant(server.url, token, name, role))
+    for start in range(0, len(people), 50):
+        await asyncio.gather(*(p.join() for p in people[start : start + 50]))
+    after = await settle(server)
+    await asyncio.gather(*(p.close() for p in people))
     return (after - before) / len(people), sorted(p.join_s or 0.0 for p in people)
 
 

@@ -14,7 +14,6 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp import web
 
@@ -117,14 +116,13 @@ async def test_a_refused_request_raises_with_the_servers_reason(
     served: str, settings: Settings
 ) -> None:
     load = config(served, settings)
-    async with aiohttp.ClientSession() as session:
-        observer = Participant(session, served, load.token("observer", "obs"), "obs", "observer")
-        await observer.join()
-        with pytest.raises(RequestFailed, match="publish: forbidden"):
-            await observer.request("publish", "publish_answer", sdp="v=0", sources={"0": "camera"})
-        with pytest.raises(RequestFailed, match="no pong within 0 s"):
-            await observer.request("ping", "pong", timeout_s=0.0)
-        await observer.close()
+    observer = Participant(served, load.token("observer", "obs"), "obs", "observer")
+    await observer.join()
+    with pytest.raises(RequestFailed, match="publish: forbidden"):
+        await observer.request("publish", "publish_answer", sdp="v=0", sources={"0": "camera"})
+    with pytest.raises(RequestFailed, match="no pong within 0 s"):
+        await observer.request("ping", "pong", timeout_s=0.0)
+    await observer.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import gc
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -107,25 +106,24 @@ async def test_media_counters_come_from_the_rooms_routers(client: Client, mint: 
     """A real publisher (the load tool's clip) and a real subscriber through the router."""
     url = str(client.make_url("/")).rstrip("/")
     video = encode_video(bitrate=200_000, width=160, height=120, seconds=1.0)
-    async with aiohttp.ClientSession() as session:
-        people = {
-            role: Participant(session, url, mint("trainee", role, sub=role), role, "trainee")
-            for role in ("publisher", "viewer")
-        }
-        for person in people.values():
-            await person.join()
-        publisher = MediaClient(people["publisher"], video, encode_audio(seconds=0.2))
-        viewer = MediaClient(people["viewer"])
-        await viewer.start()
-        await publisher.start()
-        async with asyncio.timeout(30):
-            while True:  # frames arrive on the viewer's own tasks: poll its counters
-                if sum(c.frames for _, c in viewer.shown().values()) >= 20:
-                    break
-                await asyncio.sleep(0.05)
-        samples = await scrape(client)
-        for closing in (publisher, viewer, *people.values()):
-            await closing.close()
+    people = {
+        role: Participant(url, mint("trainee", role, sub=role), role, "trainee")
+        for role in ("publisher", "viewer")
+    }
+    for person in people.values():
+        await person.join()
+    publisher = MediaClient(people["publisher"], video, encode_audio(seconds=0.2))
+    viewer = MediaClient(people["viewer"])
+    await viewer.start()
+    await publisher.start()
+    async with asyncio.timeout(30):
+        while True:  # frames arrive on the viewer's own tasks: poll its counters
+            if sum(c.frames for _, c in viewer.shown().values()) >= 20:
+                break
+            await asyncio.sleep(0.05)
+    samples = await scrape(client)
+    for closing in (publisher, viewer, *people.values()):
+        await closing.close()
     assert samples["classroom_media_rooms", ()] == 1
     assert samples["classroom_media_tracks_published", ()] == 2  # camera and microphone
     assert samples["classroom_media_tracks_forwarded", ()] == 2  # both, to the one viewer
