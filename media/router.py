@@ -1,17 +1,30 @@
 """The media of one room: who publishes what, who receives it, and the hooks other features use.
 
-A ``MediaRouter`` lives in ``LiveRoom.parts["media"]`` (``web.media_handlers``
-creates it on the first media message of a room). It forwards encoded media and
-never transcodes. Other features use four things:
+A ``MediaRouter`` lives in ``LiveRoom.media`` (the media service creates it on the
+first media message of a room). It forwards encoded media and
+never transcodes. Other features use these:
 
 Forwarding policy
     ``add_policy(policy)`` registers ``policy(publisher_pid, source, subscriber_pid)
     -> bool``; a track goes to a subscriber only when every policy says yes (a
-    policy that raises says no). It is asked for every (track, viewer) pair on
-    every ``refresh()``: call ``refresh()`` whenever the state a policy reads has
-    changed. The subscriber may be a tap's pid (``"recorder"``), not a participant.
-    The web layer registers one policy itself: a microphone muted by a trainer is
-    not forwarded, nor a screen the room core does not show as shared.
+    policy that raises says no). The subscriber may be a tap's pid (``"recorder"``),
+    not a participant. The room's services register two: the room's (a microphone
+    muted by a trainer is not forwarded, nor a screen the room core does not show as
+    shared) and interpretation's.
+
+Forwarding decisions as deltas
+    The router keeps what it decided for each subscriber (``View``: the tracks the
+    policies allow, the videos chosen among them) and looks again only where it is
+    told something changed: ``refresh(scope)`` takes a ``classroom.forwarding.Scope``,
+    the (publisher, source, viewer) pairs that events may have changed, and puts only
+    those pairs to the policies. ``classroom.forwarding`` maps the room's and the
+    channels' events to their scope (a trainer's mute: that microphone for every
+    viewer; a listener's channel: the interpretation reaching that listener; an
+    arrival or departure: what that participant publishes and views), and the
+    services pass it; chat, hands and answers have none and never reach the router.
+    ``refresh()`` without a scope looks at every pair (a policy added or removed;
+    when unsure). The router scopes its own changes the same way: a subscriber's new
+    connection (that viewer), a publish or a dropped publisher (their tracks).
 
 Taps
     ``add_tap(consumer, pid)`` hands every forwarded packet of every track the
@@ -26,7 +39,10 @@ Video selection
     ``max_videos_per_viewer`` videos: screen shares, the pinned participant
     (``pin``), the active speaker, then the most recent speakers. The active
     speaker comes from RTP audio levels (``media.speaker``) and is announced
-    through ``Signalling.active_speaker``.
+    through ``Signalling.active_speaker``. Videos are chosen again, from the
+    decisions kept and without asking the policies, for a viewer when a decision
+    about a video changed for it, and for everyone on a pin, a shared screen or a
+    new active speaker (``Scope.videos``); a voice muted or unmuted leaves them.
 
 Codec changes
     An m-line keeps the codec it was negotiated with. When a viewer arrives that cannot
@@ -59,6 +75,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
 from classroom.errors import InvalidCommand
+from classroom.forwarding import VIDEOS, Pairs, Scope
 from config import Settings
 from media.codecs import Codec, choose_video_codec
 from media.description import BadDescription
@@ -102,6 +119,25 @@ class Signalling(Protocol):
         """``pid``'s ``connection`` ("publish" or "subscribe") died and was dropped."""
 
 
+class View:
+    """What the router decided for one subscribe connection: the tracks the policies let
+    reach it (by publisher and source), and the videos chosen among them."""
+
+    __slots__ = ("allowed", "subscriber", "videos")
+
+    def __init__(self, subscriber: Subscriber) -> None:
+        self.subscriber = subscriber
+        self.allowed: dict[str, dict[str, PublishedTrack]] = {}
+        self.videos: list[PublishedTrack] = []
+
+    def tracks(self) -> Iterable[PublishedTrack]:
+        for sources in self.allowed.values():
+            yield from sources.values()
+
+    def audio(self) -> list[PublishedTrack]:
+        return [track for track in self.tracks() if track.info.kind == "audio"]
+
+
 class MediaRouter:
     """Forwards each participant's published tracks to the others (see the module docstring)."""
 
@@ -130,6 +166,8 @@ class MediaRouter:
         self.publishers: dict[str, Publisher] = {}
         self.subscribers: dict[str, Subscriber] = {}
         self.tracks: dict[str, PublishedTrack] = {}
+        self._sources: dict[str, dict[str, PublishedTrack]] = {}  # pid -> source -> track
+        self._views: dict[str, View] = {}  # what was decided for each subscriber
         self.policies: list[Policy] = []
         self.taps: list[Tap] = []
         self.pinned: str | None = None
@@ -160,19 +198,45 @@ class MediaRouter:
 
         return remove
 
-    def refresh(self) -> None:
-        """Re-ask the policies and the video selection; bind and unbind accordingly."""
+    def refresh(self, scope: Scope | None = None) -> None:
+        """Look again at the decisions in ``scope`` (None: every one), then bind and unbind.
+
+        Only the (track, viewer) pairs of the scope are put to the policies; the other
+        decisions are kept. A viewer's videos are chosen again when a decision about a
+        video changed for it, or for everyone when ``scope.videos``; else it keeps them.
+        """
         if self.closed:
             return
-        for pid, subscriber in self.subscribers.items():
-            subscriber.assign(self.selection(pid, subscriber))
+        if scope is None or scope.everything:
+            for pid, subscriber in self.subscribers.items():
+                self._views[pid] = view = self._decide_afresh(pid, subscriber)
+                self._assign(view, choose=True)
+            for tap in self.taps:
+                self._assign_tap(tap)
+            return
+        changed: dict[str, bool] = {}  # viewer -> whether its videos are chosen again
+        for pairs in scope.pairs:
+            if pairs.viewer is not None:
+                self._decide_for(pairs.viewer, pairs, changed)
+            else:
+                for pid in self.subscribers:
+                    self._decide_for(pid, pairs, changed)
+        if scope.videos:
+            changed = dict.fromkeys(self.subscribers, True)
+        for pid, choose in changed.items():
+            subscriber = self.subscribers[pid]
+            kept = self._views.get(pid)
+            if kept is None or kept.subscriber is not subscriber:
+                kept = self._views[pid] = self._decide_afresh(pid, subscriber)
+                choose = True
+            self._assign(kept, choose)
         for tap in self.taps:
-            self._assign_tap(tap)
+            self._assign_tap(tap, scope)
 
     def pin(self, pid: str | None) -> None:
         """Show this participant to everyone (within the video limit), or nobody pinned."""
         self.pinned = pid
-        self.refresh()
+        self.refresh(VIDEOS)
 
     def add_tap(self, consumer: TapConsumer, pid: str = "recorder") -> Tap:
         """Hand every packet of the tracks the policy allows for ``pid`` to ``consumer``."""
@@ -212,7 +276,7 @@ class MediaRouter:
             send_tracks=lambda tracks: self.signalling.subscribe_tracks(pid, tracks),
             on_failed=self._subscriber_failed,
         )
-        self.refresh()
+        self.refresh(Scope.viewer(pid))
         self._ask_republish()
 
     def choose_video(self, offered: dict[str, Codec]) -> Codec:
@@ -254,7 +318,7 @@ class MediaRouter:
         self._start_health_checks()
         self._republish_asked.discard(pid)
         self._update_published(publisher)
-        self.refresh()
+        self.refresh(Scope.publisher(pid))
         self._ask_republish()
         return answer
 
@@ -270,12 +334,13 @@ class MediaRouter:
         self._publishing.pop(pid, None)
         self._drop_publisher(pid)
         subscriber = self.subscribers.pop(pid, None)
+        self._views.pop(pid, None)
         if subscriber is not None:
             self._spawn(subscriber.close())
         self.speaker.forget(pid)
         # A pin stays: media that restarts (``ready`` again) comes back pinned; the room
         # unpins someone who leaves (``pin(None)``).
-        self.refresh()
+        self.refresh(Scope.publisher(pid))
 
     async def close(self) -> None:
         """Close every connection (the room is gone or the server shuts down)."""
@@ -322,7 +387,7 @@ class MediaRouter:
             return  # replaced or removed meanwhile: nobody to tell
         log.warning("publish connection died (%s)", reason, extra={"participant": pid})
         self._drop_publisher(pid)
-        self.refresh()
+        self.refresh(Scope.publisher(pid))
         self.signalling.media_failed(pid, "publish", reason)
 
     def _subscriber_failed(self, subscriber: Subscriber) -> None:
@@ -331,6 +396,7 @@ class MediaRouter:
             return
         log.warning("subscribe connection died (ice_failed)", extra={"participant": pid})
         del self.subscribers[pid]
+        self._views.pop(pid, None)
         self._spawn(subscriber.close())
         self.signalling.media_failed(pid, "subscribe", "ice_failed")
 
@@ -345,21 +411,79 @@ class MediaRouter:
         self._health_task = None  # started again by the next publisher
 
     def selection(self, viewer: str, subscriber: Subscriber) -> list[PublishedTrack]:
-        """What ``viewer`` gets: every allowed audio track, and the videos chosen for it."""
-        allowed = [
-            track
-            for track in self.tracks.values()
-            if track.info.participant != viewer
+        """What ``viewer`` gets: every allowed audio track, and the videos chosen for it
+        (decided afresh, without changing what the router keeps)."""
+        view = self._decide_afresh(viewer, subscriber)
+        return [*view.audio(), *self._choose(view)]
+
+    def _forwards(self, track: PublishedTrack, viewer: str, subscriber: Subscriber) -> bool:
+        """The decision about one pair: not one's own, decodable, and every policy agrees."""
+        return (
+            track.info.participant != viewer
             and subscriber.accepts(track)
             and self.allowed(track, viewer)
-        ]
-        audio = [track for track in allowed if track.info.kind == "audio"]
+        )
+
+    def _decide_afresh(self, viewer: str, subscriber: Subscriber) -> View:
+        view = View(subscriber)
+        for track in self.tracks.values():
+            if self._forwards(track, viewer, subscriber):
+                view.allowed.setdefault(track.info.participant, {})[track.info.source] = track
+        return view
+
+    def _decide_for(self, viewer: str, pairs: Pairs, changed: dict[str, bool]) -> None:
+        """Put ``pairs``' tracks to the policies for ``viewer``; note in ``changed`` whether
+        anything changed for it, and whether a video did (its videos are chosen again)."""
+        subscriber = self.subscribers.get(viewer)
+        if subscriber is None:
+            return
+        view = self._views.get(viewer)
+        if view is None or view.subscriber is not subscriber:  # a new subscribe connection
+            self._views[viewer] = self._decide_afresh(viewer, subscriber)
+            changed[viewer] = True
+            return
+        if pairs.publisher is not None:
+            publishers: Iterable[str] = (pairs.publisher,)
+        else:
+            publishers = self._sources.keys() | view.allowed.keys()
+        for publisher in publishers:
+            current = self._sources.get(publisher, {})
+            kept = view.allowed.get(publisher, {})
+            if pairs.source is not None:
+                sources: Iterable[str] = (pairs.source,)
+            else:
+                sources = current.keys() | kept.keys()
+            for source in sources:
+                track = current.get(source)
+                old = kept.get(source)
+                new = (
+                    track
+                    if track is not None and self._forwards(track, viewer, subscriber)
+                    else None
+                )
+                if new is old:
+                    continue
+                if new is None:
+                    del kept[source]
+                    if not kept:
+                        del view.allowed[publisher]
+                else:
+                    view.allowed.setdefault(publisher, kept)[source] = new
+                either = new if new is not None else old
+                video = either is not None and either.info.kind == "video"
+                changed[viewer] = changed.get(viewer, False) or video
+
+    def _assign(self, view: View, choose: bool) -> None:
+        if choose:
+            view.videos = self._choose(view)
+        view.subscriber.assign([*view.audio(), *view.videos])
+
+    def _choose(self, view: View) -> list[PublishedTrack]:
+        """The videos of those allowed that this viewer gets (``media.speaker.choose_videos``)."""
+        videos = {t.info.id: t for t in view.tracks() if t.info.kind == "video"}
         candidates = [
-            VideoCandidate(
-                t.info.id, t.info.participant, t.info.source, self._published_at[t.info.id]
-            )
-            for t in allowed
-            if t.info.kind == "video"
+            VideoCandidate(tid, t.info.participant, t.info.source, self._published_at.get(tid, 0))
+            for tid, t in videos.items()
         ]
         chosen = choose_videos(
             candidates,
@@ -368,7 +492,7 @@ class MediaRouter:
             speaker=self.active_speaker,
             last_spoke=self.speaker.last_spoke,
         )
-        return audio + [self.tracks[track_id] for track_id in chosen]
+        return [videos[track_id] for track_id in chosen]
 
     def allowed(self, track: PublishedTrack, subscriber: str) -> bool:
         """Whether every policy lets this track reach this subscriber."""
@@ -416,14 +540,7 @@ class MediaRouter:
         old = inbound.target
         if old is not None:
             inbound.target = None
-            self.tracks.pop(old.info.id, None)
-            self._published_at.pop(old.info.id, None)
-            self.counters.tracks_published -= 1
-            old.close()
-            for tap in list(old.taps):
-                self._end_for_tap(tap, old)
-            if old.info.source == "microphone":
-                self.speaker.forget(old.info.participant)
+            self._unpublish(old)
         if source is None:
             return
         codec = inbound.codec
@@ -442,12 +559,35 @@ class MediaRouter:
             functools.partial(publisher.send_pli, inbound),
             self.keyframe_interval_s,
         )
+        inbound.target = track
+        self._publish(track)
+
+    def _publish(self, track: PublishedTrack) -> None:
+        """A track is published (the caller refreshes its publisher's decisions)."""
+        info = track.info
         self.tracks[info.id] = track
+        self._sources.setdefault(info.participant, {})[info.source] = track
         self._published_at[info.id] = next(self._order)
         self.counters.tracks_published += 1
-        inbound.target = track
-        if source == "microphone":
+        if info.source == "microphone":
             self._start_speaker_detection()
+
+    def _unpublish(self, track: PublishedTrack) -> None:
+        """A track is gone (the caller refreshes its publisher's decisions)."""
+        info = track.info
+        self.tracks.pop(info.id, None)
+        sources = self._sources.get(info.participant, {})
+        if sources.get(info.source) is track:
+            del sources[info.source]
+            if not sources:
+                del self._sources[info.participant]
+        self._published_at.pop(info.id, None)
+        self.counters.tracks_published -= 1
+        track.close()
+        for tap in list(track.taps):
+            self._end_for_tap(tap, track)
+        if info.source == "microphone":
+            self.speaker.forget(info.participant)
 
     def _audio_level(self, inbound: Inbound, level: int) -> None:
         if inbound.target is not None and inbound.target.info.source == "microphone":
@@ -463,9 +603,21 @@ class MediaRouter:
             except Exception:
                 log.exception("tap consumer failed", extra={"track": track.info.id})
 
-    def _assign_tap(self, tap: Tap) -> None:
-        wanted = {tid for tid, track in self.tracks.items() if self.allowed(track, tap.pid)}
-        for track_id in sorted(tap.tracks - wanted):
+    def _assign_tap(self, tap: Tap, scope: Scope | None = None) -> None:
+        if scope is None or scope.everything:
+            looked_at = self.tracks
+        else:
+            looked_at = {
+                tid: track
+                for tid, track in self.tracks.items()
+                if any(
+                    pairs.viewer in (None, tap.pid)
+                    and pairs.covers(track.info.participant, track.info.source)
+                    for pairs in scope.pairs
+                )
+            }
+        wanted = {tid for tid, track in looked_at.items() if self.allowed(track, tap.pid)}
+        for track_id in sorted((tap.tracks & looked_at.keys()) - wanted):
             track = self.tracks.get(track_id)
             if track is not None:
                 self._end_for_tap(tap, track)
@@ -516,7 +668,7 @@ class MediaRouter:
             if current != self.active_speaker:
                 self.active_speaker = current
                 self.signalling.active_speaker(current)
-                self.refresh()
+                self.refresh(VIDEOS)
 
     def _audible(self, track: PublishedTrack) -> bool:
         others = [pid for pid in self.subscribers if pid != track.info.participant]
