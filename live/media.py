@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from classroom import forwarding
 from classroom import room as core
 from classroom.errors import InvalidCommand
 from classroom.permissions import Action, require
@@ -147,8 +148,8 @@ class Media:
                 self.owners.pop((live.name, event.id), None)
             elif isinstance(event, core.PinChanged):
                 router.pin(event.id)
-        if core.changes_forwarding(events):  # not after a chat line, a hand, an answer
-            router.refresh()
+        if scope := forwarding.room_scope(events):  # none for a chat line, a hand, an answer
+            router.refresh(scope)
 
     async def left(self, conn: Connection, live: LiveRoom) -> None:
         """A connection closed: if it owned its participant's media, that media ends."""
