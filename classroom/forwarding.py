@@ -5,8 +5,8 @@ The media router decides, for every published track and every viewer, whether th
 may reach the viewer (the policies), then which videos each viewer gets (the video
 selection). Those decisions read only this state of the core:
 
-- the room (``classroom.room``, through the room's policy): whether the publisher is in
-  the room (every source), a trainer's mute (their microphone), a shared screen (their
+- the room (``classroom.publishing.room_lets_through``): whether the publisher is in the
+  room (every source), a trainer's mute (their microphone), a shared screen (their
   screen); the pin and shared screens also rank videos;
 - interpretation (``Interpretation.forwards``): who is an interpreter (whose microphone
   never reaches the floor), who is on air or about to take a handover (their

@@ -16,6 +16,7 @@ from classroom import room
 from classroom.forwarding import Pairs, Scope
 from classroom.interpretation import Interpretation
 from classroom.permissions import Role
+from classroom.publishing import room_lets_through
 
 EVERYONE = None
 
@@ -135,9 +136,8 @@ VIEWERS = (*PEOPLE, "recorder")
 
 
 class Class:
-    """A room and its channels, with the two policies the router asks (the room's, as
-    ``web``'s ``room_policy``: present, not muted by a trainer, a screen only while shared;
-    and interpretation's ``forwards``)."""
+    """A room and its channels, with the two rules the router's policies ask: the room's
+    (``room_lets_through``) and interpretation's (``forwards``)."""
 
     def __init__(self) -> None:
         self.room = room.Room("r")
@@ -145,13 +145,9 @@ class Class:
 
     def forwards(self, publisher: str, source: str, viewer: str) -> bool:
         participant = self.room.participants.get(publisher)
-        if participant is None:
-            return False
-        if source == "microphone" and participant.audio_muted:
-            return False
-        if source == "screen" and not participant.screen_sharing:
-            return False
-        return self.channels.forwards(publisher, source, viewer)
+        return room_lets_through(participant, source) and self.channels.forwards(
+            publisher, source, viewer
+        )
 
     def decisions(self) -> dict[tuple[str, str, str], bool]:
         return {
