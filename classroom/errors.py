@@ -41,3 +41,9 @@ class TokenError(ClassroomError):
     """A join token was refused; the message says why."""
 
     code = "unauthorized"
+
+
+class InsufficientStorage(ClassroomError):
+    """There is not enough room on the disk for what was asked (a recording, say)."""
+
+    code = "insufficient_storage"

@@ -119,7 +119,7 @@ class Worker:
 
     async def handle(self, delivery: Delivery) -> None:
         try:
-            status = self.library.load(delivery.recording_id)
+            status = await asyncio.to_thread(self.library.load, delivery.recording_id)
         except ClassroomError as error:
             log.error("dropping a job", extra={"job": delivery.recording_id, "why": error.message})
             await self.queue.finish(delivery)
@@ -138,7 +138,9 @@ class Worker:
         if status.attempts and status.error:
             delay = self.retry_delays_s[min(status.attempts, len(self.retry_delays_s)) - 1]
             await asyncio.sleep(delay)
-        status = self.library.update(status.id, attempts=status.attempts + 1, error=None)
+        status = await asyncio.to_thread(
+            self.library.update, status.id, attempts=status.attempts + 1, error=None
+        )
         loop = asyncio.get_running_loop()
         last = [0.0]
 
@@ -160,7 +162,8 @@ class Worker:
             return
         finally:
             keepalive.cancel()
-        self.library.update(
+        await asyncio.to_thread(
+            self.library.update,
             status.id,
             status="ready",
             progress=100.0,
@@ -177,11 +180,13 @@ class Worker:
         reason = str(error) or type(error).__name__
         if status.attempts < MAX_ATTEMPTS:
             log.warning("processing failed; will retry", extra={"recording": status.id})
-            self.library.update(status.id, error=reason)
+            await asyncio.to_thread(self.library.update, status.id, error=reason)
             await self.queue.submit(status.id)
         else:
             log.error("processing failed for good", extra={"recording": status.id})
-            self.library.update(status.id, status="failed", error=reason, step=None)
+            await asyncio.to_thread(
+                self.library.update, status.id, status="failed", error=reason, step=None
+            )
         await self.queue.finish(delivery)
 
     async def _keepalive(self, delivery: Delivery) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import tomllib
@@ -18,6 +19,7 @@ from config import Settings, SettingsError
 from live import room_records
 from live.hub import Hub, LiveRoom
 from live.keys import load_token_keys
+from live.recording import Recordings
 from live.store import RedisStore, open_store
 from media import seams
 from web import (
@@ -121,6 +123,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     companion.setup(app, dispatcher)
     attendance.setup(app, dispatcher)
     results.setup(app, dispatcher)
+    router_for = functools.partial(media_handlers.router_for, app)
+    app[recording_handlers.RECORDINGS] = Recordings(hub, settings, app[CATALOGUE], router_for)
     recording_handlers.setup(app, dispatcher)
     library.setup(app, dispatcher)
 

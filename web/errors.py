@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 import pydantic
 from aiohttp import web
 
-from classroom.errors import ClassroomError, Forbidden, NotFound, TokenError
+from classroom.errors import ClassroomError, Forbidden, InsufficientStorage, NotFound, TokenError
 
 log = logging.getLogger("classroom.web")
 
-_STATUS = {TokenError: 401, Forbidden: 403, NotFound: 404}
+_STATUS = {TokenError: 401, Forbidden: 403, NotFound: 404, InsufficientStorage: 507}
 Model = TypeVar("Model", bound=pydantic.BaseModel)
 
 

@@ -9,6 +9,7 @@ outside a recording's ``out/`` directory is reachable through them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -153,22 +154,33 @@ def _media_prefix(request: web.Request, status: RecordingStatus) -> str | None:
     return f"/media/recordings/{status.id}/{ticket}"
 
 
+def _listing(
+    library: Library, catalogue: Catalogue, criteria: dict[str, str]
+) -> list[tuple[RecordingStatus, dict[str, Any] | None]]:
+    """In a thread: the recordings matching ``criteria``, each with its manifest if ready."""
+    found = search(library.all(), catalogue, **criteria)
+    return [(status, _manifest(library, status)) for status in found]
+
+
+def _with_manifest(
+    library: Library, recording_id: str
+) -> tuple[RecordingStatus, dict[str, Any] | None]:
+    """In a thread: one recording's status and, if ready, its manifest."""
+    status = library.load(recording_id)
+    return status, _manifest(library, status)
+
+
 @routes.get("/api/recordings")
 async def list_recordings(request: web.Request) -> web.Response:
     """Recordings, newest first, filtered by ?q=&topic=&trainer=&language=&module=."""
     identity = replayer(request)
     library, catalogue = _library(request), request.app[CATALOGUE]
-    query = {key: request.query.get(key, "")[:200] for key in ("topic", "trainer", "language")}
-    found = search(
-        library.all(),
-        catalogue,
-        text=request.query.get("q", "")[:200],
-        module=request.query.get("module", "")[:100],
-        **query,
-    )
+    criteria = {key: request.query.get(key, "")[:200] for key in ("topic", "trainer", "language")}
+    criteria.update(text=request.query.get("q", "")[:200])
+    criteria.update(module=request.query.get("module", "")[:100])
+    found = await asyncio.to_thread(_listing, library, catalogue, criteria)
     items = []
-    for status in found:
-        manifest = _manifest(library, status)
+    for status, manifest in found:
         prefix = _media_prefix(request, status) if manifest else None
         items.append(summary(status, catalogue, prefix, manifest, identity))
     return web.json_response({"recordings": items})
@@ -179,8 +191,7 @@ async def get_recording(request: web.Request) -> web.Response:
     """One recording: its stream, download, chapters, audio languages, and where to resume."""
     identity = replayer(request)
     library, catalogue = _library(request), request.app[CATALOGUE]
-    status = library.load(request.match_info["id"])
-    manifest = _manifest(library, status)
+    status, manifest = await asyncio.to_thread(_with_manifest, library, request.match_info["id"])
     prefix = _media_prefix(request, status) if manifest else None
     body = summary(status, catalogue, prefix, manifest, identity)
     body.update(hls=None, download=None, chapters_vtt=None, chapters=[], audio=[], thumbnails=[])
@@ -218,7 +229,7 @@ class Position(pydantic.BaseModel):
 async def save_position(request: web.Request) -> web.Response:
     """Where this learner stopped watching; ``GET`` gives it back as ``resume_s``."""
     identity = replayer(request)
-    status = _library(request).load(request.match_info["id"])
+    status = await asyncio.to_thread(_library(request).load, request.match_info["id"])
     body = await read_json(request, Position)
     await request.app[STORE].hset(position_key(identity), status.id, f"{body.position_s:.1f}")
     return web.Response(status=204)
@@ -236,7 +247,7 @@ async def media(request: web.Request) -> web.StreamResponse:
         relative = request.match_info["path"]
         if any(part in ("", ".", "..") for part in relative.split("/")):
             raise NotFound("no such file")
-        path = library.media_file(recording_id, relative)
+        path = await asyncio.to_thread(library.media_file, recording_id, relative)
     except Forbidden as error:
         raise web.HTTPForbidden(text=error.message) from None
     except NotFound as error:
@@ -269,7 +280,7 @@ async def library_page(request: web.Request) -> web.Response:
         "library.html",
         lang=_token_language(request),
         topics=catalogue.topics,
-        languages=_languages(request),
+        languages=await _languages(request),
     )
 
 
@@ -281,8 +292,9 @@ async def player_page(request: web.Request) -> web.Response:
     )
 
 
-def _languages(request: web.Request) -> list[str]:
-    found = {lang for s in _library(request).all() for lang in s.languages}
+async def _languages(request: web.Request) -> list[str]:
+    recordings = await asyncio.to_thread(_library(request).all)
+    found = {lang for s in recordings for lang in s.languages}
     found |= {lang for m in request.app[CATALOGUE].modules for lang in m.languages}
     return sorted(found)
 
