@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import weakref
 from collections.abc import Iterable, Iterator
@@ -135,6 +136,8 @@ class ClassroomCollector(Collector):
         self.app = app
         self.media_totals = MonotonicTotals([*MEDIA_TOTALS, *KEYFRAME_TOTALS])
         self.recording_totals = MonotonicTotals(["dropped"])
+        # The library's recordings by state, read (in a thread) just before each scrape.
+        self.library_states: list[str] = []
 
     def collect(self) -> Iterator[Metric]:
         yield from self._rooms()
@@ -197,7 +200,6 @@ class ClassroomCollector(Collector):
         )
 
     def _recordings(self) -> Iterator[Metric]:
-        service = self.app.get(RECORDINGS)
         parts = [
             live.recording for live in self.app[HUB].rooms.values() if live.recording is not None
         ]
@@ -226,22 +228,28 @@ class ClassroomCollector(Collector):
             labels=["state"],
         )
         counts = dict.fromkeys(RECORDING_STATES, 0)
-        if service is not None:
-            for status in service.library.all():
-                counts[status.status] = counts.get(status.status, 0) + 1
+        for state in self.library_states:
+            counts[state] = counts.get(state, 0) + 1
         for state, count in counts.items():
             jobs.add_metric([state], count)
         yield jobs
 
 
+COLLECTOR = web.AppKey("metrics_collector", ClassroomCollector)
+
+
 def _registry(app: web.Application) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ClassroomCollector(app))
+    registry.register(app[COLLECTOR])
     ProcessCollector(registry=registry)
     return registry
 
 
 async def metrics(request: web.Request) -> web.Response:
+    service = request.app.get(RECORDINGS)
+    if service is not None:  # the library's index is read off the event loop
+        statuses = await asyncio.to_thread(service.library.all)
+        request.app[COLLECTOR].library_states = [status.status for status in statuses]
     body = generate_latest(request.app[REGISTRY])
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
@@ -250,5 +258,6 @@ async def metrics(request: web.Request) -> web.Response:
 
 def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     """Serve /metrics from a registry of this app's own (no process-global state)."""
+    app[COLLECTOR] = ClassroomCollector(app)
     app[REGISTRY] = _registry(app)
     app.router.add_get("/metrics", metrics)
