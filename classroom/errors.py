@@ -47,3 +47,19 @@ class InsufficientStorage(ClassroomError):
     """There is not enough room on the disk for what was asked (a recording, say)."""
 
     code = "insufficient_storage"
+
+
+class StoreUnavailable(ClassroomError):
+    """The store (Redis, the SQLite file) cannot be read or written now: unreachable,
+    paused past the time allowed, refusing writes. Nothing was stored; the class goes on
+    and the person may try again shortly (websocket ``error``, HTTP 503 with Retry-After)."""
+
+    code = "store_unavailable"
+    #: What the HTTP reply's Retry-After says: about how long a reconnect takes.
+    retry_after_s = 5
+
+    def __init__(
+        self, message: str = "storage is not reachable right now: nothing was saved, try again"
+    ) -> None:
+        super().__init__(message)
+

@@ -1,8 +1,13 @@
 """The live rooms of this process: each domain Room with its open connections.
 
-Commands go to ``LiveRoom.apply``, which runs them through the sans-I/O core and
-delivers the resulting events to the connections they are addressed to. Every
-connection has its own bounded outbox, so one slow client never holds up another.
+Every command of every feature takes one path, ``LiveRoom.execute``: the hub finds the
+state machine that runs commands of its type (``Hub.register``; the room core's are
+registered here, each feature registers its own), the machine decides (the sans-I/O
+core, raising and changing nothing if refused), its repository step keeps what must
+outlive the process, the events are delivered to the connections they are addressed
+to, then the hub's listeners react (attendance, the recorder's journal, the media
+router), in that order. Every connection has its own bounded outbox, so one slow client
+never holds up another.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import dataclasses
 import logging
 import re
 import time
+import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
+from classroom import room as core
 from classroom.identity import Identity
 from classroom.permissions import Action, can
-from classroom.room import Admitted, Command, Event, ExpireDisconnected, Room
+from classroom.room import Admitted, Event, ExpireDisconnected, Room
 
 if TYPE_CHECKING:
     from classroom.attendance import Attendance
@@ -147,6 +154,19 @@ class Connection:
 
 
 EventListener = Callable[["LiveRoom", list[Event]], None]
+#: A state machine's decision: (room, command, now) -> events; raises ClassroomError and
+#: changes nothing when the command is refused.
+Decide = Callable[["LiveRoom", Any, float], list[Event]]
+#: A repository step: stores what of the events must outlive the process.
+Keep = Callable[["LiveRoom", list[Event]], Awaitable[None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    """How a room runs one feature's commands: who decides and what keeps the outcome."""
+
+    decide: Decide
+    keep: Keep | None = None
 
 
 class LiveRoom:
@@ -223,21 +243,24 @@ class LiveRoom:
                 await self.hub.restore(self)
             self._restored = True
 
-    async def execute(self, command: Command) -> list[Event]:
-        """Run a command whose outcome must survive the process: the core decides (raising
-        and changing nothing if refused), the hub's repository stores what must be kept,
-        then the events are delivered and the listeners told. If the store fails, the
-        caller gets the error and nobody was told."""
-        events = self.core.handle(command, self.hub.clock())
-        if self.hub.persist is not None:
-            await self.hub.persist(self, events)
+    async def execute(self, command: Any) -> list[Event]:
+        """Run a command of any feature: its machine decides (raising and changing nothing
+        if refused), its repository stores what must be kept, then the events are
+        delivered and the listeners react. If the store fails, the caller gets the error
+        and nobody was told."""
+        machine = self.hub.machine(command)
+        events = machine.decide(self, command, self.hub.clock())
+        if machine.keep is not None and events:
+            await machine.keep(self, events)
         self.deliver(events)
         self.tell_listeners(events)
         return events
 
-    def apply(self, command: Command) -> list[Event]:
-        """Run a command through the core (raises ClassroomError) and deliver its events."""
-        events = self.core.handle(command, self.hub.clock())
+    def apply(self, command: Any) -> list[Event]:
+        """``execute`` for what a sweep or a listener's reaction runs, where nothing can
+        wait: decided, delivered, reacted to, and not kept (such commands change nothing
+        that outlives the process)."""
+        events = self.hub.machine(command).decide(self, command, self.hub.clock())
         self.deliver(events)
         self.tell_listeners(events)
         return events
@@ -356,8 +379,29 @@ class Hub:
         self.closing: set[asyncio.Task[None]] = set()  # rooms being closed after expiry
         #: The repository step of ``LiveRoom.execute`` and a room's restoring, set by the
         #: composition root (``live.room_records`` through the store).
-        self.persist: Callable[[LiveRoom, list[Event]], Awaitable[None]] | None = None
+        self.persist: Keep | None = None
         self.restore: Callable[[LiveRoom], Awaitable[None]] | None = None
+        #: The machine that runs each command type (``register``).
+        self.machines: dict[type, Machine] = {}
+        self.register(core.Command, Machine(_room_decides, self._keep_room))
+
+    def register(self, commands: Any, machine: Machine) -> None:
+        """Run commands of these types (a class, or a union of classes such as
+        ``classroom.channel.Command``) with ``machine``."""
+        for kind in typing.get_args(commands) or (commands,):
+            if kind in self.machines:
+                raise ValueError(f"{kind.__name__} has a machine already")
+            self.machines[kind] = machine
+
+    def machine(self, command: Any) -> Machine:
+        try:
+            return self.machines[type(command)]
+        except KeyError:
+            raise TypeError(f"no machine runs {type(command).__name__}") from None
+
+    async def _keep_room(self, live: LiveRoom, events: list[Event]) -> None:
+        if self.persist is not None:
+            await self.persist(live, events)
 
     def room(self, name: str) -> LiveRoom:
         live = self.rooms.get(name)
@@ -380,3 +424,7 @@ class Hub:
 
     def connections(self) -> list[Connection]:
         return [c for live in self.rooms.values() for c in live.connections.values()]
+
+
+def _room_decides(live: LiveRoom, command: Any, now: float) -> list[Event]:
+    return live.core.handle(command, now)

@@ -17,11 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from classroom import channel as ch
+from classroom import forwarding
 from classroom.errors import ClassroomError
+from classroom.forwarding import Scope
 from classroom.interpretation import Interpretation
 from classroom.ports import Store
 from classroom.room import Event, ParticipantLeft
-from live.hub import Connection, Hub, LiveRoom, error_message
+from live.hub import Connection, Hub, LiveRoom, Machine, error_message
 from media.router import MediaRouter
 
 log = logging.getLogger("classroom.interpretation")
@@ -47,17 +49,18 @@ def policy(live: LiveRoom) -> Callable[[str, str, str], bool]:
     return allowed
 
 
-def refresh_media(live: LiveRoom) -> None:
-    """Make the media router apply the new forwarding rules (if this room has one yet)."""
+def refresh_media(live: LiveRoom, scope: Scope | None = None) -> None:
+    """Make the media router look again at ``scope`` (None: everything), if it exists yet."""
     if live.media is not None:
-        live.media.refresh()
+        live.media.refresh(scope)
 
 
 class Channels:
-    """Runs commands through a room's interpretation state and delivers their events.
+    """The interpretation machine of every room (``LiveRoom.execute`` runs its commands).
 
-    What must outlive the process (on-air changes, listener choices) is written to
-    the store by one background task, in order; ``run`` waits until it is written.
+    What must outlive the process (on-air changes, listener choices) is written to the
+    store by one background task, in order; the repository step (``keep``) waits until
+    what it queued is written.
     """
 
     def __init__(self, hub: Hub, channels: tuple[str, ...], store: Callable[[], Store]) -> None:
@@ -65,22 +68,19 @@ class Channels:
         self.channels = channels
         self.store = store
         self.writes: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()  # key, field, value
+        hub.register(ch.Command, Machine(self.decide, self.keep))
+        hub.listeners.append(self.react)
 
     def state(self, live: LiveRoom) -> Interpretation:
         if live.interpretation is None:
             live.interpretation = Interpretation(self.channels)
         return live.interpretation
 
-    def apply(self, live: LiveRoom, command: ch.Command) -> list[Event]:
-        events = self.state(live).handle(command, live.hub.clock())
-        self.emit(live, events)
-        return events
+    def decide(self, live: LiveRoom, command: ch.Command, now: float) -> list[Event]:
+        return self.state(live).handle(command, now)
 
-    def emit(self, live: LiveRoom, events: list[Event]) -> None:
-        if not events:
-            return
-        live.deliver(events)
-        live.tell_listeners(events)
+    async def keep(self, live: LiveRoom, events: list[Event]) -> None:
+        """Queue what of the events must be kept, and wait until it is written."""
         for event in events:
             if isinstance(event, ch.OnAirChanged):
                 entry = {"channel": event.channel, "id": event.id, "name": event.name}
@@ -89,11 +89,25 @@ class Channels:
             elif isinstance(event, ch.ListeningChanged) and event.to:
                 choice = json.dumps({"channel": event.channel, "floor_db": event.floor_db})
                 self.writes.put_nowait((listening_key(live.name), event.to[0], choice))
-        if ch.changes_forwarding(events):
-            refresh_media(live)
+        await self.writes.join()
+
+    def react(self, live: LiveRoom, events: list[Event]) -> None:
+        """Hub listener: whoever leaves the room for good leaves their booth; a change of
+        who hears what makes the media router look again."""
+        if live.interpretation is None:
+            return
+        for event in events:
+            if isinstance(event, ParticipantLeft):
+                forgotten = self.decide(live, ch.Forget(event.id), self.hub.clock())
+                if forgotten:
+                    live.deliver(forgotten)
+                    live.tell_listeners(forgotten)
+                    live.spawn(self.keep(live, forgotten), "keep interpretation")
+        if scope := forwarding.channel_scope(events):
+            refresh_media(live, scope)
 
     async def write(self) -> None:
-        """The background writer: store what ``emit`` queued, in order."""
+        """The background writer: store what ``keep`` queued, in order."""
         while True:
             key, field, value = await self.writes.get()
             store = self.store()  # opened by a start-up step that may run after this one
@@ -108,8 +122,7 @@ class Channels:
                 self.writes.task_done()
 
     async def run(self, live: LiveRoom, command: ch.Command) -> None:
-        self.apply(live, command)
-        await self.writes.join()
+        await live.execute(command)
 
     async def joined(self, conn: Connection, live: LiveRoom) -> None:
         """A connection joined: restore the listener's choice, take the booth, send the state."""
@@ -133,14 +146,6 @@ class Channels:
         if live.connections.get(conn.pid) is not conn or live.interpretation is None:
             return  # replaced by a newer connection of the same participant
         await self.run(live, ch.Depart(conn.pid))
-
-    def forget(self, live: LiveRoom, events: list[Event]) -> None:
-        """A room listener: whoever leaves the room for good leaves their booth."""
-        if live.interpretation is None:
-            return
-        for event in events:
-            if isinstance(event, ParticipantLeft):
-                self.apply(live, ch.Forget(event.id))
 
     def plug(self, live: LiveRoom, router: MediaRouter) -> None:
         """A media router hook: every room's router asks the channels who hears what."""

@@ -110,7 +110,6 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     service = app[SERVICE] = Channels(app[HUB], channels, lambda: app[STORE])
     app.cleanup_ctx.append(_writer_ctx)
     app[MEDIA].add_router_hook(service.plug)
-    app[HUB].listeners.append(service.forget)
     dispatcher.on_join.append(service.joined)
     dispatcher.on_leave.append(service.left)
     app.router.add_get("/api/rooms/{room}/interpretation", channels_api)

@@ -193,17 +193,24 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         request.app[WEBSOCKETS].discard(ws)
-        for hook in dispatcher.on_leave:  # features drop what this connection held
-            try:
-                await hook(conn, live)
-            except Exception:
-                log.exception("leave hook failed", extra={"room": live.name})
-        depart(conn, live)
-        if not conn.closing:
-            conn.closing = True
-            conn.writer.cancel()
-        log.info("disconnected", extra={"room": live.name, "participant": conn.pid})
+        # The handler may be cancelled as the peer goes: leaving runs to its end anyway,
+        # so the room is told and what the connection held is dropped.
+        await asyncio.shield(leave(conn, live, dispatcher))
     return ws
+
+
+async def leave(conn: Connection, live: LiveRoom, dispatcher: Dispatcher) -> None:
+    """A connection closed: features drop what it held, then its participant departs."""
+    for hook in dispatcher.on_leave:
+        try:
+            await hook(conn, live)
+        except Exception:
+            log.exception("leave hook failed", extra={"room": live.name})
+    depart(conn, live)
+    if not conn.closing:
+        conn.closing = True
+        conn.writer.cancel()
+    log.info("disconnected", extra={"room": live.name, "participant": conn.pid})
 
 
 async def arrive(conn: Connection, live: LiveRoom, dispatcher: Dispatcher) -> None:
