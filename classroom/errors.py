@@ -43,12 +43,6 @@ class TokenError(ClassroomError):
     code = "unauthorized"
 
 
-class InsufficientStorage(ClassroomError):
-    """There is not enough room on the disk for what was asked (a recording, say)."""
-
-    code = "insufficient_storage"
-
-
 class StoreUnavailable(ClassroomError):
     """The store (Redis, the SQLite file) cannot be read or written now: unreachable,
     paused past the time allowed, refusing writes. Nothing was stored; the class goes on
@@ -63,3 +57,8 @@ class StoreUnavailable(ClassroomError):
     ) -> None:
         super().__init__(message)
 
+
+class InsufficientStorage(ClassroomError):
+    """There is not enough room on the disk for what was asked (a recording, say)."""
+
+    code = "insufficient_storage"

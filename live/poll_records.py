@@ -23,12 +23,14 @@ sees acknowledged is stored.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from classroom.errors import InvalidCommand
+from classroom.errors import InvalidCommand, StoreUnavailable
 from classroom.permissions import Action, can
 from classroom.poll import Ballot, Poll, PollAnswerRecorded, PollBook, PollSpec
 from classroom.ports import Store
@@ -37,6 +39,8 @@ from classroom.quiz import Quiz, QuizAnswer, QuizBook
 from classroom.room import Event
 from live.hub import LiveRoom
 from live.store import RedisStore
+
+log = logging.getLogger("classroom.polls")
 
 
 def new_id() -> str:
@@ -56,6 +60,7 @@ class RoomBooks:
         self.polls: PollBook | None = None
         self.quizzes: QuizBook | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.stale = False  # the store refused a write for what it had: read it again
 
     @property
     def idle(self) -> bool:
@@ -63,14 +68,27 @@ class RoomBooks:
         return self.quizzes is None or self.quizzes.next_deadline() is None
 
     async def load(self, store: Store) -> tuple[PollBook, QuizBook]:
+        """The books, read from the store on first use. Once read, memory is what counts:
+        it is read again only when marked ``stale`` (the store had something memory did
+        not), and kept if the store now holds less than memory (Redis restarted empty:
+        the store's watch writes memory back, ``resync``)."""
         if self.polls is None or self.quizzes is None:
             self.polls = await load_polls(store, self.room)
             self.quizzes = await load_quizzes(store, self.room)
+        elif self.stale:
+            polls, quizzes = (
+                await load_polls(store, self.room),
+                await load_quizzes(store, self.room),
+            )
+            if polls.entries.keys() >= self.polls.entries.keys() and (
+                quizzes.entries.keys() >= self.quizzes.entries.keys()
+            ):
+                self.polls, self.quizzes = polls, quizzes
+            else:
+                log.warning("the store holds fewer polls than memory: memory kept",
+                            extra={"room": self.room})  # fmt: skip
+        self.stale = False
         return self.polls, self.quizzes
-
-    def forget(self) -> None:
-        """Drop what is in memory (after a failed write): the next use reloads the store."""
-        self.polls = self.quizzes = None
 
 
 def books(live: LiveRoom) -> RoomBooks:
@@ -121,7 +139,7 @@ async def save_text(store: Store, room: str, poll_id: str, text: str) -> None:
     """One anonymous free text, among the poll's others in no order of answering."""
     key, prefix = _poll_key(room, poll_id, "texts"), uuid.uuid4().hex
     if isinstance(store, RedisStore):
-        await store.redis.zadd(key, {f"{prefix}:{text}": 0})
+        await store.write("ZADD", key, 0, f"{prefix}:{text}")
     else:
         await store.hset(key, prefix, text)
 
@@ -146,6 +164,19 @@ async def save_poll(store: Store, room: str, poll: Poll) -> None:
 
 async def save_answer(store: Store, room: str, poll: Poll, pid: str, answer: Any) -> None:
     """Store one accepted answer; InvalidCommand if the store already has this person's."""
+    if poll.spec.anonymous and isinstance(store, RedisStore):
+        # Claim, counts and text in one step: an outage stores all of it or nothing.
+        counters = poll.spec.counters(poll.spec.check_answer(answer))
+        steps: list[tuple[str, str, tuple[Any, ...]]] = [
+            ("HSETNX", _poll_key(room, poll.id, "voters"), (pid, "1")),
+            *(("INCR", _poll_key(room, poll.id, f"count:{c}"), ()) for c in counters),
+        ]
+        if isinstance(answer, str):
+            text = f"{uuid.uuid4().hex}:{answer}"
+            steps.append(("ZADD", _poll_key(room, poll.id, "texts"), (0, text)))
+        if not await store.write_all(steps, claim=True):
+            raise InvalidCommand("you have answered this poll already")
+        return
     if poll.spec.anonymous:
         # Claim first: a crash between the two writes loses an answer, never counts one twice.
         if not await store.hsetnx(_poll_key(room, poll.id, "voters"), pid, "1"):
@@ -236,20 +267,87 @@ async def commit(live: LiveRoom, store: Store, change: Change) -> list[Event]:
     """Run a change of the books under the room's lock: the core decides (raising and
     changing nothing if refused), the store is written, then the events go out.
 
-    If the write fails, memory is dropped and reloaded from the store next time, so
-    what is in memory never runs ahead of what is stored.
+    If the write fails, memory is put back as it was before the change, so what is in
+    memory never runs ahead of what is stored and nobody is told of the change; the
+    caller gets the error (``StoreUnavailable`` when the store is out of reach). If the
+    store refused it for what it holds (another node's answer), the books are read again
+    on next use (``RoomBooks.load``).
     """
     part = books(live)
     async with part.lock:
         polls, quizzes = await part.load(store)
+        kept = _keep(polls), _keep(quizzes)
         events, persist = change(polls, quizzes)
         try:
             await persist()
-        except BaseException:
-            part.forget()
+        except BaseException as error:
+            _put_back(polls, kept[0])
+            _put_back(quizzes, kept[1])
+            if not isinstance(error, StoreUnavailable | asyncio.CancelledError):
+                part.stale = True
             raise
         emit(live, events)
     return events
+
+
+Kept = dict[str, tuple[Any, dict[str, Any]]]
+
+
+def _keep(book: PollBook | QuizBook) -> Kept:
+    """Each entry of a book with its fields as they are (their collections copied)."""
+    return {
+        entry_id: (
+            entry,
+            {
+                k: copy.copy(v) if isinstance(v, dict | list | set) else v
+                for k, v in vars(entry).items()
+            },
+        )
+        for entry_id, entry in book.entries.items()
+    }
+
+
+def _put_back(book: PollBook | QuizBook, kept: Kept) -> None:
+    """The book as it was when ``kept``: the same entry objects, with their old fields."""
+    book.entries.clear()
+    for entry_id, (entry, fields) in kept.items():
+        entry.__dict__.update(fields)
+        book.entries[entry_id] = entry
+
+
+async def resync(live: LiveRoom, store: Store) -> int:
+    """Write back to the store the polls and quizzes this process holds for a room, with
+    every answer (after the store lost its data); the number of polls and quizzes.
+
+    Every write sets a value memory holds (counters set, not added to), so writing back
+    twice, or over data the store still has, changes nothing; anonymous free texts are
+    written only if the store has none of the poll's."""
+    part = live.books
+    if part is None:
+        return 0
+    async with part.lock:
+        if part.polls is None or part.quizzes is None:
+            return 0
+        for poll in part.polls.entries.values():
+            await save_poll(store, live.name, poll)
+            if poll.spec.anonymous:
+                for pid in poll.voters:
+                    await store.hset(_poll_key(live.name, poll.id, "voters"), pid, "1")
+                for counter, count in enumerate(poll.counts):
+                    await store.set(_poll_key(live.name, poll.id, f"count:{counter}"), str(count))
+                if poll.texts and not await load_texts(store, live.name, poll.id):
+                    for text in poll.texts:
+                        await save_text(store, live.name, poll.id, text)
+            else:
+                for pid, ballot in poll.ballots.items():
+                    value = json.dumps(ballot.to_json())
+                    await store.hset(_poll_key(live.name, poll.id, "ballots"), pid, value)
+        for quiz in part.quizzes.entries.values():
+            await save_quiz(store, live.name, quiz)
+            for (index, pid), answer in quiz.answers.items():
+                key, field = f"quiz:{live.name}:{quiz.id}:answers", f"{index}:{pid}"
+                await store.hset(key, field, json.dumps(answer.to_json()))
+        return len(part.polls.entries) + len(part.quizzes.entries)
 
 
 def emit(live: LiveRoom, events: list[Event]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from classroom.ports import Store
-from classroom.room import BanChanged, Event, SessionChanged
+from classroom.room import BanChanged, Event, Room, SessionChanged
 
 
 def session_key(session_id: str) -> str:
@@ -49,3 +49,12 @@ async def save(store: Store, room: str, events: list[Event]) -> None:
 async def load_bans(store: Store, room: str) -> dict[str, str]:
     """Who is banned from the room (id -> name)."""
     return await store.hgetall(bans_key(room))
+
+
+async def resync(store: Store, room: str, core: Room) -> None:
+    """Write back what a live room holds that must be kept (its session, who is banned),
+    after the store lost its data; writing it twice changes nothing."""
+    if core.session is not None:
+        await save_session(store, json.dumps(core.session.to_json()))
+    for pid, name in core.banned.items():
+        await store.hset(bans_key(room), pid, name)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from classroom.errors import StoreUnavailable
 from config import SettingsError
 
 log = logging.getLogger("classroom.store")
@@ -112,6 +113,17 @@ class _Operation:
         self.function, self.future, self.loop = function, future, loop
 
 
+def _unavailable(error: Exception) -> Exception:
+    """A database error of one operation (disk full, I/O error, locked past the busy
+    timeout) is the store being unavailable; any other error is the operation's own."""
+    if isinstance(error, sqlite3.DatabaseError) and not isinstance(
+        error, sqlite3.IntegrityError | sqlite3.ProgrammingError
+    ):
+        log.error("a database operation failed", extra={"why": str(error)})
+        return StoreUnavailable("storage could not be written: nothing was saved, try again")
+    return error
+
+
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.done():
         return
@@ -182,7 +194,7 @@ class SqliteStore:
                     result = operation.function(connection)
                 except Exception as error:
                     connection.execute(f"ROLLBACK TO op{number}")
-                    outcomes.append((operation, None, error))
+                    outcomes.append((operation, None, _unavailable(error)))
                 else:
                     outcomes.append((operation, result, None))
                 connection.execute(f"RELEASE op{number}")
@@ -192,7 +204,7 @@ class SqliteStore:
             with contextlib.suppress(sqlite3.Error):
                 connection.execute("ROLLBACK")
             log.error("a database write failed", extra={"why": str(error)})
-            failure = OSError(f"the database could not be written: {error}")
+            failure = StoreUnavailable("storage could not be written: nothing was saved, try again")
             outcomes = [(operation, None, failure) for operation in batch]
         for operation, result, problem in outcomes:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile

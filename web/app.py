@@ -14,9 +14,10 @@ from pathlib import Path
 from aiohttp import web
 
 from classroom.catalogue import Catalogue
+from classroom.ports import Store
 from classroom.room import Event
 from config import Settings, SettingsError
-from live import room_records
+from live import poll_records, room_records
 from live.hub import Hub, LiveRoom
 from live.keys import load_token_keys
 from live.recording import Recordings
@@ -60,13 +61,30 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store, bus = open_store(settings.redis_url, settings.data_dir)
     app[STORE], app[BUS] = store, bus
+    watch = None
     if isinstance(store, RedisStore):
         warning = await store.persistence_warning()
         if warning:
             log.warning(warning)
+        store.on_data_lost.append(functools.partial(_write_back, app, store))
+        watch = asyncio.get_running_loop().create_task(store.watch())  # outages, data lost
     yield
+    if watch is not None:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
     await bus.close()
     await store.close()
+
+
+async def _write_back(app: web.Application, store: Store) -> None:
+    """Redis lost its data: write back what the live rooms of this process hold."""
+    rooms = list(app[HUB].rooms.values())
+    entries = 0
+    for live in rooms:
+        await room_records.resync(store, live.name, live.core)
+        entries += await poll_records.resync(live, store)
+    log.warning("written back to the store", extra={"rooms": len(rooms), "entries": entries})
 
 
 async def _expire_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -10,11 +10,24 @@ from typing import Any, TypeVar
 import pydantic
 from aiohttp import web
 
-from classroom.errors import ClassroomError, Forbidden, InsufficientStorage, NotFound, TokenError
+from classroom.errors import (
+    ClassroomError,
+    Forbidden,
+    InsufficientStorage,
+    NotFound,
+    StoreUnavailable,
+    TokenError,
+)
 
 log = logging.getLogger("classroom.web")
 
-_STATUS = {TokenError: 401, Forbidden: 403, NotFound: 404, InsufficientStorage: 507}
+_STATUS = {
+    TokenError: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    InsufficientStorage: 507,
+    StoreUnavailable: 503,
+}
 Model = TypeVar("Model", bound=pydantic.BaseModel)
 
 
@@ -22,6 +35,15 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> web.Respon
     body = {"error": {"code": code, "message": message, **extra}}
     headers = {"WWW-Authenticate": 'Bearer realm="classroom"'} if status == 401 else None
     return web.json_response(body, status=status, headers=headers)
+
+
+def error_reply(error: ClassroomError) -> web.Response:
+    """The JSON reply to a domain error; the store being unavailable is a 503 that says
+    when to try again."""
+    response = json_error(status_of(error), error.code, error.message)
+    if isinstance(error, StoreUnavailable):
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
 
 
 def status_of(error: ClassroomError) -> int:
@@ -113,7 +135,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ClassroomError as error:
-        return json_error(status_of(error), error.code, error.message)
+        return error_reply(error)
     except web.HTTPException as error:
         if not api or error.content_type == "application/json" or error.status < 400:
             raise

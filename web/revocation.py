@@ -7,17 +7,20 @@ process also keeps them in memory, so HTTP requests are checked without a store 
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pydantic
 from aiohttp import web
 
-from classroom.errors import InvalidValue, TokenError
+from classroom.errors import InvalidValue, StoreUnavailable, TokenError
 from classroom.identity import Identity, verify_token
 from classroom.permissions import Action
 from live.hub import CLOSE_REMOVED
 from web.context import HUB, KEYS, STORE
 from web.errors import read_json
+
+log = logging.getLogger("classroom.revocation")
 
 #: Revoked token ids known to this process, with when each token would have expired.
 REVOKED: web.AppKey[dict[str, float]] = web.AppKey("revoked_tokens")
@@ -37,7 +40,11 @@ async def is_revoked(app: web.Application, identity: Identity) -> bool:
         return False
     if identity.jti in app[REVOKED]:
         return True
-    return await app[STORE].get(PREFIX + identity.jti) is not None
+    try:
+        return await app[STORE].get(PREFIX + identity.jti) is not None
+    except StoreUnavailable:  # joining goes on: what this process knows decides meanwhile
+        log.warning("revocations unchecked in the store", extra={"room": identity.room})
+        return False
 
 
 def check(app: web.Application, identity: Identity) -> Identity:
@@ -52,10 +59,13 @@ def setup(app: web.Application) -> None:
 
     async def load(app: web.Application) -> None:
         store = app[STORE]
-        for key in await store.keys(PREFIX):
-            until = await store.get(key)
-            if until is not None:
-                app[REVOKED][key[len(PREFIX) :]] = float(until)
+        try:
+            for key in await store.keys(PREFIX):
+                until = await store.get(key)
+                if until is not None:
+                    app[REVOKED][key[len(PREFIX) :]] = float(until)
+        except StoreUnavailable:  # the websocket asks the store again for each token
+            log.warning("revoked tokens not loaded: the store is unavailable")
 
     app.on_startup.append(load)
     app.router.add_routes(routes)

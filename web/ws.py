@@ -109,8 +109,20 @@ class Dispatcher:
             return
         try:
             await route.handler(conn, live, message)
-        except ClassroomError as error:
-            conn.send(error_message(error.code, error.message, ref))
+        except Exception as error:  # the connection stays up whatever a handler raises
+            conn.send(failure_message(error, type_, live, ref))
+
+
+def failure_message(
+    error: Exception, what: str, live: LiveRoom, ref: str | None = None
+) -> dict[str, Any]:
+    """The ``error`` reply for what a handler or join hook raised: a domain error's code
+    (``store_unavailable`` when the store cannot be reached: nothing was stored), else
+    ``internal``, logged."""
+    if isinstance(error, ClassroomError):
+        return error_message(error.code, error.message, ref)
+    log.error("handler failed", exc_info=error, extra={"room": live.name, "what": what})
+    return error_message("internal", f"{what}: internal error; the event is logged", ref)
 
 
 class RateLimiter:
@@ -273,7 +285,11 @@ async def greet(conn: Connection, live: LiveRoom, dispatcher: Dispatcher) -> Non
     """Run the features' join hooks for a connection now in the room (its state, polls,
     interpretation, a recording under way)."""
     for hook in dispatcher.on_join:
-        await hook(conn, live)
+        try:
+            await hook(conn, live)
+        except Exception as error:  # the store is out of reach: the class goes on without
+            conn.send(failure_message(error, "join", live))
+
 
 
 async def greet_admitted(events: list[Any], live: LiveRoom, dispatcher: Dispatcher) -> None:
