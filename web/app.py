@@ -141,8 +141,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     companion.setup(app, dispatcher)
     attendance.setup(app, dispatcher)
     results.setup(app, dispatcher)
-    router_for = functools.partial(media_handlers.router_for, app)
-    app[recording_handlers.RECORDINGS] = Recordings(hub, settings, app[CATALOGUE], router_for)
+    media = app[media_handlers.MEDIA]  # the recorder taps the room's media router
+    app[recording_handlers.RECORDINGS] = Recordings(hub, settings, app[CATALOGUE], media.router)
     recording_handlers.setup(app, dispatcher)
     library.setup(app, dispatcher)
 
