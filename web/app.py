@@ -20,7 +20,10 @@ from config import Settings, SettingsError
 from live import poll_records, room_records
 from live.hub import Hub, LiveRoom
 from live.keys import load_token_keys
+from live.polls import Polls
+from live.quizzes import Quizzes
 from live.recording import Recordings
+from live.results import Results
 from live.store import RedisStore, open_store
 from media import seams
 from web import (
@@ -131,16 +134,24 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     # The store opens before the features' start-up steps and closes after their clean-up.
     app.cleanup_ctx.append(_store_ctx)
     dispatcher = app[DISPATCHER] = Dispatcher()
+
+    def store() -> Store:  # the services' way to the store, opened at start-up (_store_ctx)
+        return app[STORE]
+
+    poll_service = Polls(hub, store, app[CATALOGUE], settings)
+    quiz_service = Quizzes(hub, store, app[CATALOGUE], settings)
     room_handlers.setup(app, dispatcher)
     # Features plug in here, one line each: feature.setup(app, dispatcher).
     metrics.setup(app, dispatcher)
     media_handlers.setup(app, dispatcher)
     interpretation_handlers.setup(app, dispatcher)
-    polls.setup(app, dispatcher)
-    quizzes.setup(app, dispatcher)
+    polls.setup(app, dispatcher, poll_service)
+    quizzes.setup(app, dispatcher, quiz_service)
+    # A room's first arrival re-arms its quiz deadlines before the snapshot loads its books.
+    dispatcher.on_join += [quiz_service.arrived, poll_service.snapshot]
     companion.setup(app, dispatcher)
     attendance.setup(app, dispatcher)
-    results.setup(app, dispatcher)
+    results.setup(app, dispatcher, Results(store, settings))
     media = app[media_handlers.MEDIA]  # the recorder taps the room's media router
     app[recording_handlers.RECORDINGS] = Recordings(hub, settings, app[CATALOGUE], media.router)
     recording_handlers.setup(app, dispatcher)
