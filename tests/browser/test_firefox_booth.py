@@ -21,7 +21,15 @@ import pytest
 
 from tests.browser.conftest import LaunchBrowser
 from tests.browser.firefox import FirefoxPage, LaunchFirefox
-from tests.browser.mixed import WAIT_S, AnyPage, firefox_join, hears, received, until_gains
+from tests.browser.mixed import (
+    ENERGY_PER_S,
+    WAIT_S,
+    AnyPage,
+    firefox_join,
+    hears,
+    received,
+    until_gains,
+)
 from tests.browser.test_firefox import chromium_join, no_script_errors
 from tests.server import ServerProcess
 
@@ -62,6 +70,13 @@ async def no_longer_receives(page: AnyPage, participant: str, source: str, what:
     raise AssertionError(f"{what}: {key} still arrives; the page receives {json.dumps(last)}")
 
 
+async def energy_per_s(page: FirefoxPage, key: str) -> float:
+    """The audio energy a Firefox page decodes from one source in the next second."""
+    before = (await received(page)).get(key, {}).get("energy", 0.0)
+    await asyncio.sleep(1.0)
+    return (await received(page)).get(key, {}).get("energy", 0.0) - before
+
+
 async def pick_relay(page: FirefoxPage, source: str) -> None:
     """Choose the relay source in the console's list, as a person does with the keyboard."""
     await page.wait_for(
@@ -72,6 +87,10 @@ async def pick_relay(page: FirefoxPage, source: str) -> None:
         f" s.focus(); s.value = {json.dumps(source)};"
         " s.dispatchEvent(new Event('change', {bubbles: true})); })()"
     )
+
+
+#: The console's button to talk to the booth partner instead of the channel.
+TALK = ".interpreter-console button[aria-pressed]"
 
 
 def on_air_text(lang: str) -> str:
@@ -153,11 +172,12 @@ async def take_over(giver: AnyPage, taker: AnyPage) -> None:
             await page.locator(button).click(timeout=WAIT_S * 1000)
 
 
-async def test_handover_between_a_chromium_and_a_firefox_interpreter_both_ways(
+async def test_handover_and_booth_talk_between_a_chromium_and_a_firefox_interpreter(
     served: ServerProcess, launch_browser: LaunchBrowser, launch_firefox: LaunchFirefox
 ) -> None:
     """Ivana (Firefox) is on air into Serbian, Igor (Chromium) her booth partner; Ana
-    (Chromium) listens in Serbian through two handovers: to Igor, and back to Ivana."""
+    (Chromium) listens in Serbian through two handovers: to Igor, and back to Ivana.
+    Then the partners talk to each other in the booth, which Ana does not get."""
     await chromium_join(await launch_browser(), link(served, "trainer", "Tea", "en"), camera=False)
     ivana = await firefox_join(
         await launch_firefox(), link(served, "interpreter", "Ivana", "sr"), camera=False
@@ -203,5 +223,17 @@ async def test_handover_between_a_chromium_and_a_firefox_interpreter_both_ways(
     )
     print(
         f"Ana's loudness (RMS): Ivana {first:.3f}, then Igor {second:.3f}, then Ivana {third:.3f}"
+    )
+
+    # The partners talk in the booth, each way: only the partner hears it, not Ana.
+    assert await energy_per_s(ivana, "igor:booth") < ENERGY_PER_S, "the booth talks unasked"
+    await igor.locator(TALK).click()
+    in_firefox = await hears(ivana, "igor", "booth", "Ivana hears Igor in the booth")
+    await igor.locator(TALK).click()
+    await ivana.click(TALK)
+    in_chromium = await hears(igor, "ivana", "booth", "Igor hears Ivana in the booth")
+    assert not {"igor:booth", "ivana:booth"} & set(await received(ana))
+    print(
+        f"booth talk: Ivana hears Igor ({in_firefox:.4f}/s), Igor hears Ivana ({in_chromium:.3f})"
     )
     no_script_errors(ivana)
