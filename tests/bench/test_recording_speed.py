@@ -16,8 +16,8 @@ import pytest
 from recordings.library import Library
 from recordings.pipeline import process
 from recordings.render import AUDIO_OPTIONS, AUDIO_RATE
-from recordings.synthetic import generate_session
 from tests.bench import report
+from tests.recordings.synthetic import generate_session
 
 SESSION_S = 600.0
 CHANNELS = ("en", "sq", "mk")
@@ -184,8 +184,9 @@ def test_recording_processing_speed(tmp_path: Path, every_core: int) -> None:
     ]
     steps = list(copy["ended"])
     body = (
-        f"`recordings.synthetic.generate_session` writes a stopped {SESSION_S / 60:.0f}-minute "
-        f"recording (a trainer's camera and microphone, interpreters in booths of two on "
+        "`tests.recordings.synthetic.generate_session` writes a stopped "
+        f"{SESSION_S / 60:.0f}-minute recording (a trainer's camera and microphone, "
+        "interpreters in booths of two on "
         f"{len(CHANNELS)} channels {', '.join(CHANNELS)} beside the floor, polls, a quiz); "
         f"`recordings.pipeline.process` then builds the replay (the voices cut into lanes, "
         f"an AAC rendition per language, the MP4 download, HLS, poster, thumbnails, "

@@ -12,8 +12,8 @@ import pytest
 from playwright.async_api import expect
 
 from recordings.library import Library
-from recordings.synthetic import generate_session
 from tests.browser.conftest import OpenPage
+from tests.recordings.synthetic import generate_session
 from tests.server import ServerProcess
 
 # Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.

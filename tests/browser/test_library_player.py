@@ -13,10 +13,10 @@ from playwright.async_api import Page
 from config import Settings
 from recordings import pipeline
 from recordings.library import Library
-from recordings.synthetic import generate_session
 from tests.browser.conftest import LiveServer, OpenPage
 from tests.browser.firefox import LaunchFirefox
 from tests.conftest import Mint
+from tests.recordings.synthetic import generate_session
 
 # Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]

@@ -25,10 +25,10 @@ from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError
 
 from media.codecs import Codec, codec_named, offered_video_codecs
-from media.packing import send_encoded
 from media.passthrough import Frames, keep_encoded
 from media.router import MediaRouter
 from media.tracks import H264, OPUS, VP8, codec_name
+from tests.media.packing import send_encoded
 
 VIDEO_FPS = 30
 AUDIO_FRAME = 960  # 20 ms at 48 kHz

@@ -10,8 +10,8 @@ import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from media.codecs import codec_named
-from media.packing import send_encoded
 from tests.media.clients import ClipTrack, configuration
+from tests.media.packing import send_encoded
 
 
 async def receive(ws: aiohttp.ClientWebSocketResponse, type_: str) -> dict[str, Any]:

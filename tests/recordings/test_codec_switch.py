@@ -15,8 +15,8 @@ from media.tracks import TrackInfo
 from recordings import pipeline
 from recordings.journal import read_journal
 from recordings.recorder import Recorder
-from recordings.synthetic import clip_packets, encode_clip
 from tests.recordings.conftest import probe
+from tests.recordings.synthetic import clip_packets, encode_clip
 
 H264 = TrackInfo("tea/camera", "tea", "camera", "video", "h264", 90000, None, "Tea", "trainer")
 VP8 = TrackInfo("tea/camera", "tea", "camera", "video", "vp8", 90000, None, "Tea", "trainer")

@@ -9,8 +9,8 @@ import pytest
 
 from recordings import pipeline
 from recordings.library import Library
-from recordings.synthetic import generate_session
 from tests.recordings.conftest import peak, probe, tone_levels
+from tests.recordings.synthetic import generate_session
 
 # Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.
 pytestmark = pytest.mark.timeout(300)

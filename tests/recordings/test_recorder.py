@@ -12,7 +12,7 @@ import pytest
 from media.tracks import RTP_WRAP, RtpClock, SenderReport, TrackInfo, is_keyframe
 from recordings.journal import Journal, read_journal
 from recordings.recorder import Recorder
-from recordings.synthetic import clip_packets, encode_clip
+from tests.recordings.synthetic import clip_packets, encode_clip
 
 VIDEO = TrackInfo(
     "alice/camera", "alice", "camera", "video", "vp8", 90000, None, "Alice", "trainer"

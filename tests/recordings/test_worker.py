@@ -17,8 +17,8 @@ import pytest
 from recordings.jobs import MemoryQueue, RedisQueue
 from recordings.journal import read_journal
 from recordings.library import Library, RecordingStatus
-from recordings.synthetic import generate_session
 from recordings.worker import MAX_ATTEMPTS, Worker, exclusive, recover
+from tests.recordings.synthetic import generate_session
 
 # Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.
 pytestmark = pytest.mark.timeout(300)

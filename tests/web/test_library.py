@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 from config import Settings
 from recordings import pipeline
 from recordings.library import Library
-from recordings.synthetic import generate_session
 from tests.conftest import Mint
+from tests.recordings.synthetic import generate_session
 from web.library import MEDIA_KEY, make_ticket
 
 # Real ffmpeg (and browsers) on a busy 2-core machine: a bound on hanging, not on speed.

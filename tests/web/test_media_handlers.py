@@ -13,9 +13,9 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from config import Settings
 from media.codecs import codec_named
-from media.packing import send_encoded
 from tests.conftest import Mint
 from tests.media.clients import ClipTrack, configuration, encode_opus, encode_video
+from tests.media.packing import send_encoded
 
 Client = TestClient[Any, Any]
 WS = aiohttp.ClientWebSocketResponse
