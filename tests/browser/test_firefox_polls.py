@@ -52,7 +52,9 @@ def polls_url(server: ServerProcess, role: str, name: str) -> str:
 async def chromium_polls(browser: Browser, url: str) -> Page:
     page = await (await browser.new_context()).new_page()
     await page.goto(url)
-    await expect(page.locator("#polls-page-status")).to_contain_text("Connected as")
+    await expect(page.locator("#polls-page-status")).to_contain_text(
+        "Connected as", timeout=WAIT_MS
+    )
     return page
 
 
@@ -80,7 +82,7 @@ async def test_a_firefox_phone_pairs_with_the_room_and_its_vote_is_counted(
 
     # The room device shows its code; the phone's owner reads it and types it in.
     await room.get_by_role("button", name="Show the code for phones").click()
-    await expect(room.locator(".pairing-code")).to_have_text(re.compile(r"\S"))
+    await expect(room.locator(".pairing-code")).to_have_text(re.compile(r"\S"), timeout=WAIT_MS)
     code = (await room.locator(".pairing-code").inner_text()).replace(" ", "")
     phone = await (await launch_firefox()).new_page()
     await phone.browser.send(
@@ -92,7 +94,9 @@ async def test_a_firefox_phone_pairs_with_the_room_and_its_vote_is_counted(
     await type_into(phone, "#pair-name", "Besa")
     await click_button(phone, "Join", within="#pair-form")
     assert "Besa" in await until_text(phone, "#companion-you", "Besa")
-    await expect(room.locator(".pairing-paired")).to_contain_text("Besa joined from a phone")
+    await expect(room.locator(".pairing-paired")).to_contain_text(
+        "Besa joined from a phone", timeout=WAIT_MS
+    )
 
     # The trainer opens a poll; the phone shows it and answers it.
     await trainer.get_by_label("Question", exact=True).fill("Is the asylum procedure clear?")
@@ -105,8 +109,10 @@ async def test_a_firefox_phone_pairs_with_the_room_and_its_vote_is_counted(
 
     # The trainer sees it counted, and once published the phone sees the result.
     chart = trainer.get_by_role("img", name=re.compile("Is the asylum procedure clear"))
-    await expect(chart).to_have_attribute("aria-label", re.compile(r"Yes: 0; Not yet: 1"))
-    await expect(trainer.get_by_text("1 answered")).to_be_visible()
+    await expect(chart).to_have_attribute(
+        "aria-label", re.compile(r"Yes: 0; Not yet: 1"), timeout=WAIT_MS
+    )
+    await expect(trainer.get_by_text("1 answered")).to_be_visible(timeout=WAIT_MS)
     await trainer.get_by_role("button", name="Close").click()
     await trainer.get_by_role("button", name="Publish results").click()
     shown = await until_label(phone, "#companion-polls svg[role=img]", "Yes: 0; Not yet: 1")
@@ -131,7 +137,7 @@ async def test_a_firefox_trainer_runs_a_poll_and_a_quiz_from_the_polls_page(
     await until_text(besa, ".poll-status", "Your answer is recorded.")
     await ana.get_by_label("Not yet", exact=True).check()
     await ana.get_by_role("button", name="Send answer").click()
-    await expect(ana.get_by_text("Your answer is recorded.")).to_be_visible()
+    await expect(ana.get_by_text("Your answer is recorded.")).to_be_visible(timeout=WAIT_MS)
     poll = await until_label(tea, ".poll svg[role=img]", "Yes: 1; Not yet: 1")
     await until_text(tea, ".poll .poll-answered", "2 answered")
     await click_button(tea, "Close", within=".poll")
@@ -157,7 +163,7 @@ async def test_a_firefox_trainer_runs_a_poll_and_a_quiz_from_the_polls_page(
     await until_text(besa, ".quiz", "Your answer is recorded.")
     await ana.get_by_label("Europol").check(timeout=WAIT_MS)
     await ana.locator(".quiz-answer").get_by_role("button", name="Send answer").click()
-    await expect(ana.get_by_text("Your answer is recorded.")).to_be_visible()
+    await expect(ana.get_by_text("Your answer is recorded.")).to_be_visible(timeout=WAIT_MS)
     tally = await until_label(tea, ".quiz svg[role=img]", "Frontex: 1; Europol: 1")
 
     await click_button(tea, "Next question", within=".quiz")
@@ -168,11 +174,13 @@ async def test_a_firefox_trainer_runs_a_poll_and_a_quiz_from_the_polls_page(
     await until_text(besa, ".quiz", "Your answer is recorded.")
     await ana.get_by_role("checkbox", name="Serbia").check(timeout=WAIT_MS)
     await ana.locator(".quiz-answer").get_by_role("button", name="Send answer").click()
-    await expect(ana.get_by_text("Your answer is recorded.")).to_be_visible()
+    await expect(ana.get_by_text("Your answer is recorded.")).to_be_visible(timeout=WAIT_MS)
     await click_button(tea, "End quiz", within=".quiz")
 
     score = await until_text(besa, ".quiz-result", "Your score: 200 of 200 (2 of 2 correct).")
-    await expect(ana.get_by_text("Your score: 0 of 200 (0 of 2 correct).")).to_be_visible()
+    await expect(ana.get_by_text("Your score: 0 of 200 (0 of 2 correct).")).to_be_visible(
+        timeout=WAIT_MS
+    )
     await until_text(besa, ".quiz table", "Besa")  # the leaderboard
     await until_text(tea, ".quiz table", "Ana")  # everyone's results
     results = {row[1]: row for row in await table_rows(tea, ".quiz table")}
