@@ -210,7 +210,11 @@ class PublishedTrack:
         self.codec = codec
         self.counters = counters
         self.video = info.kind == "video"
-        self.outlets: tuple[Outlet, ...] = ()
+        # Viewers come and go by the hundred at once (a mute, a speaker change): kept in a
+        # dict, turned into the tuple the packet loop walks on the next packet (or read).
+        self._outlets: dict[Outlet, None] = {}
+        self._walk: tuple[Outlet, ...] = ()
+        self._stale = False
         self.taps: set[Tap] = set()
         self.limiter = KeyframeLimiter(interval_s)
         self.history: list[tuple[int, int, int, bytes, int] | None] = (
@@ -221,12 +225,22 @@ class PublishedTrack:
         self._deferred: asyncio.TimerHandle | None = None
         self._last_ts: int | None = None
 
+    @property
+    def outlets(self) -> tuple[Outlet, ...]:
+        """Everyone this track goes to now, in the order they were added."""
+        if self._stale:
+            self._walk, self._stale = tuple(self._outlets), False
+        return self._walk
+
     def add(self, outlet: Outlet) -> None:
-        if outlet not in self.outlets:
-            self.outlets = (*self.outlets, outlet)
+        if outlet not in self._outlets:
+            self._outlets[outlet] = None
+            self._stale = True
 
     def remove(self, outlet: Outlet) -> None:
-        self.outlets = tuple(o for o in self.outlets if o is not outlet)
+        if outlet in self._outlets:
+            del self._outlets[outlet]
+            self._stale = True
 
     def forward(
         self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int, data: bytes
@@ -291,7 +305,7 @@ class PublishedTrack:
 
     def close(self) -> None:
         """Unpublished: unbind every outlet and cancel a deferred request."""
-        for outlet in self.outlets:
+        for outlet in list(self._outlets):
             outlet.bind(None)
         if self._deferred is not None:
             self._deferred.cancel()

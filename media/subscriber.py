@@ -138,11 +138,12 @@ class Subscriber:
         while not self.closed and not self.awaiting_answer:
             if any(slot.transceiver is None for slot in self.slots):
                 await self._offer()
-            elif self.tracks() != self._sent:
-                self._sent = self.tracks()
-                self._send_tracks(self._sent)
-            else:
+                continue
+            shown = self.tracks()
+            if shown == self._sent:
                 return
+            self._sent = shown
+            self._send_tracks(shown)
 
     async def _offer(self) -> None:
         if self.pc is None:
