@@ -224,3 +224,17 @@ def test_every_decision_that_changes_lies_in_the_scope_of_its_events() -> None:
         ]
         assert missed == [], f"{command}: {missed} changed outside {scope}"
         before = after
+
+
+def test_polls_and_quizzes_never_reach_the_router() -> None:
+    """Every other feature's events (a quiz answer, a tally, a poll...) have no scope."""
+    from classroom import poll, quiz
+
+    others = [
+        cls
+        for module in (quiz, poll)
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, room.Event) and cls.__module__ == module.__name__
+    ]
+    assert quiz.QuizAnswerRecorded in others and quiz.QuestionTallied in others
+    assert not set(others) & (set(fw.ROOM_RULES) | set(fw.CHANNEL_RULES))
