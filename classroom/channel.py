@@ -10,7 +10,6 @@ import dataclasses
 from typing import Any
 
 from classroom.errors import InvalidCommand
-from classroom.permissions import Role
 from classroom.room import Event
 
 #: Languages a channel may carry, with whether their script runs right to left.
@@ -38,16 +37,6 @@ BOOTH_TEXT_MAX_CHARS = 1000
 SOURCE_MICROPHONE = "microphone"
 SOURCE_INTERPRETATION = "interpretation"
 SOURCE_BOOTH = "booth"
-
-
-@dataclasses.dataclass
-class Member:
-    """Someone in the room as interpretation sees them."""
-
-    id: str
-    name: str
-    role: Role
-    connected: bool = True
 
 
 @dataclasses.dataclass
@@ -102,26 +91,31 @@ class Segment:
 # --- commands (imperative) --------------------------------------------------
 
 
+# Arrive, Depart and Forget carry no membership: who someone is (name, role, language)
+# and whether the room has them connected, interpretation reads from the room's roster
+# (``classroom.roster``). They are the moments interpretation acts on.
+
+
 @dataclasses.dataclass(frozen=True)
 class Arrive:
-    """Someone joined (or rejoined); an interpreter's ``lang`` names their channel."""
+    """Someone in the room (joined or rejoined) is ready: an interpreter takes their place
+    in the booth of their language (the room's ``lang`` for them), on air if nobody is."""
 
     id: str
-    name: str
-    role: Role
-    lang: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Depart:
-    """Someone's connection closed: they go off air but keep their booth place and choice."""
+    """Someone's classroom page closed (before the room hears of it, or while a side page
+    keeps them present): an interpreter goes off air and shows disconnected, but keeps
+    their booth place; a listener keeps their choice."""
 
     id: str
 
 
 @dataclasses.dataclass(frozen=True)
 class Forget:
-    """Someone left the room for good: they leave their booth too."""
+    """Someone left the room for good: an interpreter leaves their booth too."""
 
     id: str
 

@@ -4,6 +4,12 @@ A sans-I/O state machine like the room: ``handle(command, now)`` applies one com
 and returns the events it caused (each with its audience); a refused command raises
 a ClassroomError and changes nothing. The media layer asks ``forwards`` whether a
 published audio source may reach a subscriber; it never mixes or decodes audio.
+
+Who is in the room (names, roles, languages, who is connected) it reads from the room's
+roster (``classroom.roster``), never from a copy of its own. What it keeps is its own:
+channels and booths, who is on air, listener choices, and which interpreters' classroom
+pages closed (``Depart``) since they last arrived: their media is gone before the room
+hears of it, or while a side page keeps them present in the room.
 """
 
 from __future__ import annotations
@@ -38,7 +44,6 @@ from classroom.channel import (
     LeaveAir,
     Listening,
     ListeningChanged,
-    Member,
     OfferHandover,
     OnAirChanged,
     OpenChannel,
@@ -54,17 +59,25 @@ from classroom.channel import (
 from classroom.errors import Forbidden, InvalidCommand, NotFound
 from classroom.permissions import Action, Role, require
 from classroom.room import Event
+from classroom.roster import NOBODY, Member, Roster
 
 
 class Interpretation:
-    """The channels of one room; mutate it only through ``handle``."""
+    """The channels of one room; mutate it only through ``handle``.
 
-    def __init__(self, channels: tuple[str, ...] = ()) -> None:
+    ``roster`` is the room's membership, read-only (the room core itself); without one,
+    nobody is in the room (the channels configured, as a page shows them before a class).
+    """
+
+    def __init__(self, channels: tuple[str, ...] = (), roster: Roster = NOBODY) -> None:
         for lang in channels:
             known_language(lang)
+        self.roster = roster
         self.channels: dict[str, Channel] = {lang: Channel(lang) for lang in channels}
-        self.members: dict[str, Member] = {}
         self.interpreters: dict[str, Interpreter] = {}
+        # Interpreters whose classroom page closed (Depart) and who have not arrived since:
+        # off air and shown disconnected, whatever the room says of them meanwhile.
+        self.departed: set[str] = set()
         self.listening: dict[str, Listening] = {}  # outlives Depart and Forget: choices persist
         self.floor_language: str | None = None
         self.timeline: list[Segment] = []
@@ -72,19 +85,19 @@ class Interpretation:
     # -- queries --
 
     def channel_json(self, channel: Channel) -> dict[str, Any]:
-        on_air = self.members.get(channel.on_air) if channel.on_air else None
+        on_air = channel.on_air
         return {
             "lang": channel.lang,
             "rtl": LANGUAGES[channel.lang],
             "live": on_air is not None,
-            "on_air": on_air.id if on_air else None,
-            "on_air_name": on_air.name if on_air else None,
+            "on_air": on_air,
+            "on_air_name": self._name(on_air) if on_air is not None else None,
             "on_air_since": channel.on_air_since,
             "booth": [
                 {
                     "id": pid,
-                    "name": self.members[pid].name,
-                    "connected": self.members[pid].connected,
+                    "name": self._name(pid),
+                    "connected": self._present(pid),
                     "relay": self.interpreters[pid].relay,
                 }
                 for pid in channel.booth
@@ -138,7 +151,9 @@ class Interpretation:
             channel = self.channels.get(interpreter.channel)
             if channel is None or not self._audible(channel, publisher):
                 return False
-            return subscriber not in self.members or self.hearing(subscriber) == channel.lang
+            if self.roster.find(subscriber) is None:  # not in the room: the recorder
+                return True
+            return self.hearing(subscriber) == channel.lang
         if source == SOURCE_BOOTH:
             partner = self.interpreters.get(subscriber)
             return (
@@ -161,13 +176,24 @@ class Interpretation:
         )
 
     def _present(self, pid: str) -> bool:
-        member = self.members.get(pid)
-        return member is not None and member.connected
+        """Whether ``pid`` is connected: as the room says, unless their page closed since
+        they last arrived (the room hears of it after interpretation, if at all)."""
+        member = self.roster.find(pid)
+        return member is not None and member.connected and pid not in self.departed
 
-    def _member(self, pid: str, action: Action) -> Member:
-        member = self.members.get(pid)
+    def _name(self, pid: str) -> str:
+        member = self.roster.find(pid)
+        # Someone the room dropped is forgotten here at once (Forget); until then, their id.
+        return member.name if member is not None else pid
+
+    def _in_room(self, pid: str) -> Member:
+        member = self.roster.find(pid)
         if member is None:
             raise NotFound(f"{pid!r} is not in this room")
+        return member
+
+    def _member(self, pid: str, action: Action) -> Member:
+        member = self._in_room(pid)
         require(member.role, action)
         return member
 
@@ -217,7 +243,7 @@ class Interpretation:
         channel.on_air, channel.on_air_since, channel.handover = pid, now, None
         name = None
         if pid is not None:
-            name = self.members[pid].name
+            name = self._name(pid)
             self.timeline.append(Segment(channel.lang, pid, name, now))
         else:
             channel.on_air_since = None
@@ -229,19 +255,16 @@ class Interpretation:
     # -- handlers --
 
     def _on_Arrive(self, cmd: Arrive, now: float) -> list[Event]:
-        if cmd.role is Role.INTERPRETER:
-            if cmd.lang is None:
-                raise InvalidCommand("your join token names no language channel to interpret into")
-            lang = known_language(cmd.lang)
-            known = self.interpreters.get(cmd.id)
-            if known is not None and known.channel != lang:
-                raise Forbidden(f"you interpret into {known.channel}, not {lang}")
-        member = self.members.get(cmd.id)
-        if member is None:
-            member = self.members[cmd.id] = Member(cmd.id, cmd.name, cmd.role)
-        member.connected, member.name = True, cmd.name
-        if cmd.role is not Role.INTERPRETER or cmd.lang is None:
-            return []
+        member = self.roster.find(cmd.id)
+        if member is None or member.role is not Role.INTERPRETER:
+            return []  # listeners have nothing to take (nor has someone gone already)
+        if member.lang is None:
+            raise InvalidCommand("your join token names no language channel to interpret into")
+        lang = known_language(member.lang)
+        known = self.interpreters.get(cmd.id)
+        if known is not None and known.channel != lang:
+            raise Forbidden(f"you interpret into {known.channel}, not {lang}")
+        self.departed.discard(cmd.id)
         events: list[Event] = []
         channel = self.channels.get(lang)
         if channel is None:  # an interpreter's token opens their channel
@@ -256,13 +279,11 @@ class Interpretation:
         return events
 
     def _on_Depart(self, cmd: Depart, now: float) -> list[Event]:
-        member = self.members.get(cmd.id)
-        if member is None or not member.connected:
-            return []
-        member.connected = False
         interpreter = self.interpreters.get(cmd.id)
-        if interpreter is None:
+        if interpreter is None or cmd.id in self.departed:
             return []
+        self.departed.add(cmd.id)  # shown disconnected from now on, though the room
+        # marks them so only after this (or not at all, while a side page is open)
         channel = self.channels[interpreter.channel]
         if channel.on_air == cmd.id:
             return self._put_on_air(channel, None, now)
@@ -271,15 +292,19 @@ class Interpretation:
         return [ChannelChanged(None, self.channel_json(channel))]
 
     def _on_Forget(self, cmd: Forget, now: float) -> list[Event]:
-        events = self._on_Depart(Depart(cmd.id), now)
-        self.members.pop(cmd.id, None)
+        # The room has dropped them already: their booth place goes before anything is
+        # told, so no channel shows someone the room no longer knows.
         interpreter = self.interpreters.pop(cmd.id, None)
+        self.departed.discard(cmd.id)
         if interpreter is None:
-            return events
+            return []
         channel = self.channels[interpreter.channel]
         channel.booth.remove(cmd.id)
-        events = [e for e in events if not isinstance(e, ChannelChanged)]
-        return [*events, ChannelChanged(None, self.channel_json(channel))]
+        if channel.on_air == cmd.id:
+            return self._put_on_air(channel, None, now)
+        if channel.handover is not None and channel.handover.taker == cmd.id:
+            channel.handover = None
+        return [ChannelChanged(None, self.channel_json(channel))]
 
     def _on_OpenChannel(self, cmd: OpenChannel, now: float) -> list[Event]:
         self._member(cmd.actor, Action.MANAGE_CHANNELS)
@@ -293,7 +318,7 @@ class Interpretation:
         self._member(cmd.actor, Action.MANAGE_CHANNELS)
         channel = self._channel(cmd.lang)
         if channel.booth:
-            names = ", ".join(self.members[pid].name for pid in channel.booth)
+            names = ", ".join(self._name(pid) for pid in channel.booth)
             raise InvalidCommand(f"the {cmd.lang} booth is not empty ({names})")
         del self.channels[cmd.lang]
         events: list[Event] = [ChannelClosed(None, cmd.lang)]
@@ -315,7 +340,7 @@ class Interpretation:
         if channel.on_air == cmd.actor:
             return []
         if channel.on_air is not None and not self._audible(channel, cmd.actor):
-            on_air = self.members[channel.on_air].name
+            on_air = self._name(channel.on_air)
             raise InvalidCommand(f"{on_air} is on air; wait until they offer the handover")
         return self._put_on_air(channel, cmd.actor, now)
 
@@ -397,5 +422,5 @@ class Interpretation:
         if not text or len(text) > BOOTH_TEXT_MAX_CHARS:
             raise InvalidCommand(f"booth messages are 1 to {BOOTH_TEXT_MAX_CHARS} characters")
         channel = self.channels[interpreter.channel]
-        name = self.members[cmd.actor].name
+        name = self._name(cmd.actor)
         return [BoothMessagePosted(self._booth(channel), channel.lang, cmd.actor, name, text, now)]

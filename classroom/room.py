@@ -329,7 +329,8 @@ def changes_forwarding(events: list[Event]) -> bool:
 
 
 class Room:
-    """The state of one room; mutate it only through ``handle``."""
+    """The state of one room; mutate it only through ``handle``. Other state machines
+    read its membership through ``classroom.roster.Roster``, which it satisfies."""
 
     def __init__(
         self,
@@ -389,6 +390,11 @@ class Room:
             "screen_share_allowed": False,
             "session": None,
         }
+
+    def find(self, pid: str) -> Participant | None:
+        """The participant ``pid`` (admitted; connected or within the grace), else None:
+        with ``present``, what makes the room a ``classroom.roster.Roster``."""
+        return self.participants.get(pid)
 
     def member(self, pid: str) -> Participant:
         participant = self.participants.get(pid)

@@ -1,7 +1,8 @@
 """The interpretation service: each room's channels, listener choices that persist, the timeline.
 
 Each live room keeps its ``classroom.interpretation.Interpretation`` in
-``LiveRoom.interpretation`` (made on first use). Its events go to the addressed
+``LiveRoom.interpretation`` (made on first use), reading who is in the room from the
+room core (its roster), never from a copy kept here. Its events go to the addressed
 connections and to the hub's listeners (the recorder journals ``on_air_changed``); each
 on-air change is also appended to the store, so the on-air timeline outlives the room.
 Listener choices are kept in the store too, so they survive reconnects and restarts.
@@ -73,7 +74,7 @@ class Channels:
 
     def state(self, live: LiveRoom) -> Interpretation:
         if live.interpretation is None:
-            live.interpretation = Interpretation(self.channels)
+            live.interpretation = Interpretation(self.channels, roster=live.core)
         return live.interpretation
 
     def decide(self, live: LiveRoom, command: ch.Command, now: float) -> list[Event]:
@@ -135,14 +136,16 @@ class Channels:
             if stored is not None:
                 data = json.loads(stored)
                 state.listening[identity.sub] = ch.Listening(data["channel"], data["floor_db"])
-        command = ch.Arrive(identity.sub, identity.name, identity.role, identity.lang)
-        try:
-            await self.run(live, command)
+        try:  # who they are (name, role, language) the channels read from the room
+            await self.run(live, ch.Arrive(identity.sub))
         except ClassroomError as error:
             conn.send(error_message(error.code, error.message))
         conn.send({"type": "interpretation_state", **state.snapshot(identity.sub)})
 
     async def left(self, conn: Connection, live: LiveRoom) -> None:
+        """The page holding the presence (and media) closed: an interpreter goes off air.
+        This runs before the room marks them disconnected (or hands the presence to a side
+        page): the channels show them disconnected from now on, whatever the room says."""
         if live.connections.get(conn.pid) is not conn or live.interpretation is None:
             return  # replaced by a newer connection of the same participant
         await self.run(live, ch.Depart(conn.pid))

@@ -141,7 +141,7 @@ class Class:
 
     def __init__(self) -> None:
         self.room = room.Room("r")
-        self.channels = Interpretation(("sr", "en"))
+        self.channels = Interpretation(("sr", "en"), roster=self.room)
 
     def forwards(self, publisher: str, source: str, viewer: str) -> bool:
         participant = self.room.participants.get(publisher)
@@ -159,9 +159,7 @@ class Class:
     def run(self, command: object) -> list[room.Event]:
         if isinstance(command, room.Join):
             events = self.room.handle(command, 0)
-            role, lang = PEOPLE[command.id]
-            events += self.channels.handle(ch.Arrive(command.id, command.id, role, lang), 0)
-            return events
+            return events + self.channels.handle(ch.Arrive(command.id), 0)
         if isinstance(command, ch.Forget):
             return self.channels.handle(command, 0)
         if type(command).__module__ == room.__name__:

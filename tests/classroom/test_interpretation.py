@@ -11,24 +11,53 @@ from classroom import channel as c
 from classroom.errors import ClassroomError, Forbidden, InvalidCommand, NotFound
 from classroom.interpretation import Interpretation
 from classroom.permissions import Role
-from classroom.room import Event
+from classroom.room import Disconnect, Event, Join, Leave, ParticipantLeft, Room
+
+PEOPLE = [
+    ("t", "Tea", Role.TRAINER, "sr"),
+    ("a", "Ana", Role.TRAINEE, "mk"),
+    ("b", "Besa", Role.TRAINEE, "sq"),
+    ("d", "Room 3", Role.ROOM, None),
+    ("i1", "Ivana", Role.INTERPRETER, "sr"),
+    ("i2", "Igor", Role.INTERPRETER, "sr"),
+    ("e1", "Emma", Role.INTERPRETER, "en"),
+    ("r1", "Rania", Role.INTERPRETER, "ar"),
+]
+# In the room, not arrived in the channels: interpreters whose tokens name no language,
+# or one there is no interpretation into.
+UNPLACED = [("x", "Xena", Role.INTERPRETER, None), ("y", "Yann", Role.INTERPRETER, "de")]
 
 
 def make(channels: tuple[str, ...] = ("sr", "en")) -> Interpretation:
-    """A trainer, two listeners, a room device and booths: sr (two), en (one), ar (one)."""
-    state = Interpretation(channels)
-    for pid, name, role, lang in [
-        ("t", "Tea", Role.TRAINER, "sr"),
-        ("a", "Ana", Role.TRAINEE, "mk"),
-        ("b", "Besa", Role.TRAINEE, "sq"),
-        ("d", "Room 3", Role.ROOM, None),
-        ("i1", "Ivana", Role.INTERPRETER, "sr"),
-        ("i2", "Igor", Role.INTERPRETER, "sr"),
-        ("e1", "Emma", Role.INTERPRETER, "en"),
-        ("r1", "Rania", Role.INTERPRETER, "ar"),
-    ]:
-        state.handle(c.Arrive(pid, name, role, lang), 0)
+    """A trainer, two listeners, a room device and booths: sr (two), en (one), ar (one).
+    The channels read who they are from the room (their roster)."""
+    room = Room("r")
+    state = Interpretation(channels, roster=room)
+    for pid, name, role, lang in PEOPLE:
+        room.handle(Join(pid, name, role, lang), 0)
+        state.handle(c.Arrive(pid), 0)
+    for pid, name, role, lang in UNPLACED:
+        room.handle(Join(pid, name, role, lang), 0)
     return state
+
+
+def room_of(state: Interpretation) -> Room:
+    assert isinstance(state.roster, Room)
+    return state.roster
+
+
+Step = c.Command | Join | Leave | Disconnect
+
+
+def run(state: Interpretation, step: Step, now: float) -> list[Event]:
+    """A step of a class: the room's commands go to the room (whoever it drops is forgotten
+    by the channels, as the live room's listener does), the channels' to the channels."""
+    if isinstance(step, Join | Leave | Disconnect):
+        events = room_of(state).handle(step, now)
+        for gone in [e.id for e in events if isinstance(e, ParticipantLeft)]:
+            events += state.handle(c.Forget(gone), now)
+        return events
+    return state.handle(step, now)
 
 
 def names(events: list[Event]) -> list[str]:
@@ -37,7 +66,7 @@ def names(events: list[Event]) -> list[str]:
 
 def dump(state: Interpretation) -> Any:
     return copy.deepcopy(
-        (state.snapshot(), state.timeline, state.listening, state.interpreters, state.members)
+        (state.snapshot(), state.timeline, state.listening, state.interpreters, state.departed)
     )
 
 
@@ -90,13 +119,13 @@ def test_the_first_interpreter_of_a_language_is_on_air_and_the_second_is_the_par
         # The one on air dropping goes off air; coming back puts them on air again.
         ([c.Depart("i1")], None, ["OnAirChanged", "ChannelChanged"]),
         (
-            [c.Depart("i1"), c.Arrive("i1", "Ivana", Role.INTERPRETER, "sr")],
+            [c.Depart("i1"), c.Arrive("i1")],
             "i1",
             ["OnAirChanged", "ChannelChanged"],
         ),
         # The partner dropping and coming back stays the partner.
         (
-            [c.Depart("i2"), c.Arrive("i2", "Igor", Role.INTERPRETER, "sr")],
+            [c.Depart("i2"), c.Arrive("i2")],
             "i1",
             ["ChannelChanged"],
         ),
@@ -149,7 +178,6 @@ def test_the_offer_goes_to_the_booth_only_and_a_partner_may_not_take_without_one
     [
         # An interpreter claiming another language.
         (c.TakeAir("i2", "en"), Forbidden, "you interpret into sr, not en"),
-        (c.Arrive("i1", "Ivana", Role.INTERPRETER, "en"), Forbidden, "into sr, not en"),
         # A handover to someone not in the booth (another booth, a listener, a stranger).
         (c.OfferHandover("i1", to="e1"), InvalidCommand, "not your partner in the sr booth"),
         (c.OfferHandover("i1", to="a"), InvalidCommand, "not your partner"),
@@ -183,8 +211,8 @@ def test_the_offer_goes_to_the_booth_only_and_a_partner_may_not_take_without_one
         (c.CloseChannel("t", "fr"), NotFound, "no 'fr' channel"),
         (c.CloseChannel("t", "sr"), InvalidCommand, "booth is not empty (Ivana, Igor)"),
         # Interpreters need a language; other roles do not interpret at all.
-        (c.Arrive("x", "Xena", Role.INTERPRETER, None), InvalidCommand, "names no language"),
-        (c.Arrive("x", "Xena", Role.INTERPRETER, "de"), InvalidCommand, "no interpretation"),
+        (c.Arrive("x"), InvalidCommand, "names no language"),
+        (c.Arrive("y"), InvalidCommand, "no interpretation"),
     ],
 )
 def test_bad_input_is_refused_and_changes_nothing(
@@ -218,8 +246,9 @@ def test_bad_input_is_refused_and_changes_nothing(
                 c.SelectChannel("a", "sr"),
                 c.SetFloorLevel("a", -30),
                 c.Depart("a"),
-                c.Forget("a"),
-                c.Arrive("a", "Ana", Role.TRAINEE),
+                Leave("a"),
+                Join("a", "Ana", Role.TRAINEE, "mk"),
+                c.Arrive("a"),
             ],
             {"channel": "sr", "floor_db": -30.0},
         ),
@@ -231,11 +260,11 @@ def test_bad_input_is_refused_and_changes_nothing(
     ],
 )
 def test_a_listener_picks_a_channel_and_a_floor_level(
-    steps: list[c.Command], listening: dict[str, Any]
+    steps: list[Step], listening: dict[str, Any]
 ) -> None:
     state = make()
     for step in steps:
-        state.handle(step, 5)
+        run(state, step, 5)
     assert state.snapshot("a")["listening"] == listening
 
 
@@ -337,8 +366,11 @@ def test_while_a_handover_is_offered_both_voices_flow_so_the_switch_has_no_gap()
 
 def test_an_interpreter_who_leaves_for_good_leaves_the_booth() -> None:
     state = make()
-    events = state.handle(c.Forget("i1"), 50)
-    assert names(events) == ["OnAirChanged", "ChannelChanged"]
+    events = run(state, Leave("i1"), 50)  # the room drops them, then the channels forget
+    assert names(events) == ["ParticipantLeft", "OnAirChanged", "ChannelChanged"]
+    changed = events[-1]
+    assert isinstance(changed, c.ChannelChanged)
+    assert [m["id"] for m in changed.channel["booth"]] == ["i2"]
     sr = state.snapshot()["channels"][0]
     assert [m["id"] for m in sr["booth"]] == ["i2"] and sr["live"] is False
     assert state.segments() == [
@@ -347,8 +379,111 @@ def test_an_interpreter_who_leaves_for_good_leaves_the_booth() -> None:
         {"channel": "ar", "id": "r1", "name": "Rania", "start": 0, "end": None},
     ]
     state.handle(c.TakeAir("i2", "sr"), 60)
-    state.handle(c.Forget("i2"), 70)
+    run(state, Leave("i2"), 70)
     assert names(state.handle(c.CloseChannel("t", "sr"), 80)) == ["ChannelClosed"]
+
+
+def test_a_partner_who_leaves_for_good_takes_a_handover_offered_to_them_along() -> None:
+    state = make()
+    state.handle(c.OfferHandover("i1", to="i2"), 10)
+    events = run(state, Leave("i2"), 20)
+    assert names(events) == ["ParticipantLeft", "ChannelChanged"]
+    sr = state.snapshot()["channels"][0]
+    assert (sr["on_air"], sr["handover"], [m["id"] for m in sr["booth"]]) == ("i1", None, ["i1"])
+    assert state.handle(c.Forget("i2"), 30) == []  # forgotten once
+
+
+def booth(state: Interpretation, lang: str = "sr") -> list[tuple[str, str, bool]]:
+    channel = next(ch for ch in state.snapshot()["channels"] if ch["lang"] == lang)
+    return [(m["id"], m["name"], m["connected"]) for m in channel["booth"]]
+
+
+def test_names_roles_and_languages_are_the_rooms() -> None:
+    """Nothing is copied: the channels read who someone is from the room when they need it."""
+    state = make()
+    room = room_of(state)
+    assert booth(state) == [("i1", "Ivana", True), ("i2", "Igor", True)]
+    room.handle(Join("i2", "Igor K.", Role.INTERPRETER, "sr"), 5)  # back, renamed
+    [changed] = state.handle(c.Arrive("i2"), 5)
+    assert isinstance(changed, c.ChannelChanged)
+    assert [m["name"] for m in changed.channel["booth"]] == ["Ivana", "Igor K."]
+    state.handle(c.OfferHandover("i1"), 6)
+    [on_air, _] = state.handle(c.TakeAir("i2", "sr"), 7)
+    assert isinstance(on_air, c.OnAirChanged) and on_air.name == "Igor K."
+    # A role the room gives decides: a trainee has no booth and may not interpret.
+    assert state.handle(c.Arrive("a"), 8) == []
+    with pytest.raises(Forbidden):
+        state.handle(c.TakeAir("a", "sr"), 8)
+    # Someone the room does not have (gone, or never admitted) takes nothing.
+    assert state.handle(c.Arrive("stranger"), 9) == []
+    with pytest.raises(NotFound, match="not in this room"):
+        state.handle(c.SelectChannel("stranger", "sr"), 9)
+
+
+def test_an_interpreter_whose_token_now_names_another_language_keeps_their_booth() -> None:
+    state = make()
+    room_of(state).participants["i1"].lang = "en"  # a roster whose language changed
+    before = dump(state)
+    with pytest.raises(Forbidden, match="into sr, not en"):
+        state.handle(c.Arrive("i1"), 10)
+    assert dump(state) == before
+
+
+def test_who_departs_shows_disconnected_before_the_room_hears_of_it() -> None:
+    """The page's leave hook runs Depart before the room marks the participant
+    disconnected: what Depart tells must not show them connected."""
+    state = make()
+    room = room_of(state)
+    for pid, connected in [("i2", [True, False]), ("i1", [False, False])]:  # partner, on air
+        *_, changed = state.handle(c.Depart(pid), 10)
+        assert room.participants[pid].connected  # the room has not heard yet
+        assert isinstance(changed, c.ChannelChanged)
+        assert [m["connected"] for m in changed.channel["booth"]] == connected
+    room.handle(Disconnect("i2"), 11)  # then the room hears of it
+    assert booth(state) == [("i1", "Ivana", False), ("i2", "Igor", False)]
+    room.handle(Join("i2", "Igor", Role.INTERPRETER, "sr"), 12)  # the room has them back
+    assert booth(state) == [("i1", "Ivana", False), ("i2", "Igor", False)]
+    state.handle(c.Arrive("i2"), 13)  # and, once their page is greeted, so do the channels
+    assert booth(state) == [("i1", "Ivana", False), ("i2", "Igor", True)]
+
+
+def test_who_departs_while_a_side_page_keeps_them_in_the_room_is_off_the_booth() -> None:
+    """Their media was the classroom page's: off air, not a partner to hand over to."""
+    state = make()
+    events = state.handle(c.Depart("i1"), 10)
+    assert names(events) == ["OnAirChanged", "ChannelChanged"]
+    assert room_of(state).participants["i1"].connected  # present through a side page
+    assert booth(state) == [("i1", "Ivana", False), ("i2", "Igor", True)]
+    state.handle(c.TakeAir("i2", "sr"), 11)
+    with pytest.raises(InvalidCommand, match="nobody in your booth"):
+        state.handle(c.OfferHandover("i2"), 12)
+    assert state.handle(c.Depart("i1"), 13) == []  # departed once
+
+
+def test_who_the_room_has_disconnected_shows_disconnected() -> None:
+    state = make()
+    room_of(state).handle(Disconnect("i2"), 10)
+    assert booth(state) == [("i1", "Ivana", True), ("i2", "Igor", False)]
+    with pytest.raises(InvalidCommand, match="nobody in your booth"):
+        state.handle(c.OfferHandover("i1"), 11)
+
+
+def test_who_is_not_in_the_room_hears_every_channel_and_who_is_hears_their_choice() -> None:
+    state = make()
+    room = room_of(state)
+    assert state.forwards("i1", "interpretation", "recorder")
+    room.handle(Join("late", "Late", Role.TRAINEE), 20)  # in the room, not arrived yet
+    assert not state.forwards("i1", "interpretation", "late")
+    state.handle(c.SelectChannel("late", "sr"), 21)
+    assert state.forwards("i1", "interpretation", "late")
+
+
+def test_without_a_room_nobody_is_there() -> None:
+    state = Interpretation(("sr",))
+    assert state.handle(c.Arrive("i1"), 1) == []
+    with pytest.raises(NotFound):
+        state.handle(c.SelectChannel("a", "sr"), 1)
+    assert state.snapshot()["channels"][0]["booth"] == []
 
 
 def test_channels_from_settings_must_be_known_languages() -> None:
