@@ -7,6 +7,10 @@ their connection drops or they leave; a reconnection starts a new interval. When
 server stops without seeing anyone leave (a crash, a power cut), ``CloseOpen`` closes
 what it left open at the last moment it is known to have been up, and says so: each
 such interval keeps the reason, and reports count them.
+
+Who is told of each change is resolved here, from the room's roster (``classroom.roster``):
+the present members allowed to view attendance. Attendance rebuilt from a journal has
+no room (``NOBODY``), so nobody is told.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import dataclasses
 from typing import Any, NamedTuple
 
 from classroom.errors import InvalidCommand
-from classroom.permissions import Role
+from classroom.permissions import Action, Role
 from classroom.room import Event
+from classroom.roster import NOBODY, Roster, audience
 from classroom.session import Session
 
 SERVER_STOPPED = "server_stopped"  # why an interval closed: the server stopped, unseen
@@ -28,13 +33,11 @@ class MarkPresent:
     name: str
     role: Role
     device: str | None = None  # the room device a companion is paired with
-    viewers: tuple[str, ...] = ()  # who follows attendance live (trainers)
 
 
 @dataclasses.dataclass(frozen=True)
 class MarkAbsent:
     id: str
-    viewers: tuple[str, ...] = ()
     reason: str | None = None  # None: they left or their connection dropped, as seen
 
 
@@ -132,10 +135,14 @@ def session_window(session: Session, now: float) -> tuple[float, float]:
 
 
 class Attendance:
-    """Presence intervals of everyone who was in one room; mutate through ``handle``."""
+    """Presence intervals of everyone who was in one room; mutate through ``handle``.
 
-    def __init__(self, room: str) -> None:
+    ``roster`` is the live room's membership (the room core), read-only: who is told.
+    """
+
+    def __init__(self, room: str, roster: Roster = NOBODY) -> None:
         self.room = room
+        self.roster = roster
         self.people: dict[str, Person] = {}
         self.last_change: float | None = None  # the latest arrival or departure: up then
 
@@ -153,12 +160,12 @@ class Attendance:
                 return []
             person.intervals.append((now, None))
             self._changed(now)
-            return [self._event(person, command.viewers, now)]
+            return [self._event(person, now)]
         person = self.people.get(command.id)
         if person is None or not person.present:
             return []
         self._changed(person.close(now, command.reason))
-        return [self._event(person, command.viewers, now)]
+        return [self._event(person, now)]
 
     def _close_open(self, command: CloseOpen, now: float) -> list[Event]:
         events: list[Event] = []
@@ -166,16 +173,25 @@ class Attendance:
             if person.present:
                 left = person.close(command.at, command.reason)
                 self._changed(left)
-                events.append(self._event(person, (), left))
+                events.append(self._event(person, left))
         return events
 
     def _changed(self, at: float) -> None:
         self.last_change = at if self.last_change is None else max(self.last_change, at)
 
-    @staticmethod
-    def _event(person: Person, viewers: tuple[str, ...], now: float) -> PresenceRecorded:
+    def viewers(self) -> tuple[str, ...]:
+        """Who follows attendance live: the present members allowed to view it (trainers)."""
+        return audience(self.roster, Action.VIEW_ATTENDANCE)
+
+    def _event(self, person: Person, now: float) -> PresenceRecorded:
         return PresenceRecorded(
-            viewers, person.id, person.name, person.role.value, person.device, person.present, now
+            self.viewers(),
+            person.id,
+            person.name,
+            person.role.value,
+            person.device,
+            person.present,
+            now,
         )
 
     def timeline(self, start: float, end: float) -> list[tuple[Person, list[Span]]]:

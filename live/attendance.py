@@ -35,7 +35,7 @@ from classroom.attendance import (
 )
 from classroom.catalogue import Catalogue
 from classroom.errors import NotFound
-from classroom.permissions import Action, Role, can
+from classroom.permissions import Role
 from classroom.ports import Store
 from classroom.session import Session, SessionState
 from live.hub import Hub, LiveRoom
@@ -88,12 +88,9 @@ class AttendanceWriter:
         await self.queue.join()
 
 
-def _viewers(live: LiveRoom) -> tuple[str, ...]:
-    return tuple(p.id for p in live.core.present() if can(p.role, Action.VIEW_ATTENDANCE))
-
-
 def listener(writer: AttendanceWriter) -> Any:
-    """A hub listener: room events in, attendance changes journaled and told to trainers."""
+    """A hub listener: room events in, attendance changes journaled and told to trainers
+    (whom ``Attendance`` finds in the room's roster, the room core)."""
 
     def on_events(live: LiveRoom, events: list[rooms.Event]) -> None:
         now = live.hub.clock()
@@ -104,9 +101,9 @@ def listener(writer: AttendanceWriter) -> Any:
                 conn = live.connections.get(who["id"])
                 device = conn.identity.device if conn is not None else None
                 role = Role(who["role"])
-                command = MarkPresent(who["id"], who["name"], role, device, _viewers(live))
+                command = MarkPresent(who["id"], who["name"], role, device)
             elif isinstance(event, rooms.ParticipantDisconnected | rooms.ParticipantLeft):
-                command = MarkAbsent(event.id, _viewers(live))
+                command = MarkAbsent(event.id)
             if command is None:
                 continue
             attendance = live.attendance
@@ -114,11 +111,11 @@ def listener(writer: AttendanceWriter) -> Any:
                 # The first arrival here: this process serves the room from now on. What a
                 # stopped server left open is closed before anything new is journaled (the
                 # writer keeps this order), then the room is marked live.
-                attendance = live.attendance = Attendance(live.name)
+                attendance = live.attendance = Attendance(live.name, live.core)
                 writer.put("recover", live.name, "")
             changed = attendance.handle(command, now)
             if changed:
-                entry = {"at": now, **{k: v for k, v in vars(command).items() if k != "viewers"}}
+                entry = {"at": now, **vars(command)}
                 entry["present"] = isinstance(command, MarkPresent)
                 writer.put("append", journal_key(live.name), json.dumps(entry))
                 live.deliver(changed)

@@ -8,6 +8,7 @@ import pytest
 from classroom import attendance as att
 from classroom.errors import InvalidCommand
 from classroom.permissions import Role
+from classroom.room import Disconnect, Join, Leave, Room
 from classroom.session import Session
 
 
@@ -71,16 +72,46 @@ def test_nobody_outside_the_session_is_in_its_report() -> None:
 
 
 def test_arrivals_and_departures_are_events_only_when_they_change_something() -> None:
-    record = att.Attendance("demo")
-    (arrived,) = record.handle(att.MarkPresent("p", "Besa", Role.COMPANION, "room3", ("t",)), 10)
+    room = Room("demo")
+    room.handle(Join("t", "Tea", Role.TRAINER), 0)
+    room.handle(Join("p", "Besa", Role.COMPANION), 10)
+    record = att.Attendance("demo", room)
+    (arrived,) = record.handle(att.MarkPresent("p", "Besa", Role.COMPANION, "room3"), 10)
     assert isinstance(arrived, att.PresenceRecorded)
     assert (arrived.present, arrived.device, arrived.to) == (True, "room3", ("t",))
     assert record.handle(att.MarkPresent("p", "Besa", Role.COMPANION, "room3"), 11) == []
-    (left,) = record.handle(att.MarkAbsent("p", ("t",)), 20)
+    room.handle(Leave("p"), 20)
+    (left,) = record.handle(att.MarkAbsent("p"), 20)
     assert isinstance(left, att.PresenceRecorded) and not left.present and left.at == 20
+    assert left.to == ("t",)
     assert record.handle(att.MarkAbsent("p"), 21) == []
     assert record.handle(att.MarkAbsent("stranger"), 21) == []
     assert record.people["p"].intervals == [(10, 20)]
+
+
+def test_who_is_told_is_whoever_may_view_attendance_among_those_present_then() -> None:
+    """The audience comes from the room's roster at each change: present trainers, in order
+    of arrival; not a trainer whose connection dropped, nor anyone else."""
+    room = Room("demo")
+    record = att.Attendance("demo", room)
+    told = []
+    for pid, role in [("t1", Role.TRAINER), ("a", Role.TRAINEE), ("o", Role.OBSERVER)]:
+        room.handle(Join(pid, pid.upper(), role), 0)
+        (event,) = record.handle(att.MarkPresent(pid, pid.upper(), role), 1)
+        told.append(event.to)
+    assert told == [("t1",), ("t1",), ("t1",)]
+    room.handle(Join("t2", "T2", Role.TRAINER), 2)
+    (second,) = record.handle(att.MarkPresent("t2", "T2", Role.TRAINER), 2)
+    assert second.to == ("t1", "t2")  # a trainer arriving sees their own arrival
+    room.handle(Disconnect("t1"), 3)
+    (dropped,) = record.handle(att.MarkAbsent("t1"), 3)
+    assert dropped.to == ("t2",)
+    # Rebuilt from a journal (no room): nobody is told.
+    replayed = att.Attendance("demo")
+    (alone,) = replayed.handle(att.MarkPresent("a", "A", Role.TRAINEE), 1)
+    assert alone.to == ()
+    (closed,) = replayed.handle(att.CloseOpen(5), 6)
+    assert closed.to == ()
 
 
 def test_the_timeline_is_in_order_of_arrival_and_clipped() -> None:
