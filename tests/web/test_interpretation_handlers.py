@@ -172,6 +172,55 @@ async def test_the_interpreter_on_air_who_drops_goes_off_air_and_returns(
     assert (await receive(trainer, "on_air_changed"))["id"] == "i1"
 
 
+async def booth_changed(ws: WS, lang: str = "sr") -> list[tuple[str, str, bool]]:
+    """The next ``channel_changed`` of that channel: its booth, as (id, name, connected)."""
+    changed = (await receive(ws, "channel_changed"))["channel"]
+    while changed["lang"] != lang:
+        changed = (await receive(ws, "channel_changed"))["channel"]
+    return [(m["id"], m["name"], m["connected"]) for m in changed["booth"]]
+
+
+async def test_a_partner_who_drops_shows_disconnected_and_comes_back_connected(
+    client: Client, mint: Mint
+) -> None:
+    """The booth reads the room, yet the leave hook runs before the room marks the
+    participant disconnected: what it tells then shows them disconnected already."""
+    trainer, _ = await join(client, mint("trainer", "Tea", sub="t"))
+    await join(client, mint("interpreter", "Ivana", sub="i1", lang="sr"))
+    assert await booth_changed(trainer) == [("i1", "Ivana", True)]
+    igor, _ = await join(client, mint("interpreter", "Igor", sub="i2", lang="sr"))
+    assert await booth_changed(trainer) == [("i1", "Ivana", True), ("i2", "Igor", True)]
+    await igor.close()
+    assert await booth_changed(trainer) == [("i1", "Ivana", True), ("i2", "Igor", False)]
+    assert (await receive(trainer, "participant_disconnected"))["id"] == "i2"
+    await trainer.send_json({"type": "get_interpretation"})
+    state = await receive(trainer, "interpretation_state")
+    assert [m["connected"] for m in state["channels"][0]["booth"]] == [True, False]
+    await join(client, mint("interpreter", "Igor K.", sub="i2", lang="sr"))
+    assert await booth_changed(trainer) == [("i1", "Ivana", True), ("i2", "Igor K.", True)]
+
+
+async def test_an_interpreter_whose_classroom_page_closes_is_off_the_booth_while_present(
+    client: Client, mint: Mint
+) -> None:
+    """A side page keeps them in the room, but their media was the classroom page's."""
+    trainer, _ = await join(client, mint("trainer", "Tea", sub="t"))
+    token = mint("interpreter", "Ivana", sub="i1", lang="sr")
+    ivana, _ = await join(client, token)
+    await receive(trainer, "on_air_changed")
+    side = await client.ws_connect("/ws", params={"token": token, "page": "side"})
+    await receive(side, "welcome")
+    await ivana.close()
+    assert (await receive(trainer, "on_air_changed"))["id"] is None
+    assert await booth_changed(trainer) == [("i1", "Ivana", False)]
+    seen = await quiet(trainer)
+    assert "participant_disconnected" not in [m["type"] for m in seen]
+    await trainer.send_json({"type": "get_interpretation"})
+    state = await receive(trainer, "interpretation_state")
+    assert [m["connected"] for m in state["channels"][0]["booth"]] == [False]
+    await side.close()
+
+
 async def test_a_listener_choice_survives_a_reconnect(client: Client, mint: Mint) -> None:
     await join(client, mint("interpreter", "Emma", sub="e1", lang="en"))
     token = mint("room", "Room 3", sub="d")  # a conference-room device, for its whole room
