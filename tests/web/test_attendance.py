@@ -52,6 +52,26 @@ async def test_presence_starts_past_the_lobby_and_each_return_is_an_arrival(
     assert (await report(client, trainer_token, session))["v"]["last_left"] is not None
 
 
+async def test_each_change_is_told_to_the_trainers_present_then_and_nobody_else(
+    client: Client, mint: Mint
+) -> None:
+    """The attendance core finds its audience in the room's roster at each change."""
+    first = await join(client, mint("trainer", "Tea", sub="t1"))
+    ana = await join(client, mint("trainee", "Ana", sub="a"))
+    assert (await receive(first, "presence_recorded"))["id"] == "a"
+    second = await connect(client, mint("trainer", "Tom", sub="t2"))
+    for trainer in (first, second):  # a trainer arriving is told of their own arrival
+        assert (await receive(trainer, "presence_recorded"))["id"] == "t2"
+    await first.close()
+    gone = await receive(second, "presence_recorded")
+    assert (gone["id"], gone["present"]) == ("t1", False)
+    await ana.send_json({"type": "ping", "ref": "last"})
+    seen = []
+    while (message := await ana.receive_json(timeout=3))["type"] != "pong":
+        seen.append(message["type"])
+    assert "presence_recorded" not in seen
+
+
 async def test_companions_are_recorded_with_their_room_device_across_a_restart(
     settings: Settings, mint: Mint, redis_url: str
 ) -> None:
