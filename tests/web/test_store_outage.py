@@ -326,3 +326,13 @@ async def test_redis_store_operations_are_bounded_and_reconnect(own_redis: OwnRe
         assert store.available
     finally:
         await store.close()
+
+
+def test_every_language_says_storage_is_unavailable() -> None:
+    locales = Path(__file__).resolve().parents[2] / "web" / "static" / "locales"
+    texts = {
+        path.stem: json.loads(path.read_text())["error.store_unavailable"]
+        for path in sorted(locales.glob("*.json"))
+    }
+    assert len(texts) >= 5 and all(texts.values())
+    assert len(set(texts.values())) == len(texts)  # translated, not copied

@@ -35,7 +35,11 @@ $("pair-form").addEventListener("submit", async (/** @type {SubmitEvent} */ even
   }).catch(() => null);
   const body = response ? await response.json().catch(() => ({})) : {};
   if (!response || !response.ok) {
-    const known = { not_found: "companion.wrong_code", invalid_state: "companion.expired_code" };
+    const known = {
+      not_found: "companion.wrong_code",
+      invalid_state: "companion.expired_code",
+      store_unavailable: "error.store_unavailable",
+    };
     const key = /** @type {Record<string, string>} */ (known)[body.error?.code];
     status.textContent = key ? t(key) : body.error?.message || t("companion.failed");
     $("pair-code").focus();

@@ -137,7 +137,9 @@ export class PollsPanel {
   send(type, fields = {}) {
     this.alert.textContent = "";
     this.connection.command(type, fields).catch((error) => {
-      this.alert.textContent = error.message;
+      // Storage out of reach says so in the reader's language; other refusals in the server's.
+      const code = /** @type {{code?: string}} */ (error).code;
+      this.alert.textContent = code === "store_unavailable" ? t("error.store_unavailable") : error.message;
     });
   }
 
