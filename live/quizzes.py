@@ -15,7 +15,7 @@ from typing import Any
 
 from classroom import quiz as core
 from classroom.catalogue import Catalogue
-from classroom.errors import NotFound
+from classroom.errors import NotFound, StoreUnavailable
 from classroom.identity import Identity
 from classroom.poll import PollBook
 from classroom.question import QuizSpec
@@ -147,6 +147,9 @@ class Quizzes(Entries):
 
         try:
             await commit(live, store, change)
+        except StoreUnavailable:  # closed once the store is back: tried again every second
+            log.warning("expired questions not closed yet", extra={"room": live.name})
+            await asyncio.sleep(1.0)
         except Exception:
             log.exception("could not close expired questions", extra={"room": live.name})
         self.schedule_deadline(live)
