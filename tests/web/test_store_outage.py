@@ -336,3 +336,37 @@ def test_every_language_says_storage_is_unavailable() -> None:
     }
     assert len(texts) >= 5 and all(texts.values())
     assert len(set(texts.values())) == len(texts)  # translated, not copied
+
+
+async def test_a_failing_sqlite_database_takes_the_same_path(
+    client: TestClient[Any, Any], mint: Mint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from live.sqlite_store import SqliteStore
+
+    def broken(self: SqliteStore, *args: Any, **kwargs: Any) -> Any:
+        def run(db: sqlite3.Connection) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        return self._call(run)
+
+    token = mint("trainer", "Tea", sub="t")
+    trainer = await client.ws_connect("/ws", params={"token": token})
+    ana = await client.ws_connect("/ws", params={"token": mint("trainee", "Ana", sub="ana")})
+    await receive(ana, "polls_snapshot")
+    poll = await open_poll(trainer)
+    monkeypatch.setattr(SqliteStore, "hsetnx", broken)
+    monkeypatch.setattr(SqliteStore, "hset", broken)
+    await ana.send_json({"type": "answer_poll", "poll": poll["id"], "answer": 0, "ref": "a"})
+    assert (await reply(ana, "a"))["code"] == "store_unavailable"
+    await still_open(ana)
+    prepared = await client.post(
+        "/api/rooms/demo/polls",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"question": "Later?", "kind": "single", "options": ["Yes", "No"]},
+    )
+    assert prepared.status == 503 and prepared.headers["Retry-After"].isdigit()
+    monkeypatch.undo()
+    await ana.send_json({"type": "answer_poll", "poll": poll["id"], "answer": 0, "ref": "b"})
+    assert (await reply(ana, "b"))["type"] == "poll_answer_recorded"  # memory was put back
