@@ -291,7 +291,6 @@ async def greet(conn: Connection, live: LiveRoom, dispatcher: Dispatcher) -> Non
             conn.send(failure_message(error, "join", live))
 
 
-
 async def greet_admitted(events: list[Any], live: LiveRoom, dispatcher: Dispatcher) -> None:
     """Whoever these events let in from the lobby is greeted by the features now."""
     for event in events:
