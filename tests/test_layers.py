@@ -68,3 +68,20 @@ def test_the_track_vocabulary_imports_no_webrtc_and_no_codec_library() -> None:
     assert "media.tracks" in loaded
     wrong = {m for m in loaded if m.split(".")[0] in {"aiortc", "av", "pylibsrtp", "aioice"}}
     assert not wrong, wrong
+
+
+# Store key layouts of services that moved to live/: web/ names none of them.
+SERVICE_KEYS = ("pairing:", "pairing-device:", "pairing-uses:", "companions:", "revoked-token:")
+
+
+def test_web_holds_no_companion_or_revocation_service() -> None:
+    """Pairing, companion tokens, unpairing and revoked tokens are services of live/;
+    web/ keeps their routes and messages and reaches the store's keys through them."""
+    for path in (ROOT / "web").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        constants = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)]
+        literals = [c for c in constants if isinstance(c, str)]
+        wrong = {k for k in SERVICE_KEYS for s in literals if s.startswith(k)}
+        assert not wrong, f"{path.relative_to(ROOT)} names the store keys {wrong}"
+    for module in ("companion", "revocation"):
+        assert (ROOT / "live" / f"{module}.py").is_file()

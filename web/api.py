@@ -13,8 +13,7 @@ from aiohttp import web
 from classroom.errors import Forbidden
 from classroom.identity import Identity, mint_token, parse_duration, verify_token
 from classroom.permissions import PERMISSIONS, TOKEN_ROLES, Action, require
-from web import revocation
-from web.context import CATALOGUE, KEYS, SETTINGS, STORE
+from web.context import CATALOGUE, KEYS, REVOCATIONS, SETTINGS, STORE
 from web.errors import read_json
 from web.room_handlers import last_module_key
 from web.ws import bearer_token
@@ -28,7 +27,7 @@ def authenticate(request: web.Request) -> Identity:
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.startswith("Bearer ") else bearer_token(request)
     identity = verify_token(token, request.app[KEYS].policy, int(time.time()))
-    return revocation.check(request.app, identity)
+    return request.app[REVOCATIONS].check(identity)
 
 
 def authorize(

@@ -9,10 +9,12 @@ from classroom.ports import Bus, Store
 from config import Settings
 from live.hub import Hub
 from live.keys import TokenKeys
+from live.revocation import Revocations
 
 SETTINGS = web.AppKey("settings", Settings)
 KEYS = web.AppKey("token_keys", TokenKeys)
 HUB = web.AppKey("hub", Hub)
+REVOCATIONS = web.AppKey("revocations", Revocations)
 CATALOGUE = web.AppKey("catalogue", Catalogue)
 STORE: web.AppKey[Store] = web.AppKey("store")
 BUS: web.AppKey[Bus] = web.AppKey("bus")

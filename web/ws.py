@@ -32,8 +32,8 @@ from live.hub import (
     LiveRoom,
     error_message,
 )
-from web import revocation
-from web.context import HUB, KEYS, SETTINGS, WEBSOCKETS
+from live.revocation import WITHDRAWN
+from web.context import HUB, KEYS, REVOCATIONS, SETTINGS, WEBSOCKETS
 from web.errors import json_error, parse_json, validation_message
 
 log = logging.getLogger("classroom.ws")
@@ -166,8 +166,8 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         identity = verify_token(bearer_token(request), request.app[KEYS].policy, int(time.time()))
     except TokenError as error:
         return json_error(401, error.code, error.message)
-    if await revocation.is_revoked(request.app, identity):
-        return json_error(401, "unauthorized", revocation.WITHDRAWN)
+    if await request.app[REVOCATIONS].is_revoked(identity):
+        return json_error(401, "unauthorized", WITHDRAWN)
 
     page = request.query.get("page", CLASSROOM_PAGE)
     client = request.query.get("client") or None
