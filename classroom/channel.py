@@ -32,6 +32,9 @@ FLOOR = "floor"  # an interpreter's source: the floor (else a pivot channel, for
 DEFAULT_FLOOR_DB = -14.0
 FLOOR_DB_RANGE = (-60.0, 0.0)
 BOOTH_TEXT_MAX_CHARS = 1000
+#: Signals a booth sends the trainer (and its partners): the speaker is too fast, or
+#: speaks away from the microphone.
+SIGNALS = ("slow_down", "use_microphone")
 
 # Media sources this module rules over (the media router's names).
 SOURCE_MICROPHONE = "microphone"
@@ -46,6 +49,13 @@ class Interpreter:
     id: str
     channel: str
     relay: str = FLOOR  # FLOOR or the channel they relay from (a pivot language)
+    # Where their voice goes: their booth's channel (A), or another for retour (B).
+    output: str = ""
+    microphone: bool = True  # their console's microphone switch, shown to the partner
+
+    def __post_init__(self) -> None:
+        if not self.output:
+            self.output = self.channel
 
 
 @dataclasses.dataclass
@@ -186,6 +196,31 @@ class SendBoothMessage:
     text: str
 
 
+@dataclasses.dataclass(frozen=True)
+class SetOutput:
+    """Switch the channel one's voice goes to (A: one's booth; B: another, for retour);
+    on air, the air moves with the voice at once."""
+
+    actor: str
+    channel: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SetMicrophone:
+    """The console's microphone switch, shown to the booth partners."""
+
+    actor: str
+    on: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class SendSignal:
+    """A booth's signal to the trainer: one of SIGNALS."""
+
+    actor: str
+    kind: str
+
+
 Command = (
     Arrive
     | Depart
@@ -201,6 +236,9 @@ Command = (
     | SelectChannel
     | SetFloorLevel
     | SendBoothMessage
+    | SetOutput
+    | SetMicrophone
+    | SendSignal
 )
 
 
@@ -265,6 +303,25 @@ class BoothMessagePosted(Event):
     name: str
     text: str
     at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class InterpreterSignal(Event):
+    """A booth's signal (one of SIGNALS), to the trainers present and the booth."""
+
+    channel: str
+    sender: str
+    name: str
+    kind: str
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class AudienceChanged(Event):
+    """How many listeners follow a channel now, told to those who speak into it."""
+
+    channel: str
+    listeners: int
 
 
 def changes_forwarding(events: list[Event]) -> bool:

@@ -204,6 +204,8 @@ CHANNEL_RULES: dict[type[Event], Rule] = {
     ch.HandoverOffered: _quiet,  # the offer itself comes as a ChannelChanged
     ch.HandoverCancelled: _quiet,
     ch.BoothMessagePosted: _quiet,
+    ch.InterpreterSignal: _quiet,
+    ch.AudienceChanged: _quiet,
 }
 
 

@@ -23,10 +23,12 @@ from classroom.channel import (
     FLOOR_DB_RANGE,
     LANGUAGES,
     ORIGINAL,
+    SIGNALS,
     SOURCE_BOOTH,
     SOURCE_INTERPRETATION,
     SOURCE_MICROPHONE,
     Arrive,
+    AudienceChanged,
     BoothMessagePosted,
     CancelHandover,
     Channel,
@@ -41,6 +43,7 @@ from classroom.channel import (
     HandoverCancelled,
     HandoverOffered,
     Interpreter,
+    InterpreterSignal,
     LeaveAir,
     Listening,
     ListeningChanged,
@@ -50,8 +53,11 @@ from classroom.channel import (
     Segment,
     SelectChannel,
     SendBoothMessage,
+    SendSignal,
     SetFloorLanguage,
     SetFloorLevel,
+    SetMicrophone,
+    SetOutput,
     SetRelay,
     TakeAir,
     known_language,
@@ -59,7 +65,7 @@ from classroom.channel import (
 from classroom.errors import Forbidden, InvalidCommand, NotFound
 from classroom.permissions import Action, Role, require
 from classroom.room import Event
-from classroom.roster import NOBODY, Member, Roster
+from classroom.roster import NOBODY, Member, Roster, audience
 
 
 class Interpretation:
@@ -75,8 +81,9 @@ class Interpretation:
         self.roster = roster
         self.channels: dict[str, Channel] = {lang: Channel(lang) for lang in channels}
         self.interpreters: dict[str, Interpreter] = {}
-        # Interpreters whose classroom page closed (Depart) and who have not arrived since:
-        # off air and shown disconnected, whatever the room says of them meanwhile.
+        # Those whose classroom page closed (Depart) and who have not arrived since:
+        # interpreters off air and shown disconnected, listeners out of the audience,
+        # whatever the room says of them meanwhile.
         self.departed: set[str] = set()
         self.listening: dict[str, Listening] = {}  # outlives Depart and Forget: choices persist
         self.floor_language: str | None = None
@@ -99,11 +106,37 @@ class Interpretation:
                     "name": self._name(pid),
                     "connected": self._present(pid),
                     "relay": self.interpreters[pid].relay,
+                    "output": self.interpreters[pid].output,
+                    "microphone": self.interpreters[pid].microphone,
                 }
                 for pid in channel.booth
             ],
             "handover": dataclasses.asdict(channel.handover) if channel.handover else None,
+            "listeners": self.audience(channel.lang),
         }
+
+    def audience(self, lang: str) -> int:
+        """How many listeners (not interpreters) follow channel ``lang`` now."""
+        return sum(
+            1
+            for member in self.roster.present()
+            if member.id not in self.interpreters
+            and member.id not in self.departed
+            and self.listening.get(member.id, Listening()).channel == lang
+        )
+
+    def _speakers(self, channel: Channel) -> tuple[str, ...]:
+        """Who speaks into ``channel``: its booth present, and a retour interpreter on air."""
+        booth = self._booth(channel)
+        on_air = channel.on_air
+        return booth if on_air is None or on_air in booth else (*booth, on_air)
+
+    def _audience_changed(self, *langs: str) -> list[Event]:
+        return [
+            AudienceChanged(self._speakers(self.channels[lang]), lang, self.audience(lang))
+            for lang in dict.fromkeys(langs)
+            if lang in self.channels
+        ]
 
     def snapshot(self, pid: str | None = None) -> dict[str, Any]:
         """The channels for everyone, and (given ``pid``) that participant's own place."""
@@ -148,7 +181,7 @@ class Interpretation:
         if source == SOURCE_INTERPRETATION:
             if interpreter is None:
                 return False
-            channel = self.channels.get(interpreter.channel)
+            channel = self.channels.get(interpreter.output)
             if channel is None or not self._audible(channel, publisher):
                 return False
             if self.roster.find(subscriber) is None:  # not in the room: the recorder
@@ -256,8 +289,14 @@ class Interpretation:
 
     def _on_Arrive(self, cmd: Arrive, now: float) -> list[Event]:
         member = self.roster.find(cmd.id)
-        if member is None or member.role is not Role.INTERPRETER:
-            return []  # listeners have nothing to take (nor has someone gone already)
+        if member is None:
+            return []  # someone gone already
+        if member.role is not Role.INTERPRETER:  # a listener: the audience of their channel
+            self.departed.discard(cmd.id)
+            choice = self.listening.get(cmd.id)
+            if choice is None or choice.channel == ORIGINAL:
+                return []
+            return self._audience_changed(choice.channel)
         if member.lang is None:
             raise InvalidCommand("your join token names no language channel to interpret into")
         lang = known_language(member.lang)
@@ -280,11 +319,17 @@ class Interpretation:
 
     def _on_Depart(self, cmd: Depart, now: float) -> list[Event]:
         interpreter = self.interpreters.get(cmd.id)
-        if interpreter is None or cmd.id in self.departed:
+        if cmd.id in self.departed:
             return []
         self.departed.add(cmd.id)  # shown disconnected from now on, though the room
         # marks them so only after this (or not at all, while a side page is open)
+        if interpreter is None:  # a listener: one less in their channel's audience
+            choice = self.listening.get(cmd.id)
+            return [] if choice is None else self._audience_changed(choice.channel)
         channel = self.channels[interpreter.channel]
+        output = self.channels.get(interpreter.output)
+        if output is not None and output is not channel and output.on_air == cmd.id:
+            return self._put_on_air(output, None, now)
         if channel.on_air == cmd.id:
             return self._put_on_air(channel, None, now)
         if channel.handover is not None and channel.handover.taker == cmd.id:
@@ -300,6 +345,9 @@ class Interpretation:
             return []
         channel = self.channels[interpreter.channel]
         channel.booth.remove(cmd.id)
+        output = self.channels.get(interpreter.output)
+        if output is not None and output is not channel and output.on_air == cmd.id:
+            return self._put_on_air(output, None, now)
         if channel.on_air == cmd.id:
             return self._put_on_air(channel, None, now)
         if channel.handover is not None and channel.handover.taker == cmd.id:
@@ -320,6 +368,11 @@ class Interpretation:
         if channel.booth:
             names = ", ".join(self._name(pid) for pid in channel.booth)
             raise InvalidCommand(f"the {cmd.lang} booth is not empty ({names})")
+        if channel.on_air is not None:  # an interpreter's retour
+            raise InvalidCommand(f"{self._name(channel.on_air)} is on air in {cmd.lang}")
+        for other in self.interpreters.values():
+            if other.output == cmd.lang:
+                other.output = other.channel
         del self.channels[cmd.lang]
         events: list[Event] = [ChannelClosed(None, cmd.lang)]
         for pid, choice in self.listening.items():  # its listeners fall back to the floor
@@ -334,9 +387,9 @@ class Interpretation:
 
     def _on_TakeAir(self, cmd: TakeAir, now: float) -> list[Event]:
         interpreter = self._interpreter(cmd.actor)
-        if cmd.channel != interpreter.channel:
-            raise Forbidden(f"you interpret into {interpreter.channel}, not {cmd.channel}")
-        channel = self._channel(interpreter.channel)
+        if cmd.channel != interpreter.output:
+            raise Forbidden(f"you interpret into {interpreter.output}, not {cmd.channel}")
+        channel = self._channel(interpreter.output)
         if channel.on_air == cmd.actor:
             return []
         if channel.on_air is not None and not self._audible(channel, cmd.actor):
@@ -346,7 +399,7 @@ class Interpretation:
 
     def _on_LeaveAir(self, cmd: LeaveAir, now: float) -> list[Event]:
         interpreter = self._interpreter(cmd.actor)
-        channel = self.channels[interpreter.channel]
+        channel = self.channels[interpreter.output]
         if channel.on_air != cmd.actor:
             raise InvalidCommand("you are not on air")
         return self._put_on_air(channel, None, now)
@@ -404,8 +457,11 @@ class Interpretation:
         if cmd.channel != ORIGINAL:
             self._channel(cmd.channel)
         choice = self.listening.setdefault(cmd.actor, Listening())
-        choice.channel = cmd.channel
-        return [ListeningChanged((cmd.actor,), choice.channel, choice.floor_db)]
+        before, choice.channel = choice.channel, cmd.channel
+        events: list[Event] = [ListeningChanged((cmd.actor,), choice.channel, choice.floor_db)]
+        if before != choice.channel:
+            events += self._audience_changed(before, choice.channel)
+        return events
 
     def _on_SetFloorLevel(self, cmd: SetFloorLevel, now: float) -> list[Event]:
         self._member(cmd.actor, Action.LISTEN_CHANNEL)
@@ -424,3 +480,39 @@ class Interpretation:
         channel = self.channels[interpreter.channel]
         name = self._name(cmd.actor)
         return [BoothMessagePosted(self._booth(channel), channel.lang, cmd.actor, name, text, now)]
+
+    def _on_SetOutput(self, cmd: SetOutput, now: float) -> list[Event]:
+        interpreter = self._interpreter(cmd.actor)
+        target = self._channel(cmd.channel)
+        if interpreter.output == target.lang:
+            return []
+        current = self.channels[interpreter.output]
+        booth = self.channels[interpreter.channel]
+        if current.on_air != cmd.actor:
+            interpreter.output = target.lang
+            return [ChannelChanged(None, self.channel_json(booth))]
+        if target.on_air is not None:
+            on_air = self._name(target.on_air)
+            raise InvalidCommand(f"{on_air} is on air in {target.lang}")
+        # On air: the voice and the air move together, in one step (no gap).
+        interpreter.output = target.lang
+        events = self._put_on_air(current, None, now) + self._put_on_air(target, cmd.actor, now)
+        if booth is not current and booth is not target:
+            events.append(ChannelChanged(None, self.channel_json(booth)))
+        return events
+
+    def _on_SetMicrophone(self, cmd: SetMicrophone, now: float) -> list[Event]:
+        interpreter = self._interpreter(cmd.actor)
+        if interpreter.microphone == cmd.on:
+            return []
+        interpreter.microphone = cmd.on
+        return [ChannelChanged(None, self.channel_json(self.channels[interpreter.channel]))]
+
+    def _on_SendSignal(self, cmd: SendSignal, now: float) -> list[Event]:
+        interpreter = self._interpreter(cmd.actor)
+        if cmd.kind not in SIGNALS:
+            raise InvalidCommand(f"a signal is one of {', '.join(SIGNALS)}")
+        channel = self.channels[interpreter.channel]
+        to = tuple(dict.fromkeys((*audience(self.roster, Action.MODERATE), *self._booth(channel))))
+        name = self._name(cmd.actor)
+        return [InterpreterSignal(to, channel.lang, cmd.actor, name, cmd.kind, now)]

@@ -75,6 +75,18 @@ class FloorLevel(ClientMessage):
         return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class SetOutput(ClientMessage):
+    channel: str = Lang
+
+
+class SetMicrophone(ClientMessage):
+    on: bool
+
+
+class Signal(ClientMessage):
+    kind: str = pydantic.Field(min_length=1, max_length=40)
+
+
 class BoothMessage(ClientMessage):
     text: str = pydantic.Field(min_length=1, max_length=ch.BOOTH_TEXT_MAX_CHARS)
 
@@ -145,3 +157,6 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     command("select_channel", SelectChannel, lambda pid, msg: ch.SelectChannel(pid, msg.channel))
     command("set_floor_level", FloorLevel, lambda pid, msg: ch.SetFloorLevel(pid, msg.floor_db))
     command("booth_message", BoothMessage, lambda pid, msg: ch.SendBoothMessage(pid, msg.text))
+    command("set_output", SetOutput, lambda pid, msg: ch.SetOutput(pid, msg.channel))
+    command("set_microphone", SetMicrophone, lambda pid, msg: ch.SetMicrophone(pid, msg.on))
+    command("booth_signal", Signal, lambda pid, msg: ch.SendSignal(pid, msg.kind))

@@ -270,9 +270,11 @@ def test_a_listener_picks_a_channel_and_a_floor_level(
 
 def test_a_listener_choice_is_told_to_that_listener_alone() -> None:
     state = make()
-    [event] = state.handle(c.SelectChannel("d", "en"), 5)  # a room device, for the whole room
+    event, *audience = state.handle(c.SelectChannel("d", "en"), 5)  # a room device
     assert isinstance(event, c.ListeningChanged)
     assert (event.to, event.channel, event.floor_db) == (("d",), "en", -14.0)
+    # Besides: the English booth is told its audience grew (and nobody else anything).
+    assert audience == [c.AudienceChanged(("e1",), "en", 1)]
 
 
 @pytest.mark.parametrize(
@@ -493,3 +495,79 @@ def test_channels_from_settings_must_be_known_languages() -> None:
         "sq",
         "mk",
     ]
+
+
+# --- the booth: output A/B, microphone, signals, audience --------------------------------
+
+
+def test_an_interpreter_on_air_switches_output_to_b_and_the_air_moves_at_once() -> None:
+    state = make()  # Emma is on air in English (A); Serbian has Ivana on air
+    state.handle(c.LeaveAir("i1"), 1)
+    events = state.handle(c.SetOutput("e1", "sr"), 2)  # retour into Serbian (B)
+    moves = [(e.channel, e.id) for e in events if isinstance(e, c.OnAirChanged)]
+    assert moves == [("en", None), ("sr", "e1")]
+    assert state.channels["sr"].on_air == "e1" and state.channels["en"].on_air is None
+    state.handle(c.SelectChannel("a", "sr"), 3)
+    state.handle(c.SelectChannel("b", "en"), 3)
+    assert state.forwards("e1", c.SOURCE_INTERPRETATION, "a")
+    assert not state.forwards("e1", c.SOURCE_INTERPRETATION, "b")
+    # Back to A: Serbian listeners lose her, English ones have her again.
+    state.handle(c.SetOutput("e1", "en"), 4)
+    assert state.forwards("e1", c.SOURCE_INTERPRETATION, "b")
+    assert not state.forwards("e1", c.SOURCE_INTERPRETATION, "a")
+    assert [s["channel"] for s in state.segments(5)] == ["sr", "en", "ar", "sr", "en"]
+
+
+def test_output_b_is_refused_while_someone_else_is_on_air_there() -> None:
+    state = make()
+    before = copy.deepcopy(state.channels)
+    with pytest.raises(InvalidCommand, match="Ivana is on air in sr"):
+        state.handle(c.SetOutput("e1", "sr"), 1)
+    assert state.channels == before
+    with pytest.raises(NotFound):
+        state.handle(c.SetOutput("e1", "fr"), 1)
+
+
+def test_off_air_the_output_changes_alone_and_take_air_goes_there() -> None:
+    state = make()
+    state.handle(c.LeaveAir("e1"), 1)
+    state.handle(c.LeaveAir("i1"), 1)
+    [changed] = state.handle(c.SetOutput("e1", "sr"), 2)
+    assert isinstance(changed, c.ChannelChanged)
+    assert changed.channel["booth"][0]["output"] == "sr"
+    with pytest.raises(Forbidden):
+        state.handle(c.TakeAir("e1", "en"), 3)
+    state.handle(c.TakeAir("e1", "sr"), 3)
+    assert state.channels["sr"].on_air == "e1"
+    state.handle(c.Depart("e1"), 4)  # her page closes: off air in B too
+    assert state.channels["sr"].on_air is None
+
+
+def test_the_microphone_switch_is_shown_to_the_booth() -> None:
+    state = make()
+    [changed] = state.handle(c.SetMicrophone("i1", False), 1)
+    assert isinstance(changed, c.ChannelChanged)
+    assert [m["microphone"] for m in changed.channel["booth"]] == [False, True]
+    assert state.handle(c.SetMicrophone("i1", False), 2) == []
+
+
+def test_a_signal_reaches_the_trainer_and_the_booth_alone() -> None:
+    state = make()
+    [signal] = state.handle(c.SendSignal("i2", "slow_down"), 7)
+    assert signal == c.InterpreterSignal(("t", "i1", "i2"), "sr", "i2", "Igor", "slow_down", 7)
+    with pytest.raises(InvalidCommand):
+        state.handle(c.SendSignal("i2", "faster"), 8)
+    with pytest.raises(Forbidden):
+        state.handle(c.SendSignal("a", "slow_down"), 8)
+
+
+def test_the_audience_counts_listeners_present_on_the_channel() -> None:
+    state = make()
+    state.handle(c.SelectChannel("a", "sr"), 1)
+    [*_, grew] = state.handle(c.SelectChannel("b", "sr"), 1)
+    assert grew == c.AudienceChanged(("i1", "i2"), "sr", 2)
+    assert state.channel_json(state.channels["sr"])["listeners"] == 2
+    assert state.handle(c.Depart("a"), 2) == [c.AudienceChanged(("i1", "i2"), "sr", 1)]
+    assert state.handle(c.Arrive("a"), 3) == [c.AudienceChanged(("i1", "i2"), "sr", 2)]
+    [_, shrank] = state.handle(c.SelectChannel("b", "original"), 4)  # the floor: no channel
+    assert shrank == c.AudienceChanged(("i1", "i2"), "sr", 1)
