@@ -198,17 +198,22 @@ export class Controls {
     const publish = room.can("publish_media");
     const microphone = $("#toggle-microphone");
     microphone.hidden = !publish;
+    // Each toggle says what pressing it does now; aria-pressed says what is on.
+    microphone.textContent = t(room.microphoneOn ? "room.mute" : "room.unmute");
     microphone.setAttribute("aria-pressed", String(!room.microphoneOn));
     microphone.classList.toggle("locked", Boolean(mine?.audio_muted));
     microphone.title = mine?.audio_muted ? t("room.muted_by_trainer") : "";
     const camera = $("#toggle-camera");
     camera.hidden = !publish;
+    camera.textContent = t(room.cameraOn ? "room.camera_off" : "room.camera_on");
     camera.setAttribute("aria-pressed", String(!room.cameraOn));
     const hand = $("#toggle-hand");
     hand.hidden = !room.can("raise_hand");
+    hand.textContent = t(mine?.hand_raised ? "room.lower_hand" : "room.raise_hand");
     hand.setAttribute("aria-pressed", String(Boolean(mine?.hand_raised)));
     const screen = $("#toggle-screen");
     screen.hidden = !room.media || !(room.can("share_screen") || room.can("request_screen_share"));
+    screen.textContent = t(room.screenStream ? "room.stop_sharing" : "room.share_screen");
     screen.setAttribute("aria-pressed", String(Boolean(room.screenStream)));
     screen.setAttribute("aria-disabled", String(!this.mayShareScreen() && !room.screenStream));
     $("#chat-form").hidden = !room.can("chat");

@@ -62,7 +62,9 @@ export class Moderation {
     const moderator = room.can("moderate");
     $("#moderation").hidden = !moderator;
     if (!moderator) return;
+    $("#lock-room").textContent = t(room.locked ? "mod.unlock" : "mod.lock");
     $("#lock-room").setAttribute("aria-pressed", String(room.locked));
+    $("#allow-share").textContent = t(room.screenShareAllowed ? "mod.disallow_share" : "mod.allow_share");
     $("#allow-share").setAttribute("aria-pressed", String(room.screenShareAllowed));
     $("#unpin").hidden = !room.pinned;
     const live = room.session?.state === "live";

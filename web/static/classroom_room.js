@@ -23,6 +23,7 @@ import {
   toast,
 } from "/static/classroom_page.js";
 import { Phases } from "/static/classroom_phases.js";
+import { RoomScreen } from "/static/classroom_screen.js";
 
 /**
  * @typedef {import("/static/stage.js").Participant} Participant
@@ -93,6 +94,8 @@ export class Classroom {
     this.controls = new Controls(this);
     this.moderation = new Moderation(this);
     this.phases = new Phases(this);
+    /** @type {RoomScreen|null} a room device's big screen: phones' code, questions, its own state */
+    this.screen = bigScreen ? new RoomScreen(this) : null;
     this.controls.bind();
     this.phases.bind();
     this.moderation.bind();
@@ -223,6 +226,7 @@ export class Classroom {
       announce(t("room.joined", { room: this.me.room }));
       startMedia(this);
       mountFeatures(this);
+      this.screen?.start();
     }
   }
 
@@ -392,5 +396,6 @@ export class Classroom {
     });
     this.controls.render();
     this.moderation.render();
+    this.screen?.render();
   }
 }
