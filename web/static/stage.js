@@ -19,6 +19,15 @@ function initials(name) {
   return words.slice(0, 2).map((word) => [...word][0].toUpperCase()).join("") || "?";
 }
 
+/**
+ * Whether a participant has a video tile: a companion phone publishes nothing (it is in
+ * the people list, never an empty tile on the stage).
+ * @param {Participant} participant
+ */
+function hasTile(participant) {
+  return participant.role !== "companion";
+}
+
 /** Icons drawn here (no icon font, no emoji font needed on a kiosk), 24x24 units. */
 const ICONS = {
   hand: "M7 11V5.5a1.5 1.5 0 0 1 3 0V10h.5V3.5a1.5 1.5 0 0 1 3 0V10h.5V4.5a1.5 1.5 0 0 1 3 0V11h.5V7.5a1.5 1.5 0 0 1 3 0V15a7 7 0 0 1-7 7h-1a7 7 0 0 1-6-3.4l-2.6-4.5a1.5 1.5 0 0 1 2.5-1.6L7 14z",
@@ -273,7 +282,7 @@ export class Stage {
       this.lastSpeaker = state.activeSpeaker;
     }
     if (present(this.lastSpeaker)) return `${this.lastSpeaker}:camera`;
-    const others = [...state.participants.values()].filter((p) => p.id !== state.you);
+    const others = [...state.participants.values()].filter((p) => p.id !== state.you && hasTile(p));
     const host = others.find((p) => p.role === "trainer") || others[0];
     if (host) return `${host.id}:camera`;
     return present(state.you) ? `${state.you}:camera` : null;
@@ -285,10 +294,11 @@ export class Stage {
    */
   layout(state) {
     for (const participant of state.participants.values()) {
-      this.tile(participant.id, "camera", participant.id === state.you);
+      if (hasTile(participant)) this.tile(participant.id, "camera", participant.id === state.you);
     }
     for (const [key, tile] of this.tiles) {
-      if (!state.participants.has(tile.participant)) {
+      const participant = state.participants.get(tile.participant);
+      if (!participant || !hasTile(participant)) {
         tile.element.remove();
         this.tiles.delete(key);
       }
