@@ -2,8 +2,10 @@
 
 A room device asks for a code (shown as text and as a QR code); each trainee in the
 room redeems it from their phone under their own name and becomes a *companion*: a
-light participant without media, tied to that device, who answers polls, chats and
-raises a hand. Codes are short-lived and a new code replaces the device's previous one.
+light participant tied to that device, who answers polls, chats, raises a hand and
+receives (never sends) the room's voices, its interpretation channels and shared screens
+on their own earphones and screen: no camera, so never a video tile. Codes are
+short-lived and a new code replaces the device's previous one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from classroom.room import Event
 
 #: No 0/O, 1/I/L: a code is read off a screen across a room and typed on a phone.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+#: What a person types when they misread a character of the code: each character the
+#: alphabet leaves out stands for the one of the alphabet it is taken for on a screen
+#: (a Q whose tail is lost across the room, a J or a 7 read as I or 1). Codes are drawn
+#: from CODE_ALPHABET only, so no code can be read two ways.
+LOOK_ALIKES = {"O": "Q", "0": "Q", "I": "J", "L": "J", "1": "7"}
 CODE_LENGTH = 6
 CODE_TTL_S = 600
 #: A companion token lives for one training day at most; then the phone pairs again.
@@ -24,9 +31,18 @@ COMPANION_TOKEN_TTL_S = 8 * 3600
 NAME_MAX_CHARS = 100
 
 
+def phone_receives(source: str) -> bool:
+    """Whether a phone is forwarded a published ``source``: the voices (the floor and
+    interpretation, mixed by the phone) and shared screens, never a camera."""
+    return source in {"microphone", "interpretation", "screen"}
+
+
 def normalize_code(text: str) -> str:
-    """The code as issued ('ab2 c-3d' -> 'AB2C3D'), or InvalidValue if it cannot be one."""
+    """The code as issued ('ab2 c-3d' -> 'AB2C3D', 'aoi 2l1' -> 'AQJ2J7'), or
+    InvalidValue if it cannot be one. Spaces, dashes and case do not matter, and the
+    characters a code never holds are read as their look-alikes (LOOK_ALIKES)."""
     code = "".join(text.split()).replace("-", "").upper()
+    code = "".join(LOOK_ALIKES.get(c, c) for c in code)
     if len(code) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in code):
         raise InvalidValue(f"a pairing code is {CODE_LENGTH} letters and digits")
     return code

@@ -38,9 +38,18 @@ class InvalidValue(ClassroomError):
 
 
 class TokenError(ClassroomError):
-    """A join token was refused; the message says why."""
+    """A join token was refused; the message says why, and ``reason`` says it as a code
+    that pages translate: ``expired``, ``not_yet_valid``, ``wrong_room``, ``withdrawn``
+    or ``invalid`` (anything else wrong with the token: signature, form, claims)."""
 
     code = "unauthorized"
+    REASONS = ("expired", "not_yet_valid", "wrong_room", "withdrawn", "invalid")
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        if reason not in self.REASONS:
+            raise ValueError(f"unknown refusal reason {reason!r}")
+        self.reason = reason
 
 
 class StoreUnavailable(ClassroomError):

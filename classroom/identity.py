@@ -67,6 +67,16 @@ def valid_language(lang: str) -> bool:
     return bool(_LANG.fullmatch(lang))
 
 
+def claimed_language(token: str) -> str | None:
+    """The ``lang`` a token claims, read without verifying it: only to say in the person's
+    language why their link is refused (an expired link still names its language)."""
+    try:
+        lang = jwt.decode(token, options={"verify_signature": False}).get("lang")
+    except jwt.PyJWTError:
+        return None
+    return lang if isinstance(lang, str) and valid_language(lang) else None
+
+
 def mint_token(
     *,
     room: str,
@@ -150,14 +160,14 @@ def verify_token(token: str, policy: TokenPolicy, now: int, room: str | None = N
     if not isinstance(exp, int) or not isinstance(iat, int):
         raise TokenError("token exp and iat must be integers")
     if now > exp + policy.leeway_s:
-        raise TokenError("token has expired")
+        raise TokenError("token has expired", "expired")
     if iat > now + policy.leeway_s:
-        raise TokenError("token is issued in the future")
+        raise TokenError("token is issued in the future", "not_yet_valid")
     nbf = claims.get("nbf")
     if nbf is not None and (not isinstance(nbf, int) or isinstance(nbf, bool)):
         raise TokenError("token nbf must be an integer")
     if nbf is not None and nbf > now + policy.leeway_s:
-        raise TokenError("token is not valid yet")
+        raise TokenError("token is not valid yet", "not_yet_valid")
     jti = claims.get("jti")
     if jti is not None and (not isinstance(jti, str) or not jti or len(jti) > 200):
         raise TokenError("token jti is invalid")
@@ -175,7 +185,7 @@ def verify_token(token: str, policy: TokenPolicy, now: int, room: str | None = N
     if not isinstance(claims["room"], str) or not valid_room_name(claims["room"]):
         raise TokenError("token room is invalid")
     if room is not None and claims["room"] != room:
-        raise TokenError("token is for another room")
+        raise TokenError("token is for another room", "wrong_room")
     name, sub = claims["name"], claims["sub"]
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         raise TokenError("token name must be 1 to 100 characters")

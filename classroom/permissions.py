@@ -13,7 +13,7 @@ class Role(enum.StrEnum):
     INTERPRETER = "interpreter"
     ROOM = "room"  # a conference-room device (room PC or kiosk) shared by several trainees
     OBSERVER = "observer"
-    COMPANION = "companion"  # a trainee's phone paired with a room device; no media
+    COMPANION = "companion"  # a trainee's phone paired with a room device; receives only
 
 
 #: Roles a join token may carry (companions are derived from a room device's code).
@@ -89,7 +89,11 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         }
     ),
     Role.OBSERVER: frozenset({_A.JOIN, _A.SUBSCRIBE_MEDIA, _A.LISTEN_CHANNEL}),
-    Role.COMPANION: frozenset({_A.JOIN, _A.CHAT, _A.RAISE_HAND, _A.ANSWER_POLLS}),
+    # A phone receives the room's voices and shared screens on its own earphones and
+    # screen (classroom.companion.phone_receives) and publishes nothing.
+    Role.COMPANION: frozenset(
+        {_A.JOIN, _A.SUBSCRIBE_MEDIA, _A.CHAT, _A.RAISE_HAND, _A.ANSWER_POLLS, _A.LISTEN_CHANNEL}
+    ),
 }
 
 

@@ -13,10 +13,13 @@ from aiohttp import web
 
 from classroom import companion as core
 from classroom.errors import InvalidValue
+from classroom.permissions import Role
 from live.companion import Companions
 from live.hub import Connection, LiveRoom
+from media.router import MediaRouter, Policy
 from web.context import HUB, KEYS, REVOCATIONS, SETTINGS, STORE
 from web.errors import json_error, read_json
+from web.media_handlers import MEDIA
 from web.pages import render
 from web.ws import ClientMessage, Dispatcher
 
@@ -74,11 +77,29 @@ def qr_svg(url: str) -> str:
     return svg
 
 
+def phone_policy(live: LiveRoom) -> Policy:
+    """A media router policy: a phone is forwarded voices and shared screens, never a
+    camera (``classroom.companion.phone_receives``); other viewers are not its business.
+    A viewer's role never changes, so an arrival's scope covers it."""
+
+    def allowed(publisher: str, source: str, subscriber: str) -> bool:
+        viewer = live.core.participants.get(subscriber)
+        return viewer is None or viewer.role != Role.COMPANION or core.phone_receives(source)
+
+    return allowed
+
+
 def setup(app: web.Application, dispatcher: Dispatcher) -> None:
-    """Plug companion pairing into the app: the device's message, the API, the phone page."""
+    """Plug companion pairing into the app: the device's message, the API, the phone page,
+    and what the media routers forward to phones."""
     service = app[COMPANIONS] = Companions(
         lambda: app[STORE], app[REVOCATIONS], app[KEYS], app[SETTINGS]
     )
+
+    def plug(live: LiveRoom, router: MediaRouter) -> None:
+        router.add_policy(phone_policy(live))
+
+    app[MEDIA].add_router_hook(plug)
 
     @dispatcher.route("pair_companion", PairCompanion)
     async def pair_companion(conn: Connection, live: LiveRoom, msg: PairCompanion) -> None:
@@ -137,7 +158,8 @@ async def pair(request: web.Request) -> web.Response:
 
 @routes.get("/companion")
 async def companion_page(request: web.Request) -> web.Response:
-    """The phone page: pair with the code on the room screen, then answer, chat, raise a hand."""
+    """The phone page: pair with the code on the room screen, then answer, chat, raise a
+    hand, listen to a channel and follow the shared screen."""
     code = request.query.get("code", "")
     try:
         code = core.normalize_code(code) if code else ""

@@ -40,7 +40,9 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> web.Respon
 def error_reply(error: ClassroomError) -> web.Response:
     """The JSON reply to a domain error; the store being unavailable is a 503 that says
     when to try again."""
-    response = json_error(status_of(error), error.code, error.message)
+    # A refused token says why as a code too (expired, wrong_room...): pages translate it.
+    extra = {"reason": error.reason} if isinstance(error, TokenError) else {}
+    response = json_error(status_of(error), error.code, error.message, **extra)
     if isinstance(error, StoreUnavailable):
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response

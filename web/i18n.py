@@ -44,7 +44,8 @@ def resolve(code: str | None) -> str | None:
 
 
 def negotiate(request: web.Request, preferred: str | None = None) -> str:
-    """The token's language if shipped, else the browser's first shipped one, else English."""
+    """The page's language: ``?lang=`` if shipped, else the token's, else the browser's
+    first shipped one (Accept-Language), else English."""
     chosen = resolve(request.query.get("lang")) or resolve(preferred)
     if chosen:
         return chosen

@@ -9,7 +9,7 @@ import jinja2
 from aiohttp import web
 
 from classroom.errors import TokenError
-from classroom.identity import verify_token
+from classroom.identity import claimed_language, verify_token
 from web import __version__
 from web.context import CATALOGUE, KEYS, SETTINGS, STORE
 from web.i18n import TEMPLATES, negotiate
@@ -63,7 +63,10 @@ async def join(request: web.Request) -> web.Response:
     try:
         identity = verify_token(token, request.app[KEYS].policy, int(time.time()))
     except TokenError as error:
-        return render(request, "refused.html", status=401, reason=error.message)
+        # Said by its reason's code, in the page's language: ?lang=, else the one the
+        # link names, else the browser's (web.i18n.negotiate).
+        lang = claimed_language(token)
+        return render(request, "refused.html", status=401, lang=lang, reason=error.reason)
     return render(
         request,
         "classroom.html",

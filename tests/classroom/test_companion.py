@@ -29,13 +29,39 @@ def issued(code: str = "ABC234", at: float = 0) -> c.Pairing:
         ("abc 234", "ABC234"),
         ("abc-234", "ABC234"),
         (" a b c 2 3 4 ", "ABC234"),
+        # A code never holds 0, 1, I, L or O: typed, each is read as its look-alike.
+        ("Q7J 234", "Q7J234"),
+        ("o1i 234", "Q7J234"),
+        ("0LI-234", "QJJ234"),
+        ("ABC10O", "ABC7QQ"),
     ],
 )
 def test_codes_are_read_the_way_people_type_them(typed: str, normal: str) -> None:
     assert c.normalize_code(typed) == normal
 
 
-@pytest.mark.parametrize("typed", ["", "ABC23", "ABC2345", "ABC10O", "ÄBC234", "ABC 2I4"])
+def test_every_look_alike_stands_for_a_character_of_the_alphabet() -> None:
+    assert set("01ILO") == set(c.LOOK_ALIKES)
+    assert all(typed not in c.CODE_ALPHABET for typed in c.LOOK_ALIKES)
+    assert all(target in c.CODE_ALPHABET for target in c.LOOK_ALIKES.values())
+
+
+def test_a_code_typed_with_look_alikes_pairs() -> None:
+    pairing = issued("Q7J234")
+    (paired,) = pairing.handle(c.RedeemCode("o1l 234", "Besa", "p1"), 10)
+    assert isinstance(paired, c.CompanionPaired) and paired.device == "room3"
+
+
+@pytest.mark.parametrize(
+    ("source", "received"),
+    [("microphone", True), ("interpretation", True), ("screen", True), ("camera", False),
+     ("booth", False)],
+)  # fmt: skip
+def test_a_phone_receives_voices_and_screens_never_cameras(source: str, received: bool) -> None:
+    assert c.phone_receives(source) is received
+
+
+@pytest.mark.parametrize("typed", ["", "ABC23", "ABC2345", "ÄBC234", "ABC 2U*", "ABC-2_4"])
 def test_malformed_codes_are_refused(typed: str) -> None:
     with pytest.raises(InvalidValue, match="6 letters and digits"):
         c.normalize_code(typed)

@@ -25,6 +25,9 @@ from classroom.permissions import PERMISSIONS, Action, Role, can, require
         ("observer", Action.CHAT, False),
         ("companion", Action.PUBLISH_MEDIA, False),
         ("companion", Action.ANSWER_POLLS, True),
+        ("companion", Action.SUBSCRIBE_MEDIA, True),
+        ("companion", Action.LISTEN_CHANNEL, True),
+        ("companion", Action.SHARE_SCREEN, False),
         ("admin", Action.JOIN, False),  # unknown roles get nothing
         ("", Action.JOIN, False),
     ],

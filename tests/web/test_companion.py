@@ -48,7 +48,7 @@ async def test_a_phone_pairs_then_answers_chats_and_raises_a_hand_as_itself(
     assert (await receive(device, "companion_paired"))["name"] == "Besa"
     me = await (await client.get("/api/me", headers=auth(body["token"]))).json()
     assert me["role"] == "companion" and me["permissions"] == sorted(
-        ["answer_polls", "chat", "join", "raise_hand"]
+        ["answer_polls", "chat", "join", "listen_channel", "raise_hand", "subscribe_media"]
     )
     phone = await client.ws_connect("/ws", params={"token": body["token"]})
     welcome = await receive(phone, "welcome")
