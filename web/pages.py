@@ -11,7 +11,7 @@ from aiohttp import web
 from classroom.errors import TokenError
 from classroom.identity import claimed_language, verify_token
 from web import __version__
-from web.context import CATALOGUE, KEYS, SETTINGS, STORE
+from web.context import CATALOGUE, KEYS, REVOCATIONS, SETTINGS, STORE
 from web.i18n import TEMPLATES, negotiate
 
 routes = web.RouteTableDef()
@@ -62,6 +62,7 @@ async def join(request: web.Request) -> web.Response:
         return render(request, "rejoin.html")
     try:
         identity = verify_token(token, request.app[KEYS].policy, int(time.time()))
+        request.app[REVOCATIONS].check(identity)  # a link the trainer withdrew
     except TokenError as error:
         # Said by its reason's code, in the page's language: ?lang=, else the one the
         # link names, else the browser's (web.i18n.negotiate).

@@ -142,11 +142,19 @@ function start(pairing) {
   /** @type {MediaSession|null} */
   let media = null;
   let ended = false;
+  let mounted = false;
   connection.addEventListener("welcome", (/** @type {any} */ event) => {
-    show("room", t("companion.you_are", { name: pairing.name }));
-    if (you !== null) return; // a reconnect: what is mounted stays
     const me = event.detail.you;
     you = me.sub;
+    // In a locked room the first welcome is the lobby's (it lists only us, waiting);
+    // the room's own follows `admitted`.
+    if (event.detail.room.lobby?.some((/** @type {{id: string}} */ p) => p.id === me.sub)) {
+      show("lobby", t("companion.waiting"));
+      return;
+    }
+    show("room", t("companion.you_are", { name: pairing.name }));
+    if (mounted) return; // a reconnect: what is mounted stays
+    mounted = true;
     mountPolls($("companion-polls"), connection, me);
     media = new MediaSession(connection);
     media.addEventListener("track", (/** @type {any} */ e) => showScreen(e.detail));
