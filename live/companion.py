@@ -202,7 +202,7 @@ class Companions:
                 await store.delete(code_key(code))
                 await store.delete(device_key(live.name, device))
         for companion in chosen:
-            await self.revocations.revoke(companion, phones[companion]["exp"], now)
+            await self.revocations.revoke(companion, phones[companion]["exp"], now, live.name)
             await store.hdel(companions_key(live.name), companion)
             if companion in live.core.participants or companion in live.core.lobby:
                 live.apply(Leave(companion))  # its token is refused: no ban needed
