@@ -93,7 +93,7 @@ async def test_a_firefox_phone_pairs_with_the_room_and_its_vote_is_counted(
     await type_into(phone, "#pair-code", code)
     await type_into(phone, "#pair-name", "Besa")
     await click_button(phone, "Join", within="#pair-form")
-    assert "Besa" in await until_text(phone, "#companion-you", "Besa")
+    assert "Besa" in await until_text(phone, "#companion-state", "Besa")
     await expect(room.locator(".pairing-paired")).to_contain_text(
         "Besa joined from a phone", timeout=WAIT_MS
     )

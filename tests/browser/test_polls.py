@@ -48,7 +48,7 @@ async def test_trainer_sees_the_answers_of_a_trainee_and_a_companion_phone(
     await expect(phone.get_by_label("Code from the room screen")).to_have_value(code)
     await phone.get_by_label("Your name").fill("Besa")
     await phone.get_by_role("button", name="Join").click()
-    await expect(phone.locator("#companion-you")).to_contain_text("Besa")
+    await expect(phone.locator("#companion-state")).to_contain_text("Besa")
     await expect(room.locator(".pairing-paired")).to_contain_text("Besa joined from a phone")
 
     # A page that folds the panel away learns when a poll wants an answer.
