@@ -46,6 +46,14 @@ function qrPicture(issued) {
     "image/svg+xml",
   );
   const picture = document.importNode(parsed.documentElement, true);
+  // Drawn at a fixed size by the server: give it a viewBox so that it grows with the box.
+  const width = picture.getAttribute("width");
+  const height = picture.getAttribute("height");
+  if (!picture.hasAttribute("viewBox") && width && height) {
+    picture.setAttribute("viewBox", `0 0 ${parseFloat(width)} ${parseFloat(height)}`);
+    picture.removeAttribute("width");
+    picture.removeAttribute("height");
+  }
   picture.setAttribute("role", "img");
   picture.setAttribute("aria-label", t("pairing.qr", { url: issued.url }));
   return picture;
