@@ -4,6 +4,7 @@
 // The server says who is on air; the browser mixes (listener_mix.js, mixer.js); the
 // interpreter's console is interpreter_console.js. See docs/protocol.md.
 
+import { Booth } from "/static/booth.js";
 import { t } from "/static/i18n.js";
 import { InterpreterConsole } from "/static/interpreter_console.js";
 import { h, languageLabel, languageName } from "/static/interpretation_dom.js";
@@ -11,10 +12,11 @@ import { ORIGINAL, level, mixTracks, muteStageAudio } from "/static/listener_mix
 import { Mixer } from "/static/mixer.js";
 
 /**
- * @typedef {{id: string, name: string, connected: boolean, relay: string}} BoothMember
+ * @typedef {{id: string, name: string, connected: boolean, relay: string, output?: string,
+ *   microphone?: boolean}} BoothMember
  * @typedef {{lang: string, rtl: boolean, live: boolean, on_air: string|null,
  *   on_air_name: string|null, on_air_since: number|null, booth: BoothMember[],
- *   handover: {giver: string, taker: string|null}|null}} Channel
+ *   handover: {giver: string, taker: string|null}|null, listeners?: number}} Channel
  * @typedef {{id: string, name: string, role: string, lang: string|null}} You
  * @typedef {{participant: string, source: string, kind: string, track: MediaStreamTrack,
  *   stream: MediaStream}} TrackDetail
@@ -40,6 +42,13 @@ export class InterpretationPanel {
     this.listening = { channel: ORIGINAL, floor_db: -14 };
     this.booth = /** @type {string|null} */ (null);
     this.media = null;
+    /** The video tracks received (the booth shows the speaker, the screen, the room). */
+    this.videos = /** @type {Map<string, {participant: string, source: string,
+     *   track: MediaStreamTrack}>} */ (new Map());
+    /** An interpreter's booth, full screen (booth.js), once they are in one. */
+    this.boothView = /** @type {Booth|null} */ (null);
+    /** Signals from the booths, for the trainer: shown at once, over everything. */
+    this.signals = h("ul", { className: "booth-signal-alerts", role: "alert" });
     // The panel's elements (build() wires and places them).
     this.status = h("p", { className: "sr-only", role: "status", "aria-live": "polite" });
     this.onAirList = h("ul", { className: "on-air", "aria-label": t("interpretation.channels") });
@@ -69,6 +78,8 @@ export class InterpretationPanel {
       ["floor_language_changed", (e) => this.onFloorLanguage(e.detail.lang)],
       ["listening_changed", (e) => this.onListening(e.detail)],
       ["booth_message_posted", (e) => this.interpreter.onBoothMessage(e.detail)],
+      ["audience_changed", (e) => this.onAudience(e.detail)],
+      ["interpreter_signal", (e) => this.onSignal(e.detail)],
     ];
     for (const [type, handler] of this.handlers) connection.addEventListener(type, handler);
     this.observer = new MutationObserver((records) => muteStageAudio(this.mixer, records));
@@ -88,6 +99,21 @@ export class InterpretationPanel {
     if (this.media === media || !media) return;
     this.media = media;
     mixTracks(media, this.mixer);
+    media.addEventListener("track", (/** @type {CustomEvent<TrackDetail>} */ event) => {
+      const { participant, source, kind, track } = event.detail;
+      if (kind !== "video") return;
+      this.videos.set(`${participant}:${source}`, { participant, source, track });
+      this.boothView?.renderVideos();
+    });
+    media.addEventListener("trackended", (/** @type {CustomEvent<TrackDetail>} */ event) => {
+      const { participant, source, kind } = event.detail;
+      if (kind === "video" && this.videos.delete(`${participant}:${source}`)) {
+        this.boothView?.renderVideos();
+      }
+    });
+    media.addEventListener("activespeaker", (/** @type {CustomEvent<{id: string|null}>} */ e) =>
+      this.boothView?.setSpeaker(e.detail.id),
+    );
     if (this.booth) this.interpreter.publishVoice();
   }
 
@@ -106,6 +132,10 @@ export class InterpretationPanel {
     this.listening = state.listening;
     this.booth = state.booth;
     if (this.booth && this.media) this.interpreter.publishVoice();
+    if (this.booth && !this.boothView) {
+      this.boothView = new Booth(this);
+      this.boothView.renderVideos();
+    }
     this.render();
   }
 
@@ -158,6 +188,38 @@ export class InterpretationPanel {
   onListening(listening) {
     this.listening = listening;
     this.render();
+  }
+
+  /** @param {{channel: string, listeners: number}} change */
+  onAudience(change) {
+    const channel = this.channels.get(change.channel);
+    if (channel) channel.listeners = change.listeners;
+    this.boothView?.render();
+  }
+
+  /**
+   * A booth's signal ("slow down", "use the microphone"): the trainer sees it at once,
+   * above the page, until dismissed; the booth sees it in its chat.
+   * @param {{channel: string, sender: string, name: string, kind: string, at: number}} signal
+   */
+  onSignal(signal) {
+    const text = t(`signal.${signal.kind}`, {
+      name: signal.name,
+      language: languageName(signal.channel),
+    });
+    if (this.booth) {
+      this.interpreter.onBoothMessage({ ...signal, text: `[${t(`booth.${signal.kind}`)}]` });
+      return;
+    }
+    const dismiss = h("button", { type: "button", className: "dismiss" }, [t("signal.dismiss")]);
+    const item = h("li", { dataset: { kind: signal.kind, channel: signal.channel } }, [
+      text,
+      " ",
+      dismiss,
+    ]);
+    dismiss.addEventListener("click", () => item.remove());
+    if (!this.signals.isConnected) document.body.append(this.signals);
+    this.signals.append(item);
   }
 
   /** @param {string} text */
@@ -216,6 +278,7 @@ export class InterpretationPanel {
     this.renderTrainerTools();
     this.interpreter.render();
     this.interpreter.updateVoice();
+    this.boothView?.render();
     this.mix();
   }
 
@@ -339,6 +402,8 @@ export class InterpretationPanel {
   close() {
     for (const [type, handler] of this.handlers) this.connection.removeEventListener(type, handler);
     this.observer.disconnect();
+    this.boothView?.close();
+    this.signals.remove();
     this.interpreter.close();
     this.mixer.close();
   }
@@ -353,8 +418,10 @@ export class InterpretationPanel {
  * @returns {InterpretationPanel}
  */
 export function mountInterpretation(element, connection, media, you) {
-  if (!document.querySelector('link[href="/static/interpretation.css"]')) {
-    document.head.append(h("link", { rel: "stylesheet", href: "/static/interpretation.css" }));
+  for (const href of ["/static/interpretation.css", "/static/booth.css"]) {
+    if (!document.querySelector(`link[href="${href}"]`)) {
+      document.head.append(h("link", { rel: "stylesheet", href }));
+    }
   }
   const panel = new InterpretationPanel(element, connection, media, you);
   /** @type {any} */ (element).interpretation = panel;

@@ -24,8 +24,16 @@ export class InterpreterConsole {
     this.mixer = mixer;
     this.boothTalk = false;
     this.taking = false;
-    /** @type {{interpretation: MediaStreamTrack, booth: MediaStreamTrack}|null} */
+    this.microphone = true; // the booth's microphone switch
+    this.coughing = false; // the cough button held: silent while held
+    /** Called whenever what the voice sends changes (the booth's on-air light). */
+    this.onVoice = () => {};
+    /** @type {{interpretation: MediaStreamTrack, booth: MediaStreamTrack,
+     *   microphone: MediaStreamTrack}|null} */
     this.voice = null;
+    /** The channel voice's gate (Web Audio): the microphone switch and the cough act on it
+     * within one audio block, before the encoder. */
+    this.gate = /** @type {GainNode|null} */ (null);
     // The console's elements (build() wires and places them).
     this.consoleHeading = h("h3", { id: "interpreter-console-heading" }, [
       t("interpretation.console"),
@@ -49,6 +57,27 @@ export class InterpreterConsole {
     return this.state.booth ? this.state.channels.get(this.state.booth) : undefined;
   }
 
+  /** The channel your voice goes to: your booth's (A), or another for retour (B). */
+  output() {
+    const channel = this.channel();
+    const lang = channel?.booth.find((m) => m.id === this.state.you.id)?.output ?? channel?.lang;
+    return lang ? this.state.channels.get(lang) : undefined;
+  }
+
+  /** @param {boolean} on the microphone switch (the booth partner sees it) */
+  setMicrophone(on) {
+    this.microphone = on;
+    this.updateVoice();
+    this.connection.send("set_microphone", { on });
+  }
+
+  /** @param {boolean} on the cough button held (nobody is told) */
+  cough(on) {
+    if (this.coughing === on) return;
+    this.coughing = on;
+    this.updateVoice();
+  }
+
   // --- the voice ----------------------------------------------------------------
 
   /** An interpreter's voice: one track into the channel, one to the booth partner. */
@@ -60,7 +89,17 @@ export class InterpreterConsole {
       audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: false },
     });
     const [microphone] = stream.getAudioTracks();
-    this.voice = { interpretation: microphone, booth: microphone.clone() };
+    // The channel's voice passes a gain (the gate) in the mixer's audio context: the
+    // cough silences it from the next audio block (under 3 ms), which disabling the
+    // track does only after the capture's buffering.
+    const context = this.mixer.context;
+    const source = context.createMediaStreamSource(new MediaStream([microphone]));
+    const gate = context.createGain();
+    const out = context.createMediaStreamDestination();
+    source.connect(gate).connect(out);
+    this.gate = gate;
+    const [channelVoice] = out.stream.getAudioTracks();
+    this.voice = { interpretation: channelVoice, booth: microphone.clone(), microphone };
     this.updateVoice();
     await this.state.media.publishExtra(this.voice.interpretation, "interpretation");
     await this.state.media.publishExtra(this.voice.booth, "booth");
@@ -76,12 +115,19 @@ export class InterpreterConsole {
     if (!this.voice) return;
     const channel = this.channel();
     const me = this.state.you.id;
-    const onAir = channel?.on_air === me;
+    const onAir = channel?.on_air === me || this.output()?.on_air === me;
     const offer = channel?.handover;
     const offered = !!offer && offer.giver !== me && (offer.taker === null || offer.taker === me);
     if (onAir || !offer) this.taking = false;
-    this.voice.interpretation.enabled = (onAir || offered || this.taking) && !this.boothTalk;
-    this.voice.booth.enabled = this.boothTalk;
+    const open = this.microphone && !this.coughing;
+    if (this.gate) {
+      const now = this.gate.context.currentTime;
+      this.gate.gain.cancelScheduledValues(now);
+      this.gate.gain.setValueAtTime(open ? 1 : 0, now);
+    }
+    this.voice.interpretation.enabled = (onAir || offered || this.taking) && !this.boothTalk && open;
+    this.voice.booth.enabled = this.boothTalk && open;
+    this.onVoice();
   }
 
   /** Stop publishing the voice. */
@@ -163,7 +209,8 @@ export class InterpreterConsole {
     if (!channel) return;
     const me = this.state.you.id;
     const partners = channel.booth.filter((m) => m.id !== me);
-    const onAir = channel.on_air === me;
+    const output = this.output() ?? channel;
+    const onAir = output.on_air === me;
     const offer = channel.handover;
     const offeredToMe = !!offer && offer.giver !== me && (offer.taker === null || offer.taker === me);
     const language = languageName(channel.lang);
@@ -200,7 +247,7 @@ export class InterpreterConsole {
       });
       buttons.push(element);
     };
-    if (onAir && offer === null) {
+    if (channel.on_air === me && offer === null) {
       const connected = partners.filter((m) => m.connected);
       const target = h("select", { id: "interpretation-handover-to" }, [
         h("option", { value: "" }, [t("interpretation.anyone")]),
@@ -220,12 +267,12 @@ export class InterpreterConsole {
         this.connection.send("cancel_handover"),
       );
     }
-    if (!onAir && (channel.on_air === null || offeredToMe)) {
+    if (!onAir && (output.on_air === null || offeredToMe)) {
       const label = offeredToMe ? t("interpretation.take_handover") : t("interpretation.take_air");
       button("interpretation-take", label, () => {
         this.taking = true; // our voice flows before the switch, so there is no gap
         this.updateVoice();
-        this.connection.send("take_air", { channel: channel.lang });
+        this.connection.send("take_air", { channel: offeredToMe ? channel.lang : output.lang });
       });
     }
     if (onAir) {

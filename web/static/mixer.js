@@ -20,7 +20,11 @@ export class Mixer {
     this.context = new AudioContext();
     /** Everything heard passes here: tests and meters can tap it. */
     this.output = this.context.createGain();
+    /** What reaches the ears: the output, or the output through the limiter (`protect`). */
+    this.ears = this.output;
     this.output.connect(this.context.destination);
+    /** @type {DynamicsCompressorNode|null} */
+    this.limiter = null;
     /** @type {Map<string, {participant: string, source: string, track: MediaStreamTrack,
      *   element: HTMLAudioElement, node: MediaStreamAudioSourceNode, gain: GainNode}>} */
     this.inputs = new Map();
@@ -34,6 +38,31 @@ export class Mixer {
   /** Browsers start audio only after the user has interacted with the page. */
   resume() {
     if (this.context.state === "suspended") this.context.resume().catch(() => {});
+  }
+
+  /**
+   * Protect the listener's hearing: no peak above `limitDb` dBFS reaches the ears
+   * (acoustic shock protection). A DynamicsCompressor with a hard knee and a high ratio
+   * is the limiter (it looks a few milliseconds ahead); the automatic make-up gain the
+   * Web Audio compressor adds is taken back, so sound under the limit passes unchanged.
+   * @param {number} limitDb
+   */
+  protect(limitDb) {
+    const ratio = 20;
+    if (!this.limiter) {
+      this.limiter = this.context.createDynamicsCompressor();
+      this.limiter.knee.value = 0;
+      this.limiter.ratio.value = ratio;
+      this.limiter.attack.value = 0;
+      this.limiter.release.value = 0.1;
+      this.ears = this.context.createGain();
+      this.output.disconnect(this.context.destination);
+      this.output.connect(this.limiter).connect(this.ears).connect(this.context.destination);
+    }
+    this.limiter.threshold.value = limitDb;
+    // The compressor's make-up gain: 0.6 times the gain lost at full scale (Web Audio).
+    const lostDb = -(limitDb - limitDb / ratio);
+    /** @type {GainNode} */ (this.ears).gain.value = dbToGain(-0.6 * lostDb);
   }
 
   /** @param {AudioSource} input */

@@ -1,0 +1,215 @@
+"""The interpreter's booth in real Chromium against a real ``classroom serve`` (default
+settings, from a working directory of its own).
+
+Each voice is a browser whose fake microphone plays its own sine tone; what a listener
+hears is measured with a Web Audio analyser on their mixer (as in
+test_interpretation_audio.py). The booth is the interpreter's classroom page: their
+join link opens it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.browser.conftest import LaunchBrowser
+from tests.browser.test_interpretation_audio import voice
+from tests.server import ServerProcess
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+FLOOR_HZ, EMMA_HZ, RANIA_HZ = 440, 1000, 1700
+SILENT_DB = -90
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    server = ServerProcess.as_users_run_it(tmp_path / "site")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def person(
+    browser: Browser, server: ServerProcess, role: str, name: str, lang: str, mic: bool = False
+) -> Page:
+    """Someone in the room through their join link, camera off (and microphone off unless
+    asked: an interpreter's channel voice is published by the booth itself)."""
+    token = server.mint(role, name, sub=name.lower(), lang=lang)
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"{server.url}/join?token={token}")
+    await page.locator("#prejoin-camera").uncheck()
+    if not mic:
+        await page.locator("#prejoin-microphone").uncheck()
+    await page.locator("#join-button").click()
+    await expect(page.locator("#classroom")).to_have_attribute("data-phase", "room")
+    return page
+
+
+async def speaker(
+    launch: LaunchBrowser, tmp: Path, server: ServerProcess, name: str, lang: str, hz: int
+) -> Page:
+    """An interpreter in a browser of their own, whose microphone plays ``hz``."""
+    return await person(await voice(launch, tmp, hz), server, "interpreter", name, lang)
+
+
+# What one page hears of some frequencies (dB), from its mixer's output.
+LEVELS = """
+async (frequencies) => {
+  const mixer = document.getElementById("interpretation").interpretation.mixer;
+  mixer.resume();
+  if (!window.__analyser) {
+    const analyser = mixer.context.createAnalyser();
+    analyser.fftSize = 8192;
+    analyser.smoothingTimeConstant = 0;
+    mixer.output.connect(analyser);
+    window.__analyser = analyser;
+  }
+  const analyser = window.__analyser;
+  const bins = new Float32Array(analyser.frequencyBinCount);
+  const hz = mixer.context.sampleRate / analyser.fftSize;
+  const sums = frequencies.map(() => 0);
+  for (let frame = 0; frame < 4; frame++) {
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    analyser.getFloatFrequencyData(bins);
+    frequencies.forEach((f, i) => {
+      const centre = Math.round(f / hz);
+      let best = -Infinity;
+      for (let b = centre - 3; b <= centre + 3; b++) best = Math.max(best, bins[b]);
+      sums[i] += Math.max(best, -160);
+    });
+  }
+  return sums.map((sum) => sum / 4);
+}
+"""
+
+
+Levels = dict[int, float]
+
+
+async def hears(page: Page, condition: Callable[[Levels], bool], what: str) -> Levels:
+    """Measure until ``condition({hz: dB})`` holds (media takes a moment to flow)."""
+    frequencies = [FLOOR_HZ, EMMA_HZ, RANIA_HZ]
+    measured: Levels = {}
+    for _ in range(150):
+        values = await page.evaluate(LEVELS, frequencies)
+        measured = dict(zip(frequencies, values, strict=True))
+        if condition(measured):
+            return measured
+    raise AssertionError(f"{what}: last levels {measured}")
+
+
+# Times the cough in the interpreter's page: from the key's event to the first block of
+# silence in what the booth sends into the channel (the gate feeding its interpretation
+# track, where the encoder takes it).
+COUGH_CLOCK = """
+async () => {
+  const booth = document.getElementById("interpretation").interpretation.boothView;
+  const context = booth.mixer.context;
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 256;
+  booth.console.gate.connect(analyser);
+  const block = new Float32Array(analyser.fftSize);
+  const peak = () => {
+    analyser.getFloatTimeDomainData(block);
+    return block.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+  };
+  for (let i = 0; i < 500 && peak() < 0.01; i++) await new Promise((r) => setTimeout(r, 10));
+  if (peak() < 0.01) throw new Error("the booth sends nothing before the cough");
+  window.__cough = new Promise((resolve) => {
+    let pressed = null;
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "c" && pressed === null) pressed = event.timeStamp;
+    }, { capture: true });
+    const look = () => {
+      if (pressed !== null && peak() < 1e-4) resolve(performance.now() - pressed);
+      else setTimeout(look, 1);
+    };
+    look();
+  });
+}
+"""
+
+
+async def test_an_interpreter_switches_a_and_b_coughs_and_sees_the_audience(
+    served: ServerProcess, launch_browser: LaunchBrowser, tmp_path: Path
+) -> None:
+    quiet = await launch_browser()
+    tea = await person(quiet, served, "trainer", "Tea", "en")
+    emma = await speaker(launch_browser, tmp_path, served, "Emma", "en", EMMA_HZ)
+    ana = await person(quiet, served, "trainee", "Ana", "en")
+    besa = await person(quiet, served, "trainee", "Besa", "en")
+
+    # The booth is Emma's page: on air in English, nobody listening yet.
+    await expect(emma.locator("#booth")).to_be_visible()
+    await expect(emma.locator(".on-air-light")).to_have_text("ON AIR")
+    await expect(emma.locator(".booth-audience")).to_have_attribute("data-count", "0")
+    await tea.locator("#interpretation-open-language").select_option("sr")
+    await tea.locator("#interpretation-open").click()
+    await expect(emma.locator("#booth-output-b")).to_have_text("B: Serbian")
+
+    await ana.get_by_role("radio", name="English").check()
+    await expect(emma.locator(".booth-audience")).to_have_attribute("data-count", "1")
+    await hears(ana, lambda m: m[EMMA_HZ] > -60, "Ana hears Emma in English")
+
+    # B: her voice goes to the Serbian channel, at once and for its listeners alone.
+    await emma.locator("body").press("b")
+    await expect(emma.locator("#booth-output-b")).to_have_attribute("aria-pressed", "true")
+    await expect(emma.locator(".on-air-light")).to_have_text("ON AIR")
+    await besa.get_by_role("radio", name="Serbian").check()
+    await hears(besa, lambda m: m[EMMA_HZ] > -60, "Besa hears Emma in Serbian")
+    await hears(ana, lambda m: m[EMMA_HZ] < SILENT_DB, "Ana no longer hears Emma")
+    await expect(emma.locator(".booth-audience")).to_have_attribute("data-count", "1")
+    await expect(emma.locator(".booth-audience")).to_contain_text("Serbian")
+
+    # Back to A.
+    await emma.locator("body").press("a")
+    await hears(ana, lambda m: m[EMMA_HZ] > -60, "Ana hears Emma again")
+    await hears(besa, lambda m: m[EMMA_HZ] < SILENT_DB, "Besa no longer hears Emma")
+
+    # The microphone switch (M) silences her too, and her partner-facing state says so.
+    await emma.locator("body").press("m")
+    await expect(emma.locator(".on-air-light")).to_have_attribute("data-state", "muted")
+    await hears(ana, lambda m: m[EMMA_HZ] < SILENT_DB, "Ana hears the microphone off")
+
+
+async def test_the_cough_button_silences_the_channel_within_50_ms(
+    served: ServerProcess, launch_browser: LaunchBrowser, tmp_path: Path
+) -> None:
+    emma = await speaker(launch_browser, tmp_path, served, "Emma", "en", EMMA_HZ)
+    ana = await person(await launch_browser(), served, "trainee", "Ana", "en")
+    await ana.get_by_role("radio", name="English").check()
+    await hears(ana, lambda m: m[EMMA_HZ] > -60, "Ana hears Emma")
+
+    # Held C: what goes into the channel is silent within 50 ms of the key. Five coughs,
+    # the median judged (a busy machine may delay one key event's handling).
+    latencies = []
+    for _ in range(5):
+        await emma.evaluate(COUGH_CLOCK)
+        await emma.keyboard.down("c")
+        latencies.append(await emma.evaluate("window.__cough"))
+        await expect(emma.locator(".on-air-light")).to_have_attribute("data-state", "cough")
+        await emma.keyboard.up("c")
+        await expect(emma.locator(".on-air-light")).to_have_text("ON AIR")
+    latencies.sort()
+    assert latencies[2] < 50, f"the cough silenced the channel after {latencies} ms"
+
+    # Held long enough, the listener hears the silence, and the voice after it.
+    await emma.keyboard.down("c")
+    await hears(ana, lambda m: m[EMMA_HZ] < SILENT_DB, "Ana hears the cough's silence")
+    await emma.keyboard.up("c")
+    await hears(ana, lambda m: m[EMMA_HZ] > -60, "Ana hears Emma after the cough")
+
+    # The cough button by mouse: pressed is silent, released speaks again.
+    cough = emma.locator("#booth-cough")
+    await cough.hover()
+    await emma.mouse.down()
+    await expect(emma.locator(".on-air-light")).to_have_attribute("data-state", "cough")
+    await hears(ana, lambda m: m[EMMA_HZ] < SILENT_DB, "Ana hears the held button's silence")
+    await emma.mouse.up()
+    await expect(emma.locator(".on-air-light")).to_have_text("ON AIR")
