@@ -1,4 +1,8 @@
-"""The module catalogue: accredited training modules grouped by priority topic."""
+"""The module catalogue: accredited training modules grouped by priority topic.
+
+Titles are written in English (``title``) and may be translated (``titles``: language
+code -> title); ``title_in(lang)`` gives the one for a page's language.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,24 @@ from typing import Any
 from classroom.errors import NotFound
 
 
+def in_language(default: str, translations: Mapping[str, str], lang: str | None) -> str:
+    """The translation for ``lang`` ('sr-Latn' is found as 'sr-Latn', then 'sr'), else
+    ``default`` (the English text)."""
+    if lang:
+        for candidate in (lang, lang.split("-")[0].lower()):
+            if candidate in translations:
+                return translations[candidate]
+    return default
+
+
 @dataclasses.dataclass(frozen=True)
 class Topic:
     id: str
     title: str
+    titles: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def title_in(self, lang: str | None) -> str:
+        return in_language(self.title, self.titles, lang)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,11 +41,23 @@ class Module:
     summary: str
     min_presence: float  # share of a session a trainee must attend for completion
     languages: tuple[str, ...]
+    titles: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def title_in(self, lang: str | None) -> str:
+        return in_language(self.title, self.titles, lang)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["languages"] = list(self.languages)
+        data["titles"] = dict(self.titles)
         return data
+
+
+def _titles(entry: Mapping[str, Any]) -> dict[str, str]:
+    titles = entry.get("titles", {})
+    if not isinstance(titles, Mapping):
+        raise ValueError(f"titles of {entry.get('id')} must be a table of language = title")
+    return {str(lang): str(title) for lang, title in titles.items()}
 
 
 class CatalogueError(ValueError):
@@ -43,7 +73,10 @@ class Catalogue:
     def from_dict(cls, data: Mapping[str, Any]) -> Catalogue:
         """Build from parsed data ({"topics": [...], "modules": [...]}), checking it."""
         try:
-            topics = tuple(Topic(id=str(t["id"]), title=str(t["title"])) for t in data["topics"])
+            topics = tuple(
+                Topic(id=str(t["id"]), title=str(t["title"]), titles=_titles(t))
+                for t in data["topics"]
+            )
             modules = tuple(
                 Module(
                     id=str(m["id"]),
@@ -52,6 +85,7 @@ class Catalogue:
                     summary=str(m.get("summary", "")),
                     min_presence=float(m.get("min_presence", 0.75)),
                     languages=tuple(str(lang) for lang in m.get("languages", ())),
+                    titles=_titles(m),
                 )
                 for m in data["modules"]
             )

@@ -68,7 +68,12 @@ async def modules(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "topics": [
-                {"id": topic.id, "title": topic.title, "modules": [m.to_json() for m in mods]}
+                {
+                    "id": topic.id,
+                    "title": topic.title,
+                    "titles": dict(topic.titles),  # by language: pages pick theirs
+                    "modules": [m.to_json() for m in mods],
+                }
                 for topic, mods in catalogue.by_topic()
             ],
             # The module of the last session started in the caller's room (still listed).

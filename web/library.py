@@ -127,8 +127,10 @@ def summary(
         "title": status.title,
         "module": status.module_id,
         "module_title": module.title if module else None,
+        "module_titles": dict(module.titles) if module else {},  # by language
         "topic": topic.id if topic else None,
         "topic_title": topic.title if topic else None,
+        "topic_titles": dict(topic.titles) if topic else {},
         "trainer": status.trainer,
         "started_at": status.started_at,
         "status": status.status,

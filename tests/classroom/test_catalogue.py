@@ -82,3 +82,38 @@ def test_session_moves_scheduled_live_ended_only() -> None:
     session.end(130)
     assert session.state is SessionState.ENDED and session.duration(500) == 30
     assert Session.from_json(session.to_json()) == session
+
+
+@pytest.mark.parametrize(
+    ("lang", "title"),
+    [
+        ("sr-Latn", "Ljudska prava i migracije"),  # the page's catalogue: its language part
+        ("sr", "Ljudska prava i migracije"),
+        ("ar", "حقوق الإنسان والهجرة"),
+        ("fr", "Human Rights and Migration"),  # not translated: the English title
+        (None, "Human Rights and Migration"),
+    ],
+)
+def test_titles_are_given_in_the_pages_language(lang: str | None, title: str) -> None:
+    catalogue = Catalogue.from_dict(
+        {
+            "topics": [{"id": "rights", "title": "Rights", "titles": {"sr": "Prava"}}],
+            "modules": [
+                {
+                    "id": "m02",
+                    "topic": "rights",
+                    "title": "Human Rights and Migration",
+                    "titles": {"sr": "Ljudska prava i migracije", "ar": "حقوق الإنسان والهجرة"},
+                }
+            ],
+        }
+    )
+    assert catalogue.module("m02").title_in(lang) == title
+    assert catalogue.module("m02").to_json()["titles"]["sr"] == "Ljudska prava i migracije"
+    assert catalogue.topics[0].title_in("sr-Latn") == "Prava"
+
+
+def test_the_shipped_catalogue_is_translated_into_every_shipped_language() -> None:
+    catalogue = shipped()
+    for item in (*catalogue.topics, *catalogue.modules):
+        assert {"sr", "mk", "sq", "ar"} <= set(item.titles), item.id

@@ -244,7 +244,9 @@ async def test_the_pages_are_served_in_the_readers_language(
     page = await client.get("/library", headers={"Accept-Language": "ar"})
     html = await page.text()
     assert page.status == 200 and 'dir="rtl"' in html and "مكتبة الجلسات المسجلة" in html
-    assert "Smuggling and Irregular Migration" in html  # topics to search by
+    # Topics to search by, with their titles in the catalogue's translation.
+    assert "التهريب والهجرة غير النظامية" in html
+    assert "Smuggling and Irregular Migration" not in html
     player = await client.get(
         f"/library/{ids['Smuggling routes']}", headers={"Accept-Language": "mk"}
     )
