@@ -213,3 +213,86 @@ async def test_the_cough_button_silences_the_channel_within_50_ms(
     await hears(ana, lambda m: m[EMMA_HZ] < SILENT_DB, "Ana hears the held button's silence")
     await emma.mouse.up()
     await expect(emma.locator(".on-air-light")).to_have_text("ON AIR")
+
+
+async def test_relay_is_suggested_and_picks_the_pivot_and_the_trainer_sees_a_signal(
+    served: ServerProcess, launch_browser: LaunchBrowser, tmp_path: Path
+) -> None:
+    floor = await voice(launch_browser, tmp_path, FLOOR_HZ)
+    tea = await person(floor, served, "trainer", "Tea", "en", mic=True)
+    await speaker(launch_browser, tmp_path, served, "Emma", "en", EMMA_HZ)
+    rania = await speaker(launch_browser, tmp_path, served, "Rania", "ar", RANIA_HZ)
+
+    # Rania hears the floor; Emma's English is not forwarded to her.
+    await expect(rania.locator(".booth-incoming")).to_have_attribute("data-source", "floor")
+    await hears(rania, lambda m: m[FLOOR_HZ] > -60 and m[EMMA_HZ] < SILENT_DB, "the floor")
+
+    # The floor speaks Serbian, none of the Arabic booth's languages: relay is suggested,
+    # from the English channel, and picking it brings Emma's voice, named.
+    await tea.get_by_label("Floor language").select_option("sr")
+    use = rania.locator("#booth-use-relay")
+    await expect(use).to_contain_text("الإنجليزية")
+    await use.click()
+    await expect(rania.locator(".booth-incoming")).to_have_attribute("data-source", "en")
+    await expect(rania.locator(".booth-incoming")).to_contain_text("Emma")
+    await hears(
+        rania, lambda m: m[EMMA_HZ] > -60 and m[EMMA_HZ] > m[FLOOR_HZ] + 8, "Emma as the pivot"
+    )
+
+    # "Slow down": the trainer sees it at once, over the page, in her language.
+    await rania.locator("#booth-signal-slow_down").click()
+    alert = tea.locator(".booth-signal-alerts li")
+    await expect(alert).to_have_text("Rania (Arabic booth): please slow down. Dismiss")
+    await expect(alert).to_be_in_viewport()
+    await tea.get_by_role("button", name="Dismiss").click()
+    await expect(alert).to_have_count(0)
+
+
+# Feeds the booth's mixer a 1 kHz tone at -30 dBFS, then 20 dB louder, and returns the
+# peaks (dBFS) of what reaches the ears before and during the burst, every sample seen.
+BURST = """
+async () => {
+  const mixer = document.getElementById("interpretation").interpretation.mixer;
+  const context = mixer.context;
+  await context.resume();
+  const tone = context.createOscillator();
+  tone.frequency.value = 1000;
+  const level = context.createGain();
+  level.gain.value = 10 ** (-30 / 20);
+  tone.connect(level).connect(mixer.output);
+  const tap = context.createScriptProcessor(1024, 1, 1);
+  let peak = 0;
+  tap.onaudioprocess = (event) => {
+    for (const x of event.inputBuffer.getChannelData(0)) peak = Math.max(peak, Math.abs(x));
+  };
+  mixer.ears.connect(tap);
+  tap.connect(context.destination);
+  const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+  const db = (x) => 20 * Math.log10(x);
+  tone.start();
+  await wait(400);
+  peak = 0;
+  await wait(400);
+  const quiet = db(peak);
+  peak = 0;
+  level.gain.setValueAtTime(10 ** (-10 / 20), context.currentTime);
+  await wait(600);
+  const burst = db(peak);
+  tone.stop();
+  tap.disconnect();
+  return { quiet, burst };
+}
+"""
+
+
+async def test_the_limiter_caps_a_20_db_burst_before_the_ears(
+    served: ServerProcess, launch_browser: LaunchBrowser
+) -> None:
+    ivana = await person(await launch_browser(), served, "interpreter", "Ivana", "sr")
+    await expect(ivana.locator("#booth")).to_be_visible()
+    await ivana.get_by_label("Zaštita sluha: vrhovi ograničeni na").select_option("-18")
+    levels = await ivana.evaluate(BURST)
+    # Under the limit the sound passes unchanged; the burst (+20 dB, to -10 dBFS) is held
+    # at the limit, its onset included.
+    assert abs(levels["quiet"] + 30) < 1.5, levels
+    assert levels["burst"] < -18 + 2, levels
