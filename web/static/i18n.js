@@ -65,3 +65,35 @@ export function formatTime(epochSeconds) {
   }
   return format.format(new Date(epochSeconds * 1000));
 }
+
+/**
+ * A date and time in the page's language ("6. 12. 2026. 14:05" in Serbian). A browser
+ * build with no data for the language (Macedonian and Albanian in Debian's Chromium)
+ * would fall back to American English: write day.month.year and the 24-hour clock
+ * those countries use instead.
+ * @param {number} epochSeconds
+ * @returns {string}
+ */
+export function formatDate(epochSeconds) {
+  const when = new Date(epochSeconds * 1000);
+  const format = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short" });
+  if (format.resolvedOptions().locale.split("-")[0] === language.split("-")[0]) return format.format(when);
+  /** @type {Intl.DateTimeFormatOptions} */
+  const numeric = { day: "numeric", month: "numeric", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  const parts = Object.fromEntries(new Intl.DateTimeFormat(language, numeric).formatToParts(when).map((p) => [p.type, p.value]));
+  return `${parts.day}.${parts.month}.${parts.year} ${parts.hour}:${parts.minute}`;
+}
+
+/**
+ * What an API error body says, in the page's language: a refused token by its reason
+ * (refused.reason.*), other errors by their code (error.*), else the server's words.
+ * @param {any} body the JSON reply ({error: {code, message, reason?}})
+ * @param {number} [status] the HTTP status, said when the body says nothing
+ * @returns {string}
+ */
+export function errorText(body, status) {
+  const error = body?.error;
+  const key = error?.reason ? `refused.reason.${error.reason}` : error?.code ? `error.${error.code}` : "";
+  if (key && (strings[key] ?? fallback[key])) return t(key);
+  return error?.message || `HTTP ${status ?? ""}`.trim();
+}

@@ -1,7 +1,8 @@
 // The library page: recordings grouped by topic and training module, with search.
 // Data from GET /api/recordings with the join token of this tab (see join.js).
 import { joinToken } from "/static/join.js";
-import { loadLanguage, t, currentLanguage } from "/static/i18n.js";
+import { titleOf } from "/static/catalogue.js";
+import { errorText, formatDate, loadLanguage, t } from "/static/i18n.js";
 import { languageName } from "/static/languages.js";
 
 const REFRESH_MS = 3000; // while something is being prepared, its progress is refreshed
@@ -10,12 +11,6 @@ const form = /** @type {HTMLFormElement} */ (document.getElementById("library-se
 const message = /** @type {HTMLElement} */ (document.getElementById("library-message"));
 const results = /** @type {HTMLElement} */ (document.getElementById("library-results"));
 let timer = 0;
-
-/** @param {number} epochSeconds */
-function date(epochSeconds) {
-  return new Intl.DateTimeFormat(currentLanguage(), { dateStyle: "medium", timeStyle: "short" })
-    .format(new Date(epochSeconds * 1000));
-}
 
 /** @param {any} recording */
 function statusText(recording) {
@@ -56,7 +51,7 @@ function card(recording) {
   item.append(heading);
   const meta = document.createElement("p");
   meta.className = "meta";
-  const parts = [t("library.by", { name: recording.trainer }), date(recording.started_at)];
+  const parts = [t("library.by", { name: recording.trainer }), formatDate(recording.started_at)];
   if (recording.duration_s) parts.push(t("library.duration", { minutes: Math.max(1, Math.round(recording.duration_s / 60)) }));
   if (recording.languages.length) {
     parts.push(t("library.languages", { list: recording.languages.map(languageName).join(", ") }));
@@ -105,10 +100,10 @@ function render(recordings, catalogue, filtered) {
   }
   const groups = catalogue.topics.map((topic) => ({
     id: topic.id,
-    title: topic.title,
+    title: titleOf(topic),
     modules: topic.modules.map((/** @type {any} */ module) => ({
       id: module.id,
-      title: module.title,
+      title: titleOf(module),
       items: byModule.get(module.id) || [],
     })),
   }));
@@ -162,7 +157,7 @@ async function retryProcessing(recording, button) {
     });
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
-      throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
+      throw new Error(errorText(body, response.status));
     }
     await load();
   } catch (error) {
@@ -191,7 +186,7 @@ async function load() {
     }
     const response = await fetch(`/api/recordings?${query}`, { headers });
     const body = await response.json();
-    if (!response.ok) throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
+    if (!response.ok) throw new Error(errorText(body, response.status));
     render(body.recordings, /** @type {{topics: any[]}} */ (catalogue), query.toString() !== "");
     message.textContent = body.recordings.length || !query.toString() ? "" : t("library.empty");
     if (body.recordings.some((/** @type {any} */ r) => r.status === "processing" || r.status === "recording")) {

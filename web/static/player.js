@@ -2,7 +2,8 @@
 // the MP4 download, and resuming where this learner stopped last time.
 import Hls from "/vendor/hls.js/hls.min.mjs";
 import { joinToken } from "/static/join.js";
-import { loadLanguage, t } from "/static/i18n.js";
+import { titleOf } from "/static/catalogue.js";
+import { errorText, loadLanguage, t } from "/static/i18n.js";
 import { languageName } from "/static/languages.js";
 
 const SAVE_EVERY_S = 10;
@@ -16,6 +17,41 @@ const message = /** @type {HTMLElement} */ (document.getElementById("player-mess
 const recordingId = root.dataset.recording || "";
 const token = joinToken();
 let lastSaved = -1;
+
+/**
+ * The learner's languages, most wanted first: their link's (the join token's `lang`,
+ * read without checking it: the server does), then the page's.
+ * @returns {string[]}
+ */
+function learnerLanguages() {
+  const wanted = [];
+  try {
+    const payload = (token || "").split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const lang = JSON.parse(atob(payload)).lang;
+    if (typeof lang === "string" && lang) wanted.push(lang);
+  } catch {
+    // no token, or not one we can read: the page's language decides
+  }
+  wanted.push(document.documentElement.lang || "");
+  return wanted.filter(Boolean);
+}
+
+/**
+ * The audio track in the learner's language (exactly, else by its language part:
+ * "sr-Latn" finds "sr"), or -1 when the recording has none of theirs.
+ * @param {string[]} trackLanguages each track's language, in order
+ * @param {string[]} wanted
+ */
+function trackFor(trackLanguages, wanted) {
+  const base = (/** @type {string} */ code) => code.split("-")[0].toLowerCase();
+  for (const lang of wanted) {
+    const exact = trackLanguages.findIndex((code) => code.toLowerCase() === lang.toLowerCase());
+    if (exact >= 0) return exact;
+    const near = trackLanguages.findIndex((code) => code && base(code) === base(lang));
+    if (near >= 0) return near;
+  }
+  return -1;
+}
 
 /** @param {number} seconds */
 function clock(seconds) {
@@ -32,7 +68,7 @@ async function api(path, init = {}) {
   const response = await fetch(path, { ...init, headers });
   if (response.status === 204) return null;
   const body = await response.json();
-  if (!response.ok) throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
+  if (!response.ok) throw new Error(errorText(body, response.status));
   return body;
 }
 
@@ -140,7 +176,8 @@ async function start() {
   }
   /** @type {HTMLElement} */ (document.getElementById("player-title")).textContent = recording.title;
   document.title = recording.title;
-  const meta = [recording.module_title, t("library.by", { name: recording.trainer })].filter(Boolean);
+  const module = recording.module_title ? titleOf({ title: recording.module_title, titles: recording.module_titles }) : "";
+  const meta = [module, t("library.by", { name: recording.trainer })].filter(Boolean);
   /** @type {HTMLElement} */ (document.getElementById("player-meta")).textContent = meta.join(" · ");
   if (recording.status !== "ready") {
     message.textContent = recording.status === "failed"
@@ -166,8 +203,16 @@ async function start() {
   // enableWorker: off, as the page's Content-Security-Policy allows no blob: workers.
   const hls = new Hls({ enableWorker: false });
   hls.on(Hls.Events.MANIFEST_PARSED, () => offerResume(recording));
-  // The audio languages are known once hls.js has read the master playlist's renditions.
+  // The audio languages are known once hls.js has read the master playlist's renditions:
+  // start in the learner's language when the recording has it (once: later the choice is theirs).
+  let chosen = false;
   hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, () => {
+    if (!chosen) {
+      chosen = true;
+      const languages = hls.audioTracks.map((track, i) => track.lang || recording.audio[i]?.language || "");
+      const index = trackFor(languages, learnerLanguages());
+      if (index >= 0 && index !== hls.audioTrack) hls.audioTrack = index;
+    }
     showLanguages(recording, hls);
     root.dataset.ready = "true";
   });

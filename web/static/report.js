@@ -1,7 +1,8 @@
 // A session's report: the presence timeline and result charts (SVG from the server), the
 // attendance table, and downloads of the CSV and xAPI exports.
 
-import { loadLanguage, t } from "/static/i18n.js";
+import { titleOf } from "/static/catalogue.js";
+import { errorText, formatDate, loadLanguage, t } from "/static/i18n.js";
 import { joinToken } from "/static/join.js";
 
 await loadLanguage();
@@ -16,7 +17,7 @@ async function get(path) {
   const response = await fetch(`${base}/${path}`, { headers: { Authorization: `Bearer ${token}` } });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    throw new Error(body.error?.message || `HTTP ${response.status}`);
+    throw new Error(errorText(body, response.status));
   }
   return response;
 }
@@ -52,7 +53,21 @@ async function showModule(id, share) {
   const catalogue = response?.ok ? await response.json() : { topics: [] };
   const module = catalogue.topics.flatMap((/** @type {any} */ topic) => topic.modules).find((/** @type {any} */ m) => m.id === id);
   const percent = Math.round((share ?? 0) * 100);
-  element.textContent = t("report.module", { title: module?.title || id, percent });
+  element.textContent = t("report.module", { title: module ? titleOf(module) : id, percent });
+}
+
+/**
+ * When the session ran, in the page's language (Intl.DateTimeFormat).
+ * @param {{started_at: number|null, ended_at: number|null}} session
+ */
+function showWhen(session) {
+  const element = /** @type {HTMLElement} */ (document.getElementById("report-when"));
+  if (session.started_at === null) return;
+  element.hidden = false;
+  element.textContent =
+    session.ended_at === null
+      ? t("report.started", { start: formatDate(session.started_at) })
+      : t("report.held", { start: formatDate(session.started_at), end: formatDate(session.ended_at) });
 }
 
 async function load() {
@@ -60,6 +75,7 @@ async function load() {
   const title = attendance.session.title;
   /** @type {HTMLElement} */ (document.getElementById("report-title")).textContent = t("report.title_of", { title });
   showModule(attendance.session.module_id, attendance.min_presence);
+  showWhen(attendance.session);
   const body = /** @type {HTMLElement} */ (document.querySelector("#report-table tbody"));
   body.replaceChildren(
     ...attendance.rows.map((/** @type {any} */ row) => {
