@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from classroom.errors import InvalidCommand, NotFound
 from classroom.permissions import Action, Role, can, require
 from classroom.room import Event
+from classroom.roster import NOBODY, Roster, audience
 
 
 class Entry(Protocol):
@@ -38,9 +39,16 @@ class Book(abc.ABC, Generic[EntryT, CommandT]):
     plural: ClassVar[str]
     limit: ClassVar[int]  # entries kept per room
 
-    def __init__(self, room: str) -> None:
+    def __init__(self, room: str, roster: Roster = NOBODY) -> None:
         self.room = room
         self.entries: dict[str, EntryT] = {}
+        #: The room's membership, read-only (the room core): who is told live results.
+        self.roster = roster
+
+    @property
+    def viewers(self) -> tuple[str, ...]:
+        """Who may see results among those present: live tallies go to them."""
+        return audience(self.roster, Action.VIEW_RESULTS)
 
     def find(self, entry_id: str) -> EntryT:
         entry = self.entries.get(entry_id)

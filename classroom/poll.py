@@ -236,7 +236,6 @@ class CreatePoll:
     role: Role
     poll_id: str
     spec: PollSpec
-    viewers: tuple[str, ...] = ()  # who may see results now: they are told
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,7 +244,6 @@ class OpenPoll:
     role: Role
     poll_id: str
     session_id: str | None = None
-    viewers: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,7 +251,6 @@ class ClosePoll:
     actor: str
     role: Role
     poll_id: str
-    viewers: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,7 +267,6 @@ class AnswerPoll:
     name: str
     poll_id: str
     answer: Any  # as received; checked against the poll
-    viewers: tuple[str, ...] = ()
 
 
 Command = CreatePoll | OpenPoll | ClosePoll | PublishResults | AnswerPoll
@@ -335,19 +331,19 @@ class PollBook(Book[Poll, Command]):
 
     def _on_CreatePoll(self, cmd: CreatePoll, now: float) -> list[Event]:
         poll = self._add(cmd.role, Poll(cmd.poll_id, cmd.spec, cmd.actor, now))
-        return [PollCreated(cmd.viewers, poll.full())]
+        return [PollCreated(self.viewers, poll.full())]
 
     def _on_OpenPoll(self, cmd: OpenPoll, now: float) -> list[Event]:
         poll = self._managed(
             cmd, PollState.DRAFT, "poll {id} is {state}; only a draft can be opened"
         )
         poll.state, poll.opened_at, poll.session_id = PollState.OPEN, now, cmd.session_id
-        return [PollOpened(None, poll.public()), PollTallied(cmd.viewers, poll.id, poll.tally())]
+        return [PollOpened(None, poll.public()), PollTallied(self.viewers, poll.id, poll.tally())]
 
     def _on_ClosePoll(self, cmd: ClosePoll, now: float) -> list[Event]:
         poll = self._managed(cmd, PollState.OPEN, "poll {id} is {state}, not open")
         poll.state, poll.closed_at = PollState.CLOSED, now
-        return [PollClosed(None, poll.public()), PollTallied(cmd.viewers, poll.id, poll.tally())]
+        return [PollClosed(None, poll.public()), PollTallied(self.viewers, poll.id, poll.tally())]
 
     def _on_PublishResults(self, cmd: PublishResults, now: float) -> list[Event]:
         poll = self._managed(cmd, PollState.CLOSED, "close the poll before publishing its results")
@@ -374,5 +370,5 @@ class PollBook(Book[Poll, Command]):
         shown = list(answer) if isinstance(answer, tuple) else answer
         return [
             PollAnswerRecorded((cmd.actor,), poll.id, shown, changed),
-            PollTallied(cmd.viewers, poll.id, poll.tally()),
+            PollTallied(self.viewers, poll.id, poll.tally()),
         ]

@@ -150,7 +150,6 @@ class CreateQuiz:
     role: Role
     quiz_id: str
     spec: QuizSpec
-    viewers: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +158,6 @@ class StartQuiz:
     role: Role
     quiz_id: str
     session_id: str | None = None
-    viewers: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,14 +165,11 @@ class NextQuestion:
     actor: str
     role: Role
     quiz_id: str
-    viewers: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
 class ExpireQuestions:
     """Time passed: every question past its time limit closes."""
-
-    viewers: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +180,6 @@ class AnswerQuestion:
     quiz_id: str
     index: int
     choices: tuple[int, ...]
-    viewers: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,7 +187,6 @@ class EndQuiz:
     actor: str
     role: Role
     quiz_id: str
-    viewers: tuple[str, ...] = ()
 
 
 Command = CreateQuiz | StartQuiz | NextQuestion | ExpireQuestions | AnswerQuestion | EndQuiz
@@ -280,7 +273,7 @@ class QuizBook(Book[Quiz, Command]):
 
     def _on_CreateQuiz(self, cmd: CreateQuiz, now: float) -> list[Event]:
         quiz = self._add(cmd.role, Quiz(cmd.quiz_id, cmd.spec, cmd.actor, now))
-        return [QuizCreated(cmd.viewers, quiz.full())]
+        return [QuizCreated(self.viewers, quiz.full())]
 
     def _on_StartQuiz(self, cmd: StartQuiz, now: float) -> list[Event]:
         refusal = "quiz {id} is {state}; only a draft can start"
@@ -295,7 +288,7 @@ class QuizBook(Book[Quiz, Command]):
             QuestionOpened(None, quiz.id, index, question.public(), now + question.time_limit_s)
         ]
 
-    def _close(self, quiz: Quiz, viewers: tuple[str, ...]) -> list[Event]:
+    def _close(self, quiz: Quiz) -> list[Event]:
         if not quiz.question_open:
             return []
         quiz.question_open = False
@@ -313,14 +306,14 @@ class QuizBook(Book[Quiz, Command]):
         quiz = self._running(cmd)
         if quiz.current + 1 >= len(quiz.spec.questions):
             raise InvalidCommand("that was the last question; end the quiz")
-        return [*self._close(quiz, cmd.viewers), *self._open(quiz, quiz.current + 1, now)]
+        return [*self._close(quiz), *self._open(quiz, quiz.current + 1, now)]
 
     def _on_ExpireQuestions(self, cmd: ExpireQuestions, now: float) -> list[Event]:
         events: list[Event] = []
         for quiz in self.entries.values():
             deadline = quiz.deadline
             if deadline is not None and now >= deadline + ANSWER_GRACE_S:
-                events += self._close(quiz, cmd.viewers)
+                events += self._close(quiz)
         return events
 
     def _on_AnswerQuestion(self, cmd: AnswerQuestion, now: float) -> list[Event]:
@@ -346,12 +339,12 @@ class QuizBook(Book[Quiz, Command]):
         quiz.answers[(cmd.index, cmd.actor)] = QuizAnswer(choices, cmd.name, now, seconds, points)
         return [
             QuizAnswerRecorded((cmd.actor,), quiz.id, cmd.index, list(choices)),
-            QuestionTallied(cmd.viewers, quiz.id, cmd.index, quiz.question_tally(cmd.index)),
+            QuestionTallied(self.viewers, quiz.id, cmd.index, quiz.question_tally(cmd.index)),
         ]
 
     def _on_EndQuiz(self, cmd: EndQuiz, now: float) -> list[Event]:
         quiz = self._running(cmd)
-        events = self._close(quiz, cmd.viewers)
+        events = self._close(quiz)
         quiz.state, quiz.ended_at = QuizState.ENDED, now
         results = quiz.results()
         board = None
@@ -359,5 +352,5 @@ class QuizBook(Book[Quiz, Command]):
             board = [{k: r[k] for k in ("rank", "name", "score")} for r in results]
         events.append(QuizEnded(None, quiz.id, board))
         events += [QuizScored((r["id"],), quiz.id, r) for r in results]
-        events.append(QuizResultsReported(cmd.viewers, quiz.id, results))
+        events.append(QuizResultsReported(self.viewers, quiz.id, results))
         return events

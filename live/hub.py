@@ -163,10 +163,22 @@ Keep = Callable[["LiveRoom", list[Event]], Awaitable[None]]
 
 @dataclasses.dataclass(frozen=True)
 class Machine:
-    """How a room runs one feature's commands: who decides and what keeps the outcome."""
+    """How a room runs one feature's commands: who decides and what keeps the outcome.
+
+    A machine whose state is read from the store before deciding (``prepare``) and put
+    back as it was when keeping fails (``undo``, given the error) runs one command of a
+    room at a time, holding the room's ``lock`` from preparing to delivering: what memory
+    holds never runs ahead of what is stored, and nobody is told of a change not kept.
+    Events of the ``unheard`` types are delivered but not given to the listeners (a
+    receipt pairing a person with an anonymous answer must not reach a journal).
+    """
 
     decide: Decide
     keep: Keep | None = None
+    prepare: Callable[[LiveRoom], Awaitable[None]] | None = None
+    undo: Callable[[LiveRoom, BaseException], None] | None = None
+    lock: Callable[[LiveRoom], asyncio.Lock] | None = None
+    unheard: tuple[type[Event], ...] = ()
 
 
 class LiveRoom:
@@ -249,11 +261,25 @@ class LiveRoom:
         delivered and the listeners react. If the store fails, the caller gets the error
         and nobody was told."""
         machine = self.hub.machine(command)
-        events = machine.decide(self, command, self.hub.clock())
-        if machine.keep is not None and events:
-            await machine.keep(self, events)
+        if machine.lock is None:
+            return await self._run(machine, command)
+        async with machine.lock(self):
+            return await self._run(machine, command)
+
+    async def _run(self, machine: Machine, command: Any) -> list[Event]:
+        if machine.prepare is not None:
+            await machine.prepare(self)
+        try:
+            events = machine.decide(self, command, self.hub.clock())
+            if machine.keep is not None and events:
+                await machine.keep(self, events)
+        except BaseException as error:
+            if machine.undo is not None:
+                machine.undo(self, error)
+            raise
         self.deliver(events)
-        self.tell_listeners(events)
+        heard = [e for e in events if not isinstance(e, machine.unheard)]
+        self.tell_listeners(heard)
         return events
 
     def apply(self, command: Any) -> list[Event]:

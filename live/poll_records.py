@@ -16,28 +16,42 @@ Key layout (``{room}`` and ids are validated names):
 
 A participant's answer is claimed with HSETNX (or replaced with HSET where the poll lets
 answers change), so however many answers race, and across restarts, each person counts
-once. Writes happen under the room's lock, before the events go out: what a participant
-sees acknowledged is stored.
+once. Commands of polls and quizzes take the one command path (``LiveRoom.execute``,
+machine ``Books``): writes happen under the room's books lock, before the events go out,
+so what a participant sees acknowledged is stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
+from classroom import poll as poll_core
+from classroom import quiz as quiz_core
 from classroom.errors import InvalidCommand, StoreUnavailable
-from classroom.permissions import Action, can
-from classroom.poll import Ballot, Poll, PollAnswerRecorded, PollBook, PollSpec
+from classroom.poll import (
+    Ballot,
+    Poll,
+    PollAnswerRecorded,
+    PollBook,
+    PollClosed,
+    PollCreated,
+    PollOpened,
+    PollResultsPublished,
+    PollSpec,
+)
 from classroom.ports import Store
 from classroom.question import QuizSpec
 from classroom.quiz import Quiz, QuizAnswer, QuizBook
 from classroom.room import Event
-from live.hub import LiveRoom
+from classroom.roster import NOBODY, Roster
+from live.hub import Hub, LiveRoom, Machine
 from live.store import RedisStore
 
 log = logging.getLogger("classroom.polls")
@@ -54,13 +68,15 @@ def _poll_key(room: str, poll_id: str, what: str) -> str:
 class RoomBooks:
     """The polls and quizzes of one live room, with the lock that orders their changes."""
 
-    def __init__(self, room: str) -> None:
+    def __init__(self, room: str, roster: Roster = NOBODY) -> None:
         self.room = room
+        self.roster = roster  # the room's membership: who is told live results
         self.lock = asyncio.Lock()
         self.polls: PollBook | None = None
         self.quizzes: QuizBook | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.stale = False  # the store refused a write for what it had: read it again
+        self.before: tuple[Kept, Kept] | None = None  # the books before the running command
 
     @property
     def idle(self) -> bool:
@@ -73,12 +89,12 @@ class RoomBooks:
         not), and kept if the store now holds less than memory (Redis restarted empty:
         the store's watch writes memory back, ``resync``)."""
         if self.polls is None or self.quizzes is None:
-            self.polls = await load_polls(store, self.room)
-            self.quizzes = await load_quizzes(store, self.room)
+            self.polls = await load_polls(store, self.room, self.roster)
+            self.quizzes = await load_quizzes(store, self.room, self.roster)
         elif self.stale:
             polls, quizzes = (
-                await load_polls(store, self.room),
-                await load_quizzes(store, self.room),
+                await load_polls(store, self.room, self.roster),
+                await load_quizzes(store, self.room, self.roster),
             )
             if polls.entries.keys() >= self.polls.entries.keys() and (
                 quizzes.entries.keys() >= self.quizzes.entries.keys()
@@ -93,13 +109,8 @@ class RoomBooks:
 
 def books(live: LiveRoom) -> RoomBooks:
     if live.books is None:
-        live.books = RoomBooks(live.name)
+        live.books = RoomBooks(live.name, live.core)
     return live.books
-
-
-def viewers(live: LiveRoom) -> tuple[str, ...]:
-    """Who may see results, among those present: live tallies go to them."""
-    return tuple(p.id for p in live.core.present() if can(p.role, Action.VIEW_RESULTS))
 
 
 def module_of(live: LiveRoom) -> str | None:
@@ -116,8 +127,8 @@ def live_session_id(live: LiveRoom) -> str | None:
 # --- polls ------------------------------------------------------------------
 
 
-async def load_polls(store: Store, room: str) -> PollBook:
-    book = PollBook(room)
+async def load_polls(store: Store, room: str, roster: Roster = NOBODY) -> PollBook:
+    book = PollBook(room, roster)
     records = [json.loads(v) for v in (await store.hgetall(f"polls:{room}")).values()]
     for record in sorted(records, key=lambda r: r["created_at"]):
         poll = Poll.from_record(record)
@@ -197,8 +208,8 @@ async def save_answer(store: Store, room: str, poll: Poll, pid: str, answer: Any
 # --- quizzes ----------------------------------------------------------------
 
 
-async def load_quizzes(store: Store, room: str) -> QuizBook:
-    book = QuizBook(room)
+async def load_quizzes(store: Store, room: str, roster: Roster = NOBODY) -> QuizBook:
+    book = QuizBook(room, roster)
     records = [json.loads(v) for v in (await store.hgetall(f"quizzes:{room}")).values()]
     for record in sorted(records, key=lambda r: r["created_at"]):
         quiz = Quiz.from_record(record)
@@ -258,36 +269,119 @@ async def quiz_template(store: Store, module: str | None, template_id: str) -> Q
     return QuizSpec.from_json(spec) if spec else None
 
 
-# --- applying a change --------------------------------------------------------
-
-Change = Callable[[PollBook, QuizBook], tuple[list[Event], Callable[[], Awaitable[None]]]]
+# --- the machine of polls and quizzes -------------------------------------------
 
 
-async def commit(live: LiveRoom, store: Store, change: Change) -> list[Event]:
-    """Run a change of the books under the room's lock: the core decides (raising and
-    changing nothing if refused), the store is written, then the events go out.
+@dataclasses.dataclass(frozen=True)
+class Together:
+    """Commands of the books decided and kept as one (a poll made and opened at once, a
+    prepared quiz copied and started): all of them, or none if one is refused."""
 
-    If the write fails, memory is put back as it was before the change, so what is in
-    memory never runs ahead of what is stored and nobody is told of the change; the
-    caller gets the error (``StoreUnavailable`` when the store is out of reach). If the
-    store refused it for what it holds (another node's answer), the books are read again
-    on next use (``RoomBooks.load``).
-    """
-    part = books(live)
-    async with part.lock:
-        polls, quizzes = await part.load(store)
-        kept = _keep(polls), _keep(quizzes)
-        events, persist = change(polls, quizzes)
+    commands: tuple[poll_core.Command | quiz_core.Command, ...]
+
+
+Command = poll_core.Command | quiz_core.Command | Together
+#: Quiz commands that first close the questions past their time limit (not an answer:
+#: it is refused after the deadline anyway).
+_EXPIRE_FIRST = (
+    quiz_core.CreateQuiz,
+    quiz_core.StartQuiz,
+    quiz_core.NextQuestion,
+    quiz_core.EndQuiz,
+)
+
+
+class Books:
+    """The polls and quizzes of every room, run by ``LiveRoom.execute`` (registered once
+    per hub by ``register``): one command of a room at a time under its books' lock,
+    the books read from the store first (``prepare``); the core decides, then what the
+    events changed is written (``keep``); if that fails, the books are put back as they
+    were (``undo``) and nobody is told. Who is told live results is the core's business:
+    the books read the room's roster."""
+
+    def __init__(self, store: Callable[[], Store]) -> None:
+        self.store = store
+
+    def machine(self) -> Machine:
+        return Machine(
+            self.decide,
+            self.keep,
+            prepare=self.prepare,
+            undo=self.undo,
+            lock=lambda live: books(live).lock,
+            unheard=(PollAnswerRecorded,),
+        )
+
+    async def prepare(self, live: LiveRoom) -> None:
+        await books(live).load(self.store())
+
+    def decide(self, live: LiveRoom, command: Command, now: float) -> list[Event]:
+        part = books(live)
+        polls, quizzes = part.polls, part.quizzes
+        assert polls is not None and quizzes is not None  # read by ``prepare``
+        part.before = _keep(polls), _keep(quizzes)
+        commands = command.commands if isinstance(command, Together) else (command,)
+        events: list[Event] = []
+        for step in commands:
+            if isinstance(step, _EXPIRE_FIRST):
+                events += quizzes.handle(quiz_core.ExpireQuestions(), now)
+            if isinstance(step, quiz_core.Command):
+                events += quizzes.handle(step, now)
+            else:
+                events += polls.handle(step, now)
+        return events
+
+    async def keep(self, live: LiveRoom, events: list[Event]) -> None:
+        """Write what the events changed: an answer by itself, or each poll and quiz whole.
+        A refusal by the store for what it holds (another node's answer) marks the books
+        to be read again."""
+        part, store, room = books(live), self.store(), live.name
+        polls, quizzes = part.polls, part.quizzes
+        assert polls is not None and quizzes is not None
+        changed_polls: dict[str, None] = {}
+        changed_quizzes: dict[str, None] = {}
         try:
-            await persist()
-        except BaseException as error:
-            _put_back(polls, kept[0])
-            _put_back(quizzes, kept[1])
-            if not isinstance(error, StoreUnavailable | asyncio.CancelledError):
-                part.stale = True
+            for event in events:
+                if isinstance(event, PollAnswerRecorded) and event.to:
+                    poll = polls.entries[event.poll]
+                    await save_answer(store, room, poll, event.to[0], event.answer)
+                elif isinstance(event, quiz_core.QuizAnswerRecorded) and event.to:
+                    quiz = quizzes.entries[event.quiz]
+                    await save_quiz_answer(store, room, quiz, event.index, event.to[0])
+                elif isinstance(event, PollCreated | PollOpened | PollClosed):
+                    changed_polls[event.poll["id"]] = None
+                elif isinstance(event, PollResultsPublished):
+                    changed_polls[event.poll] = None
+                elif isinstance(event, quiz_core.QuizCreated | quiz_core.QuizStarted):
+                    changed_quizzes[event.quiz["id"]] = None
+                elif isinstance(
+                    event,
+                    quiz_core.QuestionOpened | quiz_core.QuestionClosed | quiz_core.QuizEnded,
+                ):
+                    changed_quizzes[event.quiz] = None
+            for poll_id in changed_polls:
+                await save_poll(store, room, polls.entries[poll_id])
+            for quiz_id in changed_quizzes:
+                await save_quiz(store, room, quizzes.entries[quiz_id])
+        except StoreUnavailable:
             raise
-        emit(live, events)
-    return events
+        except Exception:
+            part.stale = True
+            raise
+
+    def undo(self, live: LiveRoom, error: BaseException) -> None:
+        """Put the books back as they were before the command."""
+        part = books(live)
+        if part.before is not None and part.polls is not None and part.quizzes is not None:
+            _put_back(part.polls, part.before[0])
+            _put_back(part.quizzes, part.before[1])
+        part.before = None
+
+
+def register(hub: Hub, store: Callable[[], Store]) -> None:
+    """Run the commands of polls and quizzes on this hub (once, whichever service asks)."""
+    if poll_core.CreatePoll not in hub.machines:
+        hub.register(Command, Books(store).machine())
 
 
 Kept = dict[str, tuple[Any, dict[str, Any]]]
@@ -348,13 +442,3 @@ async def resync(live: LiveRoom, store: Store) -> int:
                 key, field = f"quiz:{live.name}:{quiz.id}:answers", f"{index}:{pid}"
                 await store.hset(key, field, json.dumps(answer.to_json()))
         return len(part.polls.entries) + len(part.quizzes.entries)
-
-
-def emit(live: LiveRoom, events: list[Event]) -> None:
-    """Deliver events to their audience and tell the hub's listeners (the recorder's journal)."""
-    if not events:
-        return
-    live.deliver(events)
-    # A receipt of someone's answer goes to them alone and to no listener: for an anonymous
-    # poll it is the one place person and answer meet, and it must not reach a journal.
-    live.tell_listeners([e for e in events if not isinstance(e, PollAnswerRecorded)])

@@ -1,10 +1,12 @@
 """The polls service: create, open, answer, close and publish live polls; list a room's and
 prepare them ahead (for the room, or as a training module's templates).
 
-State changes go through the core (``classroom.poll``), are stored through
-``live.poll_records`` under the room's lock, then delivered to the room. Who answers is
-always the caller's identity; a poll is named by id. Quizzes (``live.quizzes``) share the
-room's books, lock and snapshot, and the listing and preparing (``Entries``).
+Every change is a command of the core (``classroom.poll``) run on the one command path
+(``LiveRoom.execute``, the machine ``live.poll_records.Books``): decided, stored under the
+room's books lock, then delivered to its audience, which the core reads from the room's
+roster. Who answers is always the caller's identity; a poll is named by id. Quizzes
+(``live.quizzes``) share the room's books, lock and snapshot, and the listing and
+preparing (``Entries``).
 
 Services reach the store through ``store``, a ``Callable[[], Store]`` given by the
 composition root: the store opens at start-up, after the services are made, and the
@@ -31,19 +33,18 @@ from classroom.room import Admitted, Event
 from config import Settings
 from live.hub import Connection, Hub, LiveRoom
 from live.poll_records import (
+    Together,
     books,
-    commit,
     live_session_id,
     load_polls,
     module_of,
     new_id,
     poll_template,
-    save_answer,
+    register,
     save_poll,
     save_template,
     template_authors,
     templates,
-    viewers,
 )
 
 StoreRef = Callable[[], Store]
@@ -64,7 +65,7 @@ class Kind:
     book: Callable[[PollBook, QuizBook], Book[Any, Any]]  # its book among the room's two
     load: Callable[[Store, str], Awaitable[Book[Any, Any]]]  # a room's book, from the store
     save: Callable[[Store, str, Any], Awaitable[None]]  # one entry, to the store
-    create: Callable[[str, Role, str, Any, tuple[str, ...]], Any]  # its create command
+    create: Callable[[str, Role, str, Any], Any]  # its create command
 
 
 def unmarked(spec: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +98,7 @@ class Entries:
         self.store = store
         self.catalogue = catalogue
         self.settings = settings
+        register(hub, store)  # the machine that runs polls' and quizzes' commands
 
     async def listing(self, identity: Identity, module: str | None = None) -> dict[str, Any]:
         """The caller's room's entries as they may see them; trainers also get the prepared
@@ -136,15 +138,8 @@ class Entries:
             )
             return {"id": template_id, "module": module, **spec.to_json()}
         live = self.hub.room(identity.room)
-        entry_id, now = new_id(), live.hub.clock()
-        command = kind.create(identity.sub, identity.role, entry_id, spec, viewers(live))
-
-        def change(polls: PollBook, quizzes: QuizBook) -> Any:
-            book = kind.book(polls, quizzes)
-            events = book.handle(command, now)
-            return events, lambda: kind.save(store, live.name, book.entries[entry_id])
-
-        await commit(live, store, change)
+        entry_id = new_id()
+        await live.execute(kind.create(identity.sub, identity.role, entry_id, spec))
         polls, quizzes = await books(live).load(store)
         return kind.book(polls, quizzes).entries[entry_id].full()
 
@@ -165,48 +160,36 @@ class Polls(Entries):
     ) -> None:
         """A new poll in the room; ``open_now`` opens it at once (a poll made on the spot)."""
         member(live, who.sub)
-        await self._create(live, who, new_id(), spec, open_now, live.hub.clock())
+        await self._create(live, who, new_id(), spec, open_now)
 
     async def open(self, live: LiveRoom, who: Identity, poll_id: str) -> None:
         """Open a poll of the room, or a copy of one prepared for the session's module."""
         member(live, who.sub)
-        store, now = self.store(), live.hub.clock()
+        store = self.store()
         polls, _ = await books(live).load(store)
         if poll_id not in polls.entries:
             spec = await poll_template(store, module_of(live), poll_id)
             if spec is None:
                 raise NotFound(f"no poll {poll_id!r} in room {live.name}")
-            await self._create(live, who, new_id(), spec, True, now)
+            await self._create(live, who, new_id(), spec, True)
             return
-        command = core.OpenPoll(who.sub, who.role, poll_id, live_session_id(live), viewers(live))
-        await self._run(live, poll_id, command, now)
+        await live.execute(core.OpenPoll(who.sub, who.role, poll_id, live_session_id(live)))
 
     async def close(self, live: LiveRoom, who: Identity, poll_id: str) -> None:
         member(live, who.sub)
-        command = core.ClosePoll(who.sub, who.role, poll_id, viewers(live))
-        await self._run(live, poll_id, command, live.hub.clock())
+        await live.execute(core.ClosePoll(who.sub, who.role, poll_id))
 
     async def publish(self, live: LiveRoom, who: Identity, poll_id: str) -> None:
         """Show a closed poll's results to everyone."""
         member(live, who.sub)
-        command = core.PublishResults(who.sub, who.role, poll_id)
-        await self._run(live, poll_id, command, live.hub.clock())
+        await live.execute(core.PublishResults(who.sub, who.role, poll_id))
 
     async def answer(
         self, live: LiveRoom, who: Identity, poll_id: str, answer: int | list[int] | str
     ) -> None:
         """The caller's answer: an option, options, a rating or a text."""
         member(live, who.sub)
-        store, now = self.store(), live.hub.clock()
-        command = core.AnswerPoll(who.sub, who.role, who.name, poll_id, answer, viewers(live))
-
-        def change(polls: PollBook, _: QuizBook) -> Any:
-            events = polls.handle(command, now)
-            poll = polls.entries[poll_id]
-            recorded = next(e for e in events if isinstance(e, core.PollAnswerRecorded))
-            return events, lambda: save_answer(store, live.name, poll, who.sub, recorded.answer)
-
-        await commit(live, store, change)
+        await live.execute(core.AnswerPoll(who.sub, who.role, who.name, poll_id, answer))
 
     async def snapshot(self, conn: Connection, live: LiveRoom) -> None:
         """Send a connection the room's polls and quizzes as its person may see them
@@ -236,30 +219,11 @@ class Polls(Entries):
                 live.spawn(self.snapshot(conn, live), "polls snapshot after admission")
 
     async def _create(
-        self,
-        live: LiveRoom,
-        who: Identity,
-        poll_id: str,
-        spec: PollSpec,
-        open_now: bool,
-        now: float,
+        self, live: LiveRoom, who: Identity, poll_id: str, spec: PollSpec, open_now: bool
     ) -> None:
-        store, seen = self.store(), viewers(live)
-
-        def change(polls: PollBook, _: QuizBook) -> Any:
-            events = polls.handle(core.CreatePoll(who.sub, who.role, poll_id, spec, seen), now)
-            if open_now:
-                opening = core.OpenPoll(who.sub, who.role, poll_id, live_session_id(live), seen)
-                events += polls.handle(opening, now)
-            return events, lambda: save_poll(store, live.name, polls.entries[poll_id])
-
-        await commit(live, store, change)
-
-    async def _run(self, live: LiveRoom, poll_id: str, command: core.Command, now: float) -> None:
-        store = self.store()
-
-        def change(polls: PollBook, _: QuizBook) -> Any:
-            events: list[Event] = polls.handle(command, now)
-            return events, lambda: save_poll(store, live.name, polls.entries[poll_id])
-
-        await commit(live, store, change)
+        create = core.CreatePoll(who.sub, who.role, poll_id, spec)
+        if not open_now:
+            await live.execute(create)
+            return
+        opening = core.OpenPoll(who.sub, who.role, poll_id, live_session_id(live))
+        await live.execute(Together((create, opening)))

@@ -1,6 +1,10 @@
 """The quizzes service: scored quizzes run question by question, each question's time
 limit kept; listing and preparing them as for polls (``live.polls.Entries``).
 
+Commands run on the one command path (``LiveRoom.execute``, the machine
+``live.poll_records.Books``, which closes the questions past their time limit before
+any other command of a quiz); the audience of results is the room's roster's.
+
 A quiz question closes at its deadline by a timer of the room's books; after a restart
 the room's first arrival (``arrived``, a join hook that must run before the polls
 snapshot loads the books) re-arms it, and whatever passed its deadline meanwhile closes.
@@ -17,23 +21,19 @@ from classroom import quiz as core
 from classroom.catalogue import Catalogue
 from classroom.errors import NotFound, StoreUnavailable
 from classroom.identity import Identity
-from classroom.poll import PollBook
 from classroom.question import QuizSpec
-from classroom.quiz import QuizBook
 from classroom.room import Event
 from config import Settings
 from live.hub import Connection, Hub, LiveRoom
 from live.poll_records import (
+    Together,
     books,
-    commit,
     live_session_id,
     load_quizzes,
     module_of,
     new_id,
     quiz_template,
     save_quiz,
-    save_quiz_answer,
-    viewers,
 )
 from live.polls import Entries, Kind, StoreRef, member
 
@@ -58,51 +58,39 @@ class Quizzes(Entries):
 
     async def create(self, live: LiveRoom, who: Identity, spec: QuizSpec) -> None:
         member(live, who.sub)
-        quiz_id = new_id()
-        await self._run(
-            live, quiz_id, core.CreateQuiz(who.sub, who.role, quiz_id, spec, viewers(live))
-        )
+        await self._run(live, core.CreateQuiz(who.sub, who.role, new_id(), spec))
 
     async def start(self, live: LiveRoom, who: Identity, quiz_id: str) -> None:
         """Start a quiz of the room, or a copy of one prepared for the session's module."""
         member(live, who.sub)
         role, store = who.role, self.store()
         _, quizzes = await books(live).load(store)
-        if quiz_id not in quizzes.entries:
-            spec = await quiz_template(store, module_of(live), quiz_id)
-            if spec is None:
-                raise NotFound(f"no quiz {quiz_id!r} in room {live.name}")
-            quiz_id = new_id()
-            create = core.CreateQuiz(who.sub, role, quiz_id, spec, viewers(live))
-            await self._run(live, quiz_id, create)
-        command = core.StartQuiz(who.sub, role, quiz_id, live_session_id(live), viewers(live))
-        await self._run(live, quiz_id, command)
+        session = live_session_id(live)
+        if quiz_id in quizzes.entries:
+            await self._run(live, core.StartQuiz(who.sub, role, quiz_id, session))
+            return
+        spec = await quiz_template(store, module_of(live), quiz_id)
+        if spec is None:
+            raise NotFound(f"no quiz {quiz_id!r} in room {live.name}")
+        copied = new_id()
+        create = core.CreateQuiz(who.sub, role, copied, spec)
+        await self._run(live, Together((create, core.StartQuiz(who.sub, role, copied, session))))
 
     async def next_question(self, live: LiveRoom, who: Identity, quiz_id: str) -> None:
         member(live, who.sub)
-        command = core.NextQuestion(who.sub, who.role, quiz_id, viewers(live))
-        await self._run(live, quiz_id, command)
+        await self._run(live, core.NextQuestion(who.sub, who.role, quiz_id))
 
     async def end(self, live: LiveRoom, who: Identity, quiz_id: str) -> None:
         member(live, who.sub)
-        await self._run(live, quiz_id, core.EndQuiz(who.sub, who.role, quiz_id, viewers(live)))
+        await self._run(live, core.EndQuiz(who.sub, who.role, quiz_id))
 
     async def answer(
         self, live: LiveRoom, who: Identity, quiz_id: str, index: int, choices: list[int]
     ) -> None:
         """The caller's answer to question ``index`` (counted once, scored by the core)."""
         member(live, who.sub)
-        store, now = self.store(), live.hub.clock()
-        command = core.AnswerQuestion(
-            who.sub, who.role, who.name, quiz_id, index, tuple(choices), viewers(live)
-        )
-
-        def change(_: PollBook, quizzes: QuizBook) -> Any:
-            events = quizzes.handle(command, now)
-            quiz = quizzes.find(quiz_id)
-            return events, lambda: save_quiz_answer(store, live.name, quiz, index, who.sub)
-
-        await commit(live, store, change)
+        command = core.AnswerQuestion(who.sub, who.role, who.name, quiz_id, index, tuple(choices))
+        await live.execute(command)
 
     async def arrived(self, conn: Connection, live: LiveRoom) -> None:
         """A join hook: the room's first arrival after a restart re-arms the deadline timer
@@ -133,20 +121,8 @@ class Quizzes(Entries):
 
     async def expire(self, live: LiveRoom) -> None:
         """Close every question past its time limit, store it, tell everyone."""
-        store, now = self.store(), live.hub.clock()
-
-        def change(_: PollBook, quizzes: QuizBook) -> Any:
-            events = quizzes.handle(core.ExpireQuestions(viewers(live)), now)
-            closed = {e.quiz for e in events if isinstance(e, core.QuestionClosed)}
-
-            async def persist() -> None:
-                for quiz_id in closed:
-                    await save_quiz(store, live.name, quizzes.entries[quiz_id])
-
-            return events, persist
-
         try:
-            await commit(live, store, change)
+            await live.execute(core.ExpireQuestions())
         except StoreUnavailable:  # closed once the store is back: tried again every second
             log.warning("expired questions not closed yet", extra={"room": live.name})
             await asyncio.sleep(1.0)
@@ -161,22 +137,9 @@ class Quizzes(Entries):
             if part is not None and part.timer is not None:
                 part.timer.cancel()
 
-    async def _run(self, live: LiveRoom, quiz_id: str, command: core.Command) -> list[Event]:
-        """Close what is past its deadline, run the command, store every quiz it changed,
-        tell the room; then re-arm the deadline timer."""
-        store, now = self.store(), live.hub.clock()
-
-        def change(_: PollBook, quizzes: QuizBook) -> Any:
-            events = quizzes.handle(core.ExpireQuestions(viewers(live)), now)
-            events += quizzes.handle(command, now)
-            changed = {quiz_id} | {e.quiz for e in events if isinstance(e, core.QuestionClosed)}
-
-            async def persist() -> None:
-                for changed_id in sorted(changed):
-                    await save_quiz(store, live.name, quizzes.find(changed_id))
-
-            return events, persist
-
-        events = await commit(live, store, change)
+    async def _run(self, live: LiveRoom, command: Any) -> list[Event]:
+        """Run the command (the machine closes what is past its deadline first), then
+        re-arm the deadline timer."""
+        events = await live.execute(command)
         self.schedule_deadline(live)
         return events

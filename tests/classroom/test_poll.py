@@ -10,20 +10,29 @@ import pytest
 from classroom import poll as p
 from classroom.errors import ClassroomError, Forbidden, InvalidCommand, InvalidValue, NotFound
 from classroom.permissions import Role
+from classroom.room import Join, Room
+
+
+def trainer_here() -> Room:
+    """A room with its trainer present: the one who may see live results."""
+    room = Room("demo")
+    room.handle(Join("t", "Tea", Role.TRAINER, None), 0)
+    return room
+
 
 T, A, B = Role.TRAINER, Role.TRAINEE, Role.COMPANION
 
 
 def book_with(spec: p.PollSpec, opened: bool = True) -> p.PollBook:
-    book = p.PollBook("demo")
-    book.handle(p.CreatePoll("t", T, "q", spec, ("t",)), 0)
+    book = p.PollBook("demo", trainer_here())
+    book.handle(p.CreatePoll("t", T, "q", spec), 0)
     if opened:
-        book.handle(p.OpenPoll("t", T, "q", "s1", ("t",)), 1)
+        book.handle(p.OpenPoll("t", T, "q", "s1"), 1)
     return book
 
 
 def answer(book: p.PollBook, who: str, value: Any, role: Role = A) -> list[p.Event]:
-    return book.handle(p.AnswerPoll(who, role, who.upper(), "q", value, ("t",)), 2)
+    return book.handle(p.AnswerPoll(who, role, who.upper(), "q", value), 2)
 
 
 CHOICE = dict(question="Which?", kind="single", options=["A", "B", "C"])
@@ -139,11 +148,11 @@ def test_the_lifecycle_draft_open_closed_published() -> None:
     book = book_with(p.PollSpec.build(**CHOICE), opened=False)
     with pytest.raises(InvalidCommand, match="draft; answers are not taken"):
         answer(book, "a", 0)
-    (opened, tallied) = book.handle(p.OpenPoll("t", T, "q", "s1", ("t",)), 1)
+    (opened, tallied) = book.handle(p.OpenPoll("t", T, "q", "s1"), 1)
     assert isinstance(opened, p.PollOpened) and opened.to is None and "tally" not in opened.poll
     assert opened.poll["session_id"] == "s1" and tallied.to == ("t",)
     answer(book, "a", 1, role=B)  # companions answer under their own name
-    closed, _ = book.handle(p.ClosePoll("t", T, "q", ("t",)), 3)
+    closed, _ = book.handle(p.ClosePoll("t", T, "q"), 3)
     assert isinstance(closed, p.PollClosed) and closed.poll["state"] == "closed"
     with pytest.raises(InvalidCommand, match="closed; answers are not taken"):
         answer(book, "b", 0)

@@ -11,6 +11,15 @@ from classroom import quiz as q
 from classroom.errors import Forbidden, InvalidCommand, InvalidValue, NotFound
 from classroom.permissions import Role
 from classroom.question import Question, QuizSpec
+from classroom.room import Join, Room
+
+
+def trainer_here() -> Room:
+    """A room with its trainer present: the one who may see live results."""
+    room = Room("demo")
+    room.handle(Join("t", "Tea", Role.TRAINER, None), 0)
+    return room
+
 
 T, A = Role.TRAINER, Role.TRAINEE
 ONE = Question("Capital of Albania?", ("Tirana", "Durrës"), (0,), time_limit_s=20, points=100)
@@ -18,15 +27,15 @@ TWO = Question("Pick EU states", ("Croatia", "Serbia", "Slovenia"), (0, 2), 10, 
 
 
 def running(speed_bonus: bool = False, leaderboard: bool = True) -> q.QuizBook:
-    book = q.QuizBook("demo")
+    book = q.QuizBook("demo", trainer_here())
     spec = QuizSpec("Geography", (ONE, TWO), speed_bonus, leaderboard)
-    book.handle(q.CreateQuiz("t", T, "z", spec, ("t",)), 0)
-    book.handle(q.StartQuiz("t", T, "z", "s1", ("t",)), 100)
+    book.handle(q.CreateQuiz("t", T, "z", spec), 0)
+    book.handle(q.StartQuiz("t", T, "z", "s1"), 100)
     return book
 
 
 def answer(book: q.QuizBook, who: str, index: int, choices: tuple[int, ...], at: float) -> Any:
-    return book.handle(q.AnswerQuestion(who, A, who.upper(), "z", index, choices, ("t",)), at)
+    return book.handle(q.AnswerQuestion(who, A, who.upper(), "z", index, choices), at)
 
 
 @pytest.mark.parametrize(
@@ -70,18 +79,18 @@ def test_bad_quizzes_say_what_is_wrong(build: Any, message: str) -> None:
 
 
 def test_a_quiz_runs_question_by_question() -> None:
-    book = q.QuizBook("demo")
+    book = q.QuizBook("demo", trainer_here())
     spec = QuizSpec("Geography", (ONE, TWO))
-    (created,) = book.handle(q.CreateQuiz("t", T, "z", spec, ("t",)), 0)
+    (created,) = book.handle(q.CreateQuiz("t", T, "z", spec), 0)
     assert isinstance(created, q.QuizCreated) and created.to == ("t",)
-    started, opened = book.handle(q.StartQuiz("t", T, "z", "s1", ("t",)), 100)
+    started, opened = book.handle(q.StartQuiz("t", T, "z", "s1"), 100)
     assert isinstance(started, q.QuizStarted) and started.quiz["session_id"] == "s1"
     assert isinstance(opened, q.QuestionOpened) and opened.to is None
     assert opened.deadline == 120 and "correct" not in opened.question
     recorded, tallied = answer(book, "a", 0, (0,), 104)
     assert recorded.to == ("a",) and tallied.to == ("t",)
     assert tallied.tally == {"answered": 1, "correct": 1, "counts": [1, 0]}
-    closed, opened = book.handle(q.NextQuestion("t", T, "z", ("t",)), 110)
+    closed, opened = book.handle(q.NextQuestion("t", T, "z"), 110)
     assert isinstance(closed, q.QuestionClosed) and closed.correct == [0] and closed.to is None
     assert isinstance(opened, q.QuestionOpened) and opened.index == 1
     assert opened.question["multiple"] is True
@@ -92,9 +101,9 @@ def test_a_quiz_runs_question_by_question() -> None:
 def test_time_limits_close_questions_and_refuse_late_answers() -> None:
     book = running()
     assert book.next_deadline() == 120
-    assert book.handle(q.ExpireQuestions(("t",)), 120.5) == []  # within the grace period
+    assert book.handle(q.ExpireQuestions(), 120.5) == []  # within the grace period
     answer(book, "a", 0, (0,), 120.9)  # still accepted: the network's delay
-    (closed,) = book.handle(q.ExpireQuestions(("t",)), 121.0)
+    (closed,) = book.handle(q.ExpireQuestions(), 121.0)
     assert isinstance(closed, q.QuestionClosed) and book.next_deadline() is None
     with pytest.raises(InvalidCommand, match="time is up"):
         answer(book, "b", 0, (0,), 121.5)
@@ -155,7 +164,7 @@ def test_the_end_gives_each_their_result_trainers_everyone_s_and_a_leaderboard()
     answer(book, "c", 0, (1,), 101)  # wrong: 0
     book.handle(q.NextQuestion("t", T, "z"), 120)
     answer(book, "b", 1, (2, 0), 120)  # right at once: 50
-    events = book.handle(q.EndQuiz("t", T, "z", ("t",)), 130)
+    events = book.handle(q.EndQuiz("t", T, "z"), 130)
     names = [type(e).__name__ for e in events]
     assert names == ["QuestionClosed", "QuizEnded", *["QuizScored"] * 3, "QuizResultsReported"]
     ended = events[1]

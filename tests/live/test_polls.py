@@ -4,19 +4,21 @@ receipt kept from listeners, and polls prepared ahead (drafts, a module's templa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tomllib
 from typing import Any
 
 import pytest
 
 from classroom.catalogue import Catalogue
-from classroom.errors import Forbidden, NotFound
+from classroom.errors import Forbidden, NotFound, StoreUnavailable
 from classroom.identity import Identity
 from classroom.permissions import Role
-from classroom.poll import PollAnswerRecorded, PollSpec
+from classroom.poll import CreatePoll, PollAnswerRecorded, PollSpec
 from classroom.room import Admitted, Event, Join, StartSession
 from config import Settings
 from live.hub import Connection, Hub, LiveRoom
+from live.poll_records import books
 from live.polls import Polls
 from live.store import MemoryStore
 from tests.conftest import ManualClock
@@ -145,3 +147,46 @@ async def test_prepared_polls_a_draft_in_the_room_or_a_template_opened_as_a_copy
     assert opened["id"] != template["id"] and opened["question"] == SPEC.question
     with pytest.raises(NotFound):
         await service.open(live, trainer_identity, "nothing")
+
+
+class RefusingStore(MemoryStore):
+    """A store whose writes of polls fail as if Redis were away."""
+
+    refuse = False
+
+    async def hset(self, key: str, field: str, value: str) -> bool:
+        if self.refuse and key.startswith("polls:"):
+            raise StoreUnavailable()
+        return await super().hset(key, field, value)
+
+
+async def test_polls_take_the_one_command_path_told_to_the_roster_and_undone_if_not_kept(
+    settings: Settings, clock: ManualClock
+) -> None:
+    store = RefusingStore()
+    service = Polls(Hub(clock), lambda: store, catalogue(settings), settings)
+    commands: list[Any] = []
+    machine = service.hub.machine(CreatePoll("t", Role.TRAINER, "p", SPEC))
+    decide = machine.decide
+    service.hub.machines[CreatePoll] = dataclasses.replace(
+        machine,
+        decide=lambda live, command, now: commands.append(command) or decide(live, command, now),
+    )
+    live = service.hub.room("demo")
+    trainer_identity = person("t", "trainer", "Tea")
+    trainer, ana = enter(live, trainer_identity), enter(live, person("a"))
+    await service.create(live, trainer_identity, SPEC)
+    assert [type(c).__name__ for c in commands] == ["CreatePoll"]  # through LiveRoom.execute
+    # The audience of the draft is the roster's: those present who may view results.
+    assert len(await sent(trainer, "poll_created")) == 1
+    assert await sent(ana, "poll_created") == []
+    cotrainer = enter(live, person("t2", "trainer", "Olja"))
+    await service.create(live, trainer_identity, SPEC)
+    assert len(await sent(cotrainer, "poll_created")) == 1  # arrived since: told too
+
+    store.refuse = True
+    with pytest.raises(StoreUnavailable):
+        await service.create(live, trainer_identity, SPEC, open_now=True)
+    polls, _ = await books(live).load(store)
+    assert len(polls.entries) == 2  # put back: memory never runs ahead of the store
+    assert len(await sent(trainer, "poll_created")) == 2  # and nobody was told
