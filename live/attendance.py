@@ -34,7 +34,7 @@ from classroom.attendance import (
     session_window,
 )
 from classroom.catalogue import Catalogue
-from classroom.errors import NotFound
+from classroom.errors import NotFound, StoreUnavailable
 from classroom.permissions import Role
 from classroom.ports import Store
 from classroom.session import Session, SessionState
@@ -58,13 +58,23 @@ def liveness_mark(at: float, node: str) -> str:
     return json.dumps({"at": at, "node": node})
 
 
+#: How long the writer waits before trying the store again after it was unavailable.
+RETRY_S = 1.0
+
+
 class AttendanceWriter:
     """Stores attendance changes and liveness marks in the order they happened (sessions are
-    stored by the room before it is told: ``live.room_records``)."""
+    stored by the room before it is told: ``live.room_records``).
 
-    def __init__(self, hub: Hub, node: str) -> None:
-        self.hub, self.node = hub, node
+    While the store is unavailable, nothing is dropped: the change at the head of the
+    queue is tried again every ``retry_s`` and those after it wait in memory, in order,
+    until the store answers again (what trainers were told of arrivals and departures is
+    then journaled as it happened)."""
+
+    def __init__(self, hub: Hub, node: str, retry_s: float = RETRY_S) -> None:
+        self.hub, self.node, self.retry_s = hub, node, retry_s
         self.queue: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()  # op, key, value
+        self.held = False  # waiting for the store to come back
 
     def put(self, op: str, key: str, value: str) -> None:
         self.queue.put_nowait((op, key, value))
@@ -73,18 +83,42 @@ class AttendanceWriter:
         while True:
             op, key, value = await self.queue.get()
             try:
-                if op == "append":
-                    await store.append(key, value)
-                elif op == "mark":
-                    await store.set(alive_key(key), value)
-                elif op == "recover":
-                    await recover(store, key, self.hub.clock(), self.node)
-            except Exception:
-                log.exception("could not store attendance", extra={"key": key})
+                await self._write_when_possible(store, op, key, value)
             finally:
                 self.queue.task_done()
 
+    async def _write_when_possible(self, store: Store, op: str, key: str, value: str) -> None:
+        while True:
+            try:
+                await self._write(store, op, key, value)
+            except StoreUnavailable:
+                if not self.held:
+                    log.warning("attendance held in memory until the store is back",
+                                extra={"key": key, "waiting": self.queue.qsize() + 1})  # fmt: skip
+                self.held = True
+                await asyncio.sleep(self.retry_s)
+                continue
+            except Exception:
+                log.exception("could not store attendance", extra={"key": key})
+            if self.held:
+                log.warning("the store is back: attendance held in memory is being written",
+                            extra={"waiting": self.queue.qsize()})  # fmt: skip
+            self.held = False
+            return
+
+    async def _write(self, store: Store, op: str, key: str, value: str) -> None:
+        if op == "append":
+            await store.append(key, value)
+        elif op == "mark":
+            await store.set(alive_key(key), value)
+        elif op == "recover":  # replayed again when tried again: it closes nothing twice
+            await recover(store, key, self.hub.clock(), self.node)
+
     async def flush(self) -> None:
+        """Wait until every change is stored; StoreUnavailable at once while the store is
+        away (the changes stay queued)."""
+        if self.held:
+            raise StoreUnavailable("attendance is waiting for the store")
         await self.queue.join()
 
 
