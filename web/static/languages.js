@@ -1,5 +1,8 @@
-// Language names in the page's language (Intl), for audio channels and search filters.
-import { currentLanguage } from "/static/i18n.js";
+// Language names in the page's language, for audio channels and search filters: through
+// Intl.DisplayNames, or, where the browser carries no data for the page's language
+// (Macedonian and Albanian in Debian's Chromium answer in English), from the page's
+// catalogue (language.<code>).
+import { currentLanguage, t } from "/static/i18n.js";
 
 /**
  * The name of a language code in the page's language ("sq" -> "albanski"), or the code.
@@ -8,10 +11,14 @@ import { currentLanguage } from "/static/i18n.js";
  */
 export function languageName(code) {
   if (!code || code === "und") return code;
+  const page = currentLanguage();
   try {
-    const names = new Intl.DisplayNames([currentLanguage()], { type: "language" });
-    return names.of(code) || code;
+    const names = new Intl.DisplayNames([page], { type: "language" });
+    if (names.resolvedOptions().locale.split("-")[0] === page.split("-")[0]) return names.of(code) || code;
   } catch {
-    return code;
+    // an unknown code: the catalogue may still name it
   }
+  const key = `language.${code}`;
+  const named = t(key);
+  return named !== key ? named : code;
 }
