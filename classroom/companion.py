@@ -17,6 +17,19 @@ from classroom.errors import InvalidCommand, InvalidValue, NotFound
 from classroom.permissions import Action, Role, require
 from classroom.room import Event
 
+
+class CodeExpired(InvalidCommand):
+    """The pairing code was right but its time ran out: the room screen shows a new one."""
+
+    reason = "code_expired"
+
+
+class DeviceFull(InvalidCommand):
+    """The room device (or its code) has as many phones as it may pair."""
+
+    reason = "device_full"
+
+
 #: No 0/O, 1/I/L: a code is read off a screen across a room and typed on a phone.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 #: What a person types when they misread a character of the code: each character the
@@ -131,7 +144,7 @@ class Pairing:
         if issued is None:
             raise NotFound("this pairing code is wrong; check the code on the room screen")
         if now >= issued.expires_at:
-            raise InvalidCommand("this pairing code has expired; use the new one on the screen")
+            raise CodeExpired("this pairing code has expired; use the new one on the screen")
         name = cmd.name.strip()
         if not name or len(name) > NAME_MAX_CHARS:
             raise InvalidValue(f"your name must be 1 to {NAME_MAX_CHARS} characters")

@@ -7,6 +7,9 @@ class ClassroomError(Exception):
     """Base of every domain error: a stable machine-readable code and a message for people."""
 
     code = "invalid"
+    #: A finer code some errors carry for pages to say it in the person's language
+    #: (a refused token's, a pairing code's); None when the code says enough.
+    reason: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

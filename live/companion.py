@@ -224,7 +224,7 @@ async def admit_phone(
     )
     await store.set_if_absent(uses_key(issued.code), "0", ttl_s=issued.expires_at - now + 60)
     if await store.incr(uses_key(issued.code)) > cap:
-        raise InvalidCommand(full)
+        raise core.DeviceFull(full)
     phone = {
         "device": issued.device,
         "name": paired.name,
@@ -234,4 +234,4 @@ async def admit_phone(
     phones = await paired_phones(store, issued.room, now)
     if sum(p["device"] == issued.device for p in phones.values()) > cap:
         await store.hdel(companions_key(issued.room), paired.companion)
-        raise InvalidCommand(full)
+        raise core.DeviceFull(full)

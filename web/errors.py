@@ -40,8 +40,9 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> web.Respon
 def error_reply(error: ClassroomError) -> web.Response:
     """The JSON reply to a domain error; the store being unavailable is a 503 that says
     when to try again."""
-    # A refused token says why as a code too (expired, wrong_room...): pages translate it.
-    extra = {"reason": error.reason} if isinstance(error, TokenError) else {}
+    # Some errors say why as a finer code too (a refused token's expired, wrong_room...;
+    # a pairing code's code_expired, device_full): pages translate it.
+    extra = {"reason": error.reason} if error.reason is not None else {}
     response = json_error(status_of(error), error.code, error.message, **extra)
     if isinstance(error, StoreUnavailable):
         response.headers["Retry-After"] = str(error.retry_after_s)

@@ -231,7 +231,14 @@ async def test_a_phone_pairs_with_look_alikes_listens_to_its_channel_and_sees_th
     await expect(tea.locator(".tile", has_text="Ivana")).to_have_count(1)
     await expect(tea.locator(".tile", has_text="Besa")).to_have_count(0)
 
-    # The phone picks the Serbian channel for its earphones: Ivana over a lowered floor.
+    # The phone is silent until asked (the room's loudspeakers play the floor), then
+    # plays the floor; it picks the Serbian channel: Ivana over a lowered floor.
+    sound = phone.get_by_role("button", name=sr["companion.sound_start"])
+    await expect(sound).to_have_attribute("aria-pressed", "false", timeout=WAIT_MS)
+    await heard(phone, lambda m: m[FLOOR_HZ] < -120 and m[IVANA_HZ] < -120, "silence")
+    await sound.click()
+    await expect(phone.locator("#companion-sound")).to_have_text(sr["companion.sound_stop"])
+    await expect(phone.locator("#companion-sound")).to_have_attribute("aria-pressed", "true")
     await heard(phone, lambda m: m[FLOOR_HZ] > -90 and m[IVANA_HZ] < -100, "the floor alone")
     serbian = phone.locator("#interpretation-channel-sr")
     await expect(serbian).to_be_enabled(timeout=WAIT_MS)

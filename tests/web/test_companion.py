@@ -109,7 +109,9 @@ async def test_an_expired_code_is_refused(client: Client, mint: Mint) -> None:
     record["expires_at"] = record["issued_at"]  # as if ten minutes had passed
     await store.set(f"pairing:{issued['code']}", json.dumps(record))
     response = await pair(client, issued["code"])
-    assert response.status == 409 and "expired" in (await response.json())["error"]["message"]
+    error = (await response.json())["error"]
+    assert response.status == 409 and "expired" in error["message"]
+    assert (error["code"], error["reason"]) == ("invalid_state", "code_expired")  # translated
 
 
 async def test_trainees_cannot_issue_codes_nor_mint_companions(client: Client, mint: Mint) -> None:

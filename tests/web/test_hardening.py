@@ -244,6 +244,7 @@ async def test_one_code_pairs_a_room_of_phones_not_more_and_the_trainer_unpairs_
         refusals = [await r.json() for r in answers if r.status != 201]
         assert len(paired) == 3 and {r.status for r in answers} == {201, 409}
         assert "3 phones paired already" in refusals[0]["error"]["message"]
+        assert refusals[0]["error"]["reason"] == "device_full"  # the phone translates it
         await device.send_json({"type": "pair_companion"})  # a new code: still the device's 3
         fresh = (await receive(device, "pairing_code_issued"))["code"]
         assert (await pair_phone(client, fresh, "P10")).status == 409

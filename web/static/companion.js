@@ -89,12 +89,13 @@ $("pair-form").addEventListener("submit", async (/** @type {SubmitEvent} */ even
   }).catch(() => null);
   const body = response ? await response.json().catch(() => ({})) : {};
   if (!response || !response.ok) {
-    const code = body.error?.code;
-    if (code === "invalid_state" && /expired/.test(body.error?.message || "")) {
+    const { code, reason } = body.error || {};
+    if (reason === "code_expired") {
       show("expired", t("companion.expired_code"));
     } else {
       show("pairing", t("companion.state.pairing"));
-      status.textContent = PAIRING_ERRORS[code] ? t(PAIRING_ERRORS[code]) : t("companion.failed");
+      const key = reason === "device_full" ? "companion.full" : PAIRING_ERRORS[code];
+      status.textContent = key ? t(key) : t("companion.failed");
     }
     $("pair-code").focus();
     return;
@@ -159,7 +160,7 @@ function start(pairing) {
     media = new MediaSession(connection);
     media.addEventListener("track", (/** @type {any} */ e) => showScreen(e.detail));
     media.addEventListener("trackended", (/** @type {any} */ e) => hideScreen(e.detail));
-    mountInterpretation($("companion-listen"), connection, media, { ...me, id: me.sub });
+    listen(mountInterpretation($("companion-listen"), connection, media, { ...me, id: me.sub }));
   });
   connection.addEventListener("hand_changed", (/** @type {any} */ event) => {
     if (event.detail.id !== you) return;
@@ -224,6 +225,30 @@ $("companion-chat").addEventListener("submit", (/** @type {SubmitEvent} */ event
   if (text) controls.chat(text);
   $("companion-chat-text").value = "";
 });
+
+/**
+ * The phone plays sound only once asked (the room's loudspeakers play the floor
+ * already): the toggle, or choosing a channel, turns it on; the toggle turns it off.
+ * @param {import("/static/interpretation.js").InterpretationPanel} panel
+ */
+function listen(panel) {
+  const button = $("companion-sound");
+  const output = panel.mixer.output.gain;
+  /** @param {boolean} on */
+  const set = (on) => {
+    output.value = on ? 1 : 0;
+    if (on) panel.mixer.resume();
+    button.setAttribute("aria-pressed", String(on));
+    button.textContent = t(on ? "companion.sound_stop" : "companion.sound_start");
+  };
+  set(false);
+  button.hidden = false;
+  button.addEventListener("click", () => set(button.getAttribute("aria-pressed") !== "true"));
+  $("companion-listen").addEventListener("change", (/** @type {Event} */ event) => {
+    const input = /** @type {HTMLInputElement} */ (event.target);
+    if (input.name === "interpretation-channel") set(true);
+  });
+}
 
 /** @type {string|null} whose screen is shown */
 let screenOf = null;
