@@ -8,7 +8,7 @@
 //   classroom_phases.js      pre-join, lobby, elsewhere (another tab), the end
 //   classroom_page.js        announcements, alerts, confirm, toasts; what the tab keeps
 
-import { loadLanguage, t } from "/static/i18n.js";
+import { errorText, loadLanguage, t } from "/static/i18n.js";
 import { joinToken } from "/static/join.js";
 import { $, refuse, root } from "/static/classroom_page.js";
 import { Classroom } from "/static/classroom_room.js";
@@ -41,7 +41,8 @@ async function main() {
   const response = await whoAmI(token);
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    refuse("ended.refused.title", body?.error?.message || t("ended.refused.text"));
+    // Why, by the reason's code in the page's language (expired, withdrawn...).
+    refuse("ended.refused.title", body?.error?.reason ? errorText(body) : t("ended.refused.text"));
     return;
   }
   $("#page-status").textContent = "";

@@ -2,7 +2,7 @@
 // "in the class on another page" (elsewhere), and the end (left, removed, refused, ...).
 // The room itself and its messages are classroom_room.js.
 
-import { t } from "/static/i18n.js";
+import { errorText, t } from "/static/i18n.js";
 import { PreJoin, openDevices } from "/static/prejoin.js";
 import { $, root, setConnectionState } from "/static/classroom_page.js";
 
@@ -93,7 +93,7 @@ export class Phases {
     );
     if (response?.status !== 401 || this.room.phase === "ended") return;
     const body = await response.json().catch(() => ({}));
-    this.end("refused", body?.error?.message);
+    this.end("refused", body?.error?.reason ? errorText(body) : undefined);
   }
 
   /**
