@@ -175,3 +175,31 @@ def reject_in_answer(answer: str, rejected: set[str]) -> str:
             section = [re.sub(r"^(m=\S+) \d+", r"\1 0", section[0]), *section[1:]]
         lines += section
     return "\r\n".join(lines) + "\r\n"
+
+
+#: What a publisher's Opus encoder is asked for (RFC 7587 fmtp in the answer): fullband at
+#: 64 kbit/s (browsers default to 32 kbit/s, where the encoder narrows speech to 8 kHz or
+#: less), so 125 Hz to 15 kHz reaches interpreters and listeners (ISO 24019).
+OPUS_FMTP = {"maxplaybackrate": "48000", "maxaveragebitrate": "64000", "useinbandfec": "1"}
+
+
+def opus_fullband(answer: str) -> str:
+    """The answer with every Opus payload type's fmtp asking for ``OPUS_FMTP``."""
+    lines = answer.split("\r\n")
+    opus = [m.group(1) for x in lines if (m := re.match(r"a=rtpmap:(\d+) opus/", x, re.I))]
+    given = {m.group(1): m.group(2) for x in lines if (m := re.match(r"a=fmtp:(\d+) (.*)", x))}
+
+    def fmtp(pt: str) -> str:
+        params = dict(p.split("=", 1) for p in given.get(pt, "").split(";") if "=" in p)
+        return f"a=fmtp:{pt} " + ";".join(f"{k}={v}" for k, v in {**params, **OPUS_FMTP}.items())
+
+    out: list[str] = []
+    for line in lines:
+        m = re.match(r"a=fmtp:(\d+) ", line)
+        if m and m.group(1) in opus:
+            continue  # written again after its rtpmap
+        out.append(line)
+        m = re.match(r"a=rtpmap:(\d+) opus/", line, re.I)
+        if m:
+            out.append(fmtp(m.group(1)))
+    return "\r\n".join(out)

@@ -17,6 +17,7 @@ from media.description import (
     AIORTC_ERRORS,
     BadDescription,
     Description,
+    opus_fullband,
     parse_description,
     reject_in_answer,
 )
@@ -196,7 +197,7 @@ class Publisher:
             if found is not None:
                 found.source = source
         answer = reject_in_answer(self.pc.localDescription.sdp, description.rejected_mids)
-        return announce_public_ip(answer, self.public_ip)
+        return announce_public_ip(opus_fullband(answer), self.public_ip)
 
     def send_pli(self, inbound: Inbound) -> None:
         """Ask the publisher for a keyframe on this m-line (RTCP PLI)."""

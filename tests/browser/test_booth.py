@@ -48,6 +48,7 @@ async def person(
         await page.locator("#prejoin-microphone").uncheck()
     await page.locator("#join-button").click()
     await expect(page.locator("#classroom")).to_have_attribute("data-phase", "room")
+    await expect(page.locator("#interpretation h2")).to_have_count(1)  # the panel is mounted
     return page
 
 

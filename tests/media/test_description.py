@@ -147,3 +147,31 @@ async def test_an_interpreter_publishes_three_audio_m_lines_and_a_camera(browser
         assert [i.kind for i in server.inbound] == ["audio", "audio", "audio", "video"]
     finally:
         await server.close()
+
+
+def test_the_answer_asks_publishers_for_fullband_opus() -> None:
+    from media.description import OPUS_FMTP, opus_fullband
+
+    answer = "\r\n".join(
+        [
+            "v=0",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+            "a=rtpmap:111 opus/48000/2",
+            "a=fmtp:111 minptime=10;useinbandfec=0",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 109",
+            "a=rtpmap:109 OPUS/48000/2",
+            "m=video 9 UDP/TLS/RTP/SAVPF 96",
+            "a=rtpmap:96 VP8/90000",
+            "a=fmtp:96 max-fr=30",
+            "",
+        ]
+    )
+    lines = opus_fullband(answer).split("\r\n")
+    wanted = ";".join(f"{k}={v}" for k, v in OPUS_FMTP.items())
+    assert (
+        "a=fmtp:111 minptime=10;useinbandfec=1;maxplaybackrate=48000;maxaveragebitrate=64000"
+        in lines
+    )
+    assert lines[lines.index("a=rtpmap:109 OPUS/48000/2") + 1] == f"a=fmtp:109 {wanted}"
+    assert "a=fmtp:96 max-fr=30" in lines  # video untouched
+    assert OPUS_FMTP["maxaveragebitrate"] == "64000"
