@@ -156,3 +156,17 @@ async def test_a_refused_link_is_explained_in_the_language_asked_for(
     await expect(page.get_by_role("alert")).to_have_text(text["refused.reason.expired"])
     await expect(page.get_by_role("alert")).to_be_in_viewport()
     await snap(page, tmp_path, f"refused-{lang}")
+
+
+async def test_the_polls_page_says_why_its_link_is_refused(
+    served: ServerProcess, launch_browser: LaunchBrowser, tmp_path: Path
+) -> None:
+    expired = mint_token(
+        room="demo", role="trainee", name="Besa", now=int(time.time()) - 7200, ttl_s=60,
+        signing_key=served.secret, algorithm="HS256", audience="classroom", issuer="classroom",
+    )  # fmt: skip
+    page = await (await launch_browser()).new_page()
+    await page.goto(f"{served.url}/polls?token={expired}&lang=sq")
+    status = page.locator("#polls-page-status")
+    await expect(status).to_have_text(strings("sq")["refused.reason.expired"], timeout=WAIT_MS)
+    await snap(page, tmp_path, "polls-refused-sq")
