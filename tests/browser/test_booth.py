@@ -293,6 +293,7 @@ async def test_the_limiter_caps_a_20_db_burst_before_the_ears(
     await expect(ivana.locator("#booth")).to_be_visible()
     await ivana.get_by_label("Zaštita sluha: vrhovi ograničeni na").select_option("-18")
     levels = await ivana.evaluate(BURST)
+    print(f"limiter at -18 dBFS: {levels}")
     # Under the limit the sound passes unchanged; the burst (+20 dB, to -10 dBFS) is held
     # at the limit, its onset included.
     assert abs(levels["quiet"] + 30) < 1.5, levels
