@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import datetime
 import io
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +19,7 @@ from classroom.permissions import Action
 from classroom.session import Session
 from live.attendance import AttendanceService
 from live.charts import timeline_svg
+from live.results import iso
 from web.api import authorize, own_room
 from web.context import CATALOGUE, HUB, SETTINGS, STORE
 from web.ws import Dispatcher
@@ -101,12 +101,6 @@ async def attendance_svg(request: web.Request) -> web.Response:
     start, end = session_window(session, request.app[HUB].clock())
     svg = timeline_svg(data["timeline"], start, end, title=session.title)
     return web.Response(text=svg, content_type="image/svg+xml")
-
-
-def iso(epoch: float | None) -> str:
-    if epoch is None:
-        return ""
-    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat(timespec="seconds")
 
 
 #: What starts a formula in a spreadsheet cell, and what may end a field before one: the
