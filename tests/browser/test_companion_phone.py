@@ -306,6 +306,21 @@ async def test_a_phone_waits_in_the_lobby_then_is_removed_then_finds_its_place_e
         await expect(phone.get_by_role("button", name=ar["companion.pair_again"])).to_be_visible()
         await expect(phone.locator("#pair-form")).to_be_hidden()
         await snap(phone, tmp_path, "phone-3-removed-ar")
+
+        # Joining again with the code on the screen: through the lobby back into the room,
+        # where its sound toggle says what it does (once per press, whatever came before).
+        await phone.get_by_role("button", name=ar["companion.pair_again"]).click()
+        await expect(state).to_have_text(ar["companion.state.pairing"])
+        await phone.get_by_role("button", name=ar["companion.join"]).click()
+        await expect(state).to_have_text(ar["companion.waiting"], timeout=WAIT_MS)
+        again = (await next_message(trainer, "lobby_entered"))["participant"]["id"]
+        await trainer.send_json({"type": "admit", "target": again})
+        await expect(state).to_have_text(ar["companion.you_are"].format(name="Amir"))
+        toggle = phone.locator("#companion-sound")
+        await expect(toggle).to_have_text(ar["companion.sound_start"])
+        await toggle.click()
+        await expect(toggle).to_have_attribute("aria-pressed", "true")
+        await expect(toggle).to_have_text(ar["companion.sound_stop"])
         await trainer.close()
         await device.close()
 

@@ -160,7 +160,10 @@ function start(pairing) {
     media = new MediaSession(connection);
     media.addEventListener("track", (/** @type {any} */ e) => showScreen(e.detail));
     media.addEventListener("trackended", (/** @type {any} */ e) => hideScreen(e.detail));
-    listen(mountInterpretation($("companion-listen"), connection, media, { ...me, id: me.sub }));
+    panel?.close(); // a previous pairing's
+    panel = mountInterpretation($("companion-listen"), connection, media, { ...me, id: me.sub });
+    sound(false);
+    $("companion-sound").hidden = false;
   });
   connection.addEventListener("hand_changed", (/** @type {any} */ event) => {
     if (event.detail.id !== you) return;
@@ -170,9 +173,15 @@ function start(pairing) {
   });
   // Only trainers and the one waiting hear of the lobby: this is about us.
   connection.addEventListener("lobby_entered", () => show("lobby", t("companion.waiting")));
+  /** This pairing is over: no more connection, no more media. */
+  const stop = () => {
+    ended = true;
+    connection.close();
+    media?.close();
+  };
   connection.addEventListener("removed", (/** @type {any} */ event) => {
     if (event.detail.id !== you) return;
-    ended = true;
+    stop();
     refused("withdrawn");
   });
   connection.addEventListener("chat_posted", (/** @type {any} */ event) => {
@@ -183,10 +192,10 @@ function start(pairing) {
   connection.addEventListener("close", (/** @type {any} */ event) => {
     if (ended) return;
     if (event.detail.code === 4003) {
-      ended = true;
+      stop();
       refused("withdrawn");
     } else if ([4001, 1000].includes(event.detail.code)) {
-      ended = true;
+      stop();
       show("left", t("companion.ended"));
     }
   });
@@ -195,19 +204,15 @@ function start(pairing) {
   connection.addEventListener("reconnecting", async () => {
     const reason = ended ? null : await refusal(pairing.token);
     if (reason === null || ended) return;
-    ended = true;
-    connection.close();
-    media?.close();
+    stop();
     refused(reason);
   });
   controls = {
     hand: () => connection.send("raise_hand", { raised: !raised, target: null }),
     chat: (/** @type {string} */ text) => connection.send("chat", { text }),
     leave: () => {
-      ended = true;
       connection.send("leave");
-      connection.close();
-      media?.close();
+      stop();
       localStorage.removeItem(KEY);
       show("left", t("companion.ended"));
     },
@@ -229,26 +234,23 @@ $("companion-chat").addEventListener("submit", (/** @type {SubmitEvent} */ event
 /**
  * The phone plays sound only once asked (the room's loudspeakers play the floor
  * already): the toggle, or choosing a channel, turns it on; the toggle turns it off.
- * @param {import("/static/interpretation.js").InterpretationPanel} panel
+ * @type {import("/static/interpretation.js").InterpretationPanel|null} the current pairing's
  */
-function listen(panel) {
-  const button = $("companion-sound");
-  const output = panel.mixer.output.gain;
-  /** @param {boolean} on */
-  const set = (on) => {
-    output.value = on ? 1 : 0;
-    if (on) panel.mixer.resume();
-    button.setAttribute("aria-pressed", String(on));
-    button.textContent = t(on ? "companion.sound_stop" : "companion.sound_start");
-  };
-  set(false);
-  button.hidden = false;
-  button.addEventListener("click", () => set(button.getAttribute("aria-pressed") !== "true"));
-  $("companion-listen").addEventListener("change", (/** @type {Event} */ event) => {
-    const input = /** @type {HTMLInputElement} */ (event.target);
-    if (input.name === "interpretation-channel") set(true);
-  });
+let panel = null;
+
+/** @param {boolean} on */
+function sound(on) {
+  if (!panel) return;
+  panel.mixer.output.gain.value = on ? 1 : 0;
+  if (on) panel.mixer.resume();
+  $("companion-sound").setAttribute("aria-pressed", String(on));
+  $("companion-sound").textContent = t(on ? "companion.sound_stop" : "companion.sound_start");
 }
+
+$("companion-sound").addEventListener("click", () => sound($("companion-sound").getAttribute("aria-pressed") !== "true"));
+$("companion-listen").addEventListener("change", (/** @type {Event} */ event) => {
+  if (/** @type {HTMLInputElement} */ (event.target).name === "interpretation-channel") sound(true);
+});
 
 /** @type {string|null} whose screen is shown */
 let screenOf = null;
