@@ -26,7 +26,12 @@ LANGUAGES: dict[str, bool] = {
     "ar": True,
     "ps": True,
     "fa": True,
+    # Sign languages (ISO 639-3): their interpreters publish video (SOURCE_SIGNING).
+    "ysl": False,  # Serbian (Yugoslav) Sign Language
+    "ils": False,  # International Sign
 }
+#: The sign languages among LANGUAGES: a channel of video, not of voice.
+SIGNED = frozenset({"ysl", "ils"})
 ORIGINAL = "original"  # a listener's choice: the floor alone, no interpretation
 FLOOR = "floor"  # an interpreter's source: the floor (else a pivot channel, for relay)
 DEFAULT_FLOOR_DB = -14.0
@@ -40,6 +45,7 @@ SIGNALS = ("slow_down", "use_microphone")
 SOURCE_MICROPHONE = "microphone"
 SOURCE_INTERPRETATION = "interpretation"
 SOURCE_BOOTH = "booth"
+SOURCE_SIGNING = "signing"  # a sign-language interpreter's video, into their channel
 
 
 @dataclasses.dataclass

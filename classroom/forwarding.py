@@ -40,6 +40,7 @@ from classroom.room import Event
 SOURCE_MICROPHONE = ch.SOURCE_MICROPHONE
 SOURCE_SCREEN = "screen"
 SOURCE_INTERPRETATION = ch.SOURCE_INTERPRETATION
+SOURCE_SIGNING = ch.SOURCE_SIGNING
 SOURCE_BOOTH = ch.SOURCE_BOOTH
 
 
@@ -137,7 +138,13 @@ def _screen(event: room.ScreenShareChanged) -> Scope:
 
 def _on_air(event: ch.OnAirChanged) -> Scope:
     speakers = [pid for pid in (event.id, event.previous) if pid is not None]
-    return Scope.of(*(Pairs(publisher=pid, source=SOURCE_INTERPRETATION) for pid in speakers))
+    return Scope.of(
+        *(
+            Pairs(publisher=pid, source=source)
+            for pid in speakers
+            for source in (SOURCE_INTERPRETATION, SOURCE_SIGNING)
+        )
+    )
 
 
 def _booth(event: ch.ChannelChanged) -> Scope:
@@ -150,6 +157,7 @@ def _booth(event: ch.ChannelChanged) -> Scope:
         pairs += [
             Pairs(publisher=pid),
             Pairs(source=SOURCE_INTERPRETATION, viewer=pid),
+            Pairs(source=SOURCE_SIGNING, viewer=pid),
             Pairs(source=SOURCE_BOOTH, viewer=pid),
         ]
     return Scope.of(*pairs)
@@ -158,11 +166,17 @@ def _booth(event: ch.ChannelChanged) -> Scope:
 def _closed(event: ch.ChannelClosed) -> Scope:
     # Its booth is empty (a channel closes only then); whoever listened to it is told
     # with a ListeningChanged of their own. Rare: every interpretation, to everyone.
-    return Scope.of(Pairs(source=SOURCE_INTERPRETATION))
+    return Scope.of(Pairs(source=SOURCE_INTERPRETATION), Pairs(source=SOURCE_SIGNING))
 
 
 def _listening(event: ch.ListeningChanged) -> Scope:
-    return Scope.of(*(Pairs(source=SOURCE_INTERPRETATION, viewer=pid) for pid in event.to or ()))
+    return Scope.of(
+        *(
+            Pairs(source=source, viewer=pid)
+            for pid in event.to or ()
+            for source in (SOURCE_INTERPRETATION, SOURCE_SIGNING)
+        )
+    )
 
 
 def _quiet(event: Event) -> Scope:

@@ -24,9 +24,11 @@ from classroom.channel import (
     LANGUAGES,
     ORIGINAL,
     SIGNALS,
+    SIGNED,
     SOURCE_BOOTH,
     SOURCE_INTERPRETATION,
     SOURCE_MICROPHONE,
+    SOURCE_SIGNING,
     Arrive,
     AudienceChanged,
     BoothMessagePosted,
@@ -96,6 +98,7 @@ class Interpretation:
         return {
             "lang": channel.lang,
             "rtl": LANGUAGES[channel.lang],
+            "signed": channel.lang in SIGNED,
             "live": on_air is not None,
             "on_air": on_air,
             "on_air_name": self._name(on_air) if on_air is not None else None,
@@ -143,7 +146,10 @@ class Interpretation:
         data: dict[str, Any] = {
             "channels": [self.channel_json(c) for c in self.channels.values()],
             "floor_language": self.floor_language,
-            "languages": [{"code": code, "rtl": rtl} for code, rtl in LANGUAGES.items()],
+            "languages": [
+                {"code": code, "rtl": rtl, "signed": code in SIGNED}
+                for code, rtl in LANGUAGES.items()
+            ],
         }
         if pid is not None:
             interpreter = self.interpreters.get(pid)
@@ -170,15 +176,16 @@ class Interpretation:
     def forwards(self, publisher: str, source: str, subscriber: str) -> bool:
         """Whether the media server may forward ``publisher``'s ``source`` to ``subscriber``.
 
-        Interpretation reaches the listeners of its channel only while its author is
-        on air there (or is about to take a handover, so the switch has no gap);
+        Interpretation (a voice, or a signer's video) reaches the listeners of its channel
+        only while its author is on air there (or is about to take a handover, so the
+        switch has no gap);
         booth talk reaches the booth partners alone; an interpreter's microphone
         never reaches the floor. Sources interpretation does not own are allowed.
         """
         if publisher == subscriber:
             return False
         interpreter = self.interpreters.get(publisher)
-        if source == SOURCE_INTERPRETATION:
+        if source in (SOURCE_INTERPRETATION, SOURCE_SIGNING):
             if interpreter is None:
                 return False
             channel = self.channels.get(interpreter.output)

@@ -15,8 +15,8 @@ from classroom.errors import Forbidden
 from classroom.permissions import Action, Role, can, require
 from classroom.room import Participant
 
-SOURCES = frozenset({"camera", "microphone", "screen", "interpretation", "booth"})
-INTERPRETING = frozenset({"interpretation", "booth"})
+SOURCES = frozenset({"camera", "microphone", "screen", "interpretation", "booth", "signing"})
+INTERPRETING = frozenset({"interpretation", "booth", "signing"})
 
 
 def check_publish(role: Role | str, participant: Participant, sources: Iterable[str]) -> None:

@@ -102,7 +102,7 @@ def choose_videos(
     participant, the active speaker, then whoever spoke most recently, then by age."""
 
     def rank(candidate: VideoCandidate) -> tuple[int, float, int]:
-        if candidate.source == "screen":
+        if candidate.source in ("screen", "signing"):  # a signer is never left out
             group = 0
         elif candidate.participant == pinned:
             group = 1

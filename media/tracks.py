@@ -23,6 +23,7 @@ SOURCE_KINDS: dict[str, str] = {
     "microphone": "audio",
     "interpretation": "audio",
     "booth": "audio",
+    "signing": "video",  # a sign-language interpreter, into their channel
 }
 
 OPUS = "opus"

@@ -25,7 +25,7 @@ SDP_MAX_CHARS = 60_000
 #: The media service of the app (made by ``setup``).
 MEDIA: web.AppKey[Media] = web.AppKey("media", Media)
 
-Source = Literal["camera", "microphone", "screen", "interpretation", "booth"]
+Source = Literal["camera", "microphone", "screen", "interpretation", "booth", "signing"]
 Mid = Annotated[str, pydantic.Field(min_length=1, max_length=64)]
 CodecName = Annotated[str, pydantic.Field(min_length=1, max_length=32)]
 Sdp = Annotated[str, pydantic.Field(min_length=1, max_length=SDP_MAX_CHARS)]

@@ -298,3 +298,45 @@ async def test_the_limiter_caps_a_20_db_burst_before_the_ears(
     # at the limit, its onset included.
     assert abs(levels["quiet"] + 30) < 1.5, levels
     assert levels["burst"] < -18 + 2, levels
+
+
+# The size of the sign-language video a page shows (0 x 0 before any frame).
+SIGN_SIZE = """
+() => {
+  const video = document.querySelector(".sign-language video");
+  return video ? [video.videoWidth, video.videoHeight] : [0, 0];
+}
+"""
+
+
+async def test_a_sign_language_interpreter_is_seen_by_who_chose_the_channel(
+    served: ServerProcess, launch_browser: LaunchBrowser
+) -> None:
+    browser = await launch_browser()
+    sanja = await person(browser, served, "interpreter", "Sanja", "ysl")
+    await expect(sanja.locator("#booth")).to_be_visible()
+    ana = await person(browser, served, "trainee", "Ana", "en")
+    besa = await person(browser, served, "trainee", "Besa", "en")
+
+    # Ana picks Serbian Sign Language: Sanja's video is pinned beside the speaker, named.
+    await ana.get_by_role("radio", name="Serbian Sign Language").check()
+    window = ana.locator(".sign-language")
+    await expect(window).to_be_visible()
+    await expect(window).to_have_attribute("data-participant", "sanja")
+    await expect(window).to_contain_text("Serbian Sign Language, interpreted by Sanja")
+    for _ in range(300):  # frames arrive once the video is forwarded and decoded
+        width, height = await ana.evaluate(SIGN_SIZE)
+        if width > 0:
+            break
+        await ana.wait_for_timeout(100)
+    assert width > 0 and height > 0, "no frame of Sanja's video reached Ana"
+    # Besa, on the original, is sent nothing of it.
+    await expect(besa.locator(".sign-language")).to_be_hidden()
+    received = await besa.evaluate(
+        "[...document.getElementById('interpretation').interpretation.videos.keys()]"
+    )
+    assert "sanja:signing" not in received
+
+    # Sanja leaves the air: Ana's window closes.
+    await sanja.get_by_role("button", name="Stop interpreting").click()
+    await expect(window).to_be_hidden()

@@ -58,24 +58,39 @@ def test_the_room_changes_only_what_its_events_name(event: room.Event, expected:
             ch.OnAirChanged(EVERYONE, "sr", "ivana", "Ivana", "igor", 1.0),
             Scope.of(
                 Pairs(publisher="ivana", source="interpretation"),
+                Pairs(publisher="ivana", source="signing"),
                 Pairs(publisher="igor", source="interpretation"),
+                Pairs(publisher="igor", source="signing"),
             ),
         ),
         (
             ch.OnAirChanged(EVERYONE, "sr", "ivana", "Ivana", None, 1.0),
-            Scope.publisher("ivana", "interpretation"),
+            Scope.of(
+                Pairs(publisher="ivana", source="interpretation"),
+                Pairs(publisher="ivana", source="signing"),
+            ),
         ),
         (
             ch.ChannelChanged(EVERYONE, booth("ivana")),
             Scope.of(
                 Pairs(publisher="ivana"),
                 Pairs(source="interpretation", viewer="ivana"),
+                Pairs(source="signing", viewer="ivana"),
                 Pairs(source="booth", viewer="ivana"),
             ),
         ),
         (ch.ChannelChanged(EVERYONE, booth()), fw.NOTHING),  # a channel opened, nobody in it
-        (ch.ListeningChanged(("ana",), "sr", -14.0), Scope.viewer("ana", "interpretation")),
-        (ch.ChannelClosed(EVERYONE, "sr"), Scope.of(Pairs(source="interpretation"))),
+        (
+            ch.ListeningChanged(("ana",), "sr", -14.0),
+            Scope.of(
+                Pairs(source="interpretation", viewer="ana"),
+                Pairs(source="signing", viewer="ana"),
+            ),
+        ),
+        (
+            ch.ChannelClosed(EVERYONE, "sr"),
+            Scope.of(Pairs(source="interpretation"), Pairs(source="signing")),
+        ),
         (ch.FloorLanguageChanged(EVERYONE, "sr"), fw.NOTHING),
         (ch.HandoverOffered(("ivana", "marko"), "sr", "ivana", None), fw.NOTHING),
         (
@@ -112,7 +127,10 @@ def test_a_batch_is_the_union_of_its_events() -> None:
     batch = [quiet, room.MuteChanged(EVERYONE, "ana", True, "t"), room.PinChanged(EVERYONE, None)]
     assert fw.room_scope(batch) == Scope.of(Pairs("ana", "microphone"), videos=True)
     assert fw.scope([*batch, ch.ListeningChanged(("bo",), "sr", -14.0)]) == Scope.of(
-        Pairs("ana", "microphone"), Pairs(source="interpretation", viewer="bo"), videos=True
+        Pairs("ana", "microphone"),
+        Pairs(source="interpretation", viewer="bo"),
+        Pairs(source="signing", viewer="bo"),
+        videos=True,
     )
     assert fw.EVERYTHING.everything and not Scope.participant("ana").everything
     assert Pairs(publisher="ana").covers("ana", "camera")

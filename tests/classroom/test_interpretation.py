@@ -571,3 +571,17 @@ def test_the_audience_counts_listeners_present_on_the_channel() -> None:
     assert state.handle(c.Arrive("a"), 3) == [c.AudienceChanged(("i1", "i2"), "sr", 2)]
     [_, shrank] = state.handle(c.SelectChannel("b", "original"), 4)  # the floor: no channel
     assert shrank == c.AudienceChanged(("i1", "i2"), "sr", 1)
+
+
+def test_a_sign_language_interpreter_is_seen_by_the_listeners_of_the_channel_alone() -> None:
+    state = make()
+    room_of(state).handle(Join("s1", "Sanja", Role.INTERPRETER, "ysl"), 0)
+    state.handle(c.Arrive("s1"), 0)  # her token opens the Serbian Sign Language channel
+    assert state.channel_json(state.channels["ysl"])["signed"] is True
+    assert state.channels["ysl"].on_air == "s1"
+    state.handle(c.SelectChannel("a", "ysl"), 1)
+    assert state.forwards("s1", c.SOURCE_SIGNING, "a")
+    assert not state.forwards("s1", c.SOURCE_SIGNING, "b")  # on the original
+    assert state.forwards("s1", c.SOURCE_SIGNING, "recorder")  # not in the room
+    state.handle(c.LeaveAir("s1"), 2)
+    assert not state.forwards("s1", c.SOURCE_SIGNING, "a")

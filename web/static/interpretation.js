@@ -16,7 +16,8 @@ import { Mixer } from "/static/mixer.js";
  *   microphone?: boolean}} BoothMember
  * @typedef {{lang: string, rtl: boolean, live: boolean, on_air: string|null,
  *   on_air_name: string|null, on_air_since: number|null, booth: BoothMember[],
- *   handover: {giver: string, taker: string|null}|null, listeners?: number}} Channel
+ *   handover: {giver: string, taker: string|null}|null, listeners?: number,
+ *   signed?: boolean}} Channel
  * @typedef {{id: string, name: string, role: string, lang: string|null}} You
  * @typedef {{participant: string, source: string, kind: string, track: MediaStreamTrack,
  *   stream: MediaStream}} TrackDetail
@@ -49,6 +50,13 @@ export class InterpretationPanel {
     this.boothView = /** @type {Booth|null} */ (null);
     /** Signals from the booths, for the trainer: shown at once, over everything. */
     this.signals = h("ul", { className: "booth-signal-alerts", role: "alert" });
+    /** The sign-language interpreter of the channel chosen, pinned beside the speaker. */
+    this.signVideo = h("video", { autoplay: true, playsInline: true, muted: true });
+    this.signCaption = h("figcaption", {});
+    this.signWindow = h("figure", { className: "sign-language", hidden: true }, [
+      this.signVideo,
+      this.signCaption,
+    ]);
     // The panel's elements (build() wires and places them).
     this.status = h("p", { className: "sr-only", role: "status", "aria-live": "polite" });
     this.onAirList = h("ul", { className: "on-air", "aria-label": t("interpretation.channels") });
@@ -104,11 +112,13 @@ export class InterpretationPanel {
       if (kind !== "video") return;
       this.videos.set(`${participant}:${source}`, { participant, source, track });
       this.boothView?.renderVideos();
+      this.renderSigning();
     });
     media.addEventListener("trackended", (/** @type {CustomEvent<TrackDetail>} */ event) => {
       const { participant, source, kind } = event.detail;
       if (kind === "video" && this.videos.delete(`${participant}:${source}`)) {
         this.boothView?.renderVideos();
+        this.renderSigning();
       }
     });
     media.addEventListener("activespeaker", (/** @type {CustomEvent<{id: string|null}>} */ e) =>
@@ -279,7 +289,35 @@ export class InterpretationPanel {
     this.interpreter.render();
     this.interpreter.updateVoice();
     this.boothView?.render();
+    this.renderSigning();
     this.mix();
+  }
+
+  /** A listener of a sign-language channel sees its interpreter on air beside the speaker. */
+  renderSigning() {
+    const chosen = this.booth ? undefined : this.channels.get(this.listening.channel);
+    const signer = chosen?.signed && chosen.on_air ? chosen.on_air : null;
+    const video = signer ? this.videos.get(`${signer}:signing`) : undefined;
+    if (!chosen || !video || video.track.readyState === "ended") {
+      this.signWindow.hidden = true;
+      this.signVideo.srcObject = null;
+      return;
+    }
+    if (!this.signWindow.isConnected) {
+      (document.querySelector("#room .media-area") ?? document.body).append(this.signWindow);
+    }
+    const stream = this.signVideo.srcObject;
+    if (!(stream instanceof MediaStream) || stream.getVideoTracks()[0] !== video.track) {
+      this.signVideo.srcObject = new MediaStream([video.track]);
+      this.signVideo.play?.().catch(() => {});
+    }
+    this.signWindow.dataset.participant = signer ?? "";
+    this.signWindow.setAttribute("aria-label", languageName(chosen.lang));
+    this.signCaption.textContent = t("interpretation.signing", {
+      language: languageName(chosen.lang),
+      name: chosen.on_air_name ?? "",
+    });
+    this.signWindow.hidden = false;
   }
 
   renderOnAir() {
@@ -404,6 +442,7 @@ export class InterpretationPanel {
     this.observer.disconnect();
     this.boothView?.close();
     this.signals.remove();
+    this.signWindow.remove();
     this.interpreter.close();
     this.mixer.close();
   }

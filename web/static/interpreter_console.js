@@ -34,6 +34,9 @@ export class InterpreterConsole {
     /** The channel voice's gate (Web Audio): the microphone switch and the cough act on it
      * within one audio block, before the encoder. */
     this.gate = /** @type {GainNode|null} */ (null);
+    /** A sign-language interpreter's camera, into their channel (instead of a voice). */
+    this.signing = /** @type {MediaStreamTrack|null} */ (null);
+    this.publishing = false;
     // The console's elements (build() wires and places them).
     this.consoleHeading = h("h3", { id: "interpreter-console-heading" }, [
       t("interpretation.console"),
@@ -82,7 +85,29 @@ export class InterpreterConsole {
 
   /** An interpreter's voice: one track into the channel, one to the booth partner. */
   async publishVoice() {
-    if (this.voice || !this.state.media?.publishExtra) return;
+    if (this.voice || this.signing || this.publishing || !this.state.media?.publishExtra) return;
+    this.publishing = true;
+    try {
+      if (this.channel()?.signed) await this.publishSigning();
+      else await this.publishSpeech();
+    } finally {
+      this.publishing = false;
+    }
+  }
+
+  /** A sign-language interpreter's channel is their camera, published as "signing". */
+  async publishSigning() {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      video: { width: 640, height: 480 },
+    });
+    const [camera] = stream.getVideoTracks();
+    this.signing = camera;
+    this.updateVoice();
+    await this.state.media.publishExtra(camera, "signing");
+  }
+
+  /** A spoken channel's voice, and the talk-back to the booth partner. */
+  async publishSpeech() {
     // Interpreters wear headsets: echo cancellation stays, but no noise suppression or
     // automatic gain, which pump and clip a voice that never pauses for long.
     const stream = await navigator.mediaDevices.getUserMedia({
@@ -112,7 +137,7 @@ export class InterpreterConsole {
    * the booth partner.
    */
   updateVoice() {
-    if (!this.voice) return;
+    if (!this.voice && !this.signing) return;
     const channel = this.channel();
     const me = this.state.you.id;
     const onAir = channel?.on_air === me || this.output()?.on_air === me;
@@ -120,6 +145,8 @@ export class InterpreterConsole {
     const offered = !!offer && offer.giver !== me && (offer.taker === null || offer.taker === me);
     if (onAir || !offer) this.taking = false;
     const open = this.microphone && !this.coughing;
+    if (this.signing) this.signing.enabled = onAir || offered || this.taking;
+    if (!this.voice) return this.onVoice();
     if (this.gate) {
       const now = this.gate.context.currentTime;
       this.gate.gain.cancelScheduledValues(now);
@@ -134,6 +161,10 @@ export class InterpreterConsole {
   close() {
     this.state.media?.unpublish?.("interpretation");
     this.state.media?.unpublish?.("booth");
+    if (this.signing) {
+      this.state.media?.unpublish?.("signing");
+      this.signing.stop();
+    }
     for (const track of Object.values(this.voice ?? {})) track.stop();
   }
 

@@ -89,6 +89,7 @@ export function level(state, participant, source) {
   const channel = heard ? state.channels.get(heard) : null;
   const onAir = channel?.on_air ?? null;
   if (source === "interpretation") return onAir !== null && participant === onAir ? 1 : 0;
-  if (onAir === null || state.floorLanguage === heard) return 1;
+  // A sign language is seen, not heard: the floor stays at full level under it.
+  if (onAir === null || state.floorLanguage === heard || channel?.signed) return 1;
   return dbToGain(state.listening.floor_db);
 }

@@ -16,7 +16,7 @@
 import { MediaHealth } from "/static/media_health.js";
 
 /**
- * @typedef {"camera" | "microphone" | "screen" | "interpretation" | "booth"} Source
+ * @typedef {"camera" | "microphone" | "screen" | "interpretation" | "booth" | "signing"} Source
  * @typedef {{participant: string, source: string, kind: string}} Shown
  * @typedef {Shown & {track: MediaStreamTrack, stream: MediaStream}} TrackDetail
  * @typedef {import("/static/protocol.js").ClassroomConnection} Connection
