@@ -2,7 +2,7 @@
 run it, as people in the room see it: a trainer and a trainee on laptops (1366x768), the
 room device (1920x1080, and 4K) and a trainee's phone. What is asserted is what shows:
 boxes inside the viewport, computed font sizes, the share of the screen video takes,
-frames decoding. Screenshots of each step are kept under the test's tmp dir."""
+frames decoding. Screenshots of each step are kept in test-artifacts/room-screen/."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tests.server import ServerProcess
 
 pytestmark = pytest.mark.timeout(420)
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "room-screen"
 FULL_HD = {"width": 1920, "height": 1080}
 LAPTOP = {"width": 1366, "height": 768}
 
@@ -97,8 +98,9 @@ async def no_sideways_scroll(page: Page) -> None:
 
 
 async def shot(page: Page, tmp_path: Path, name: str) -> None:
-    folder = tmp_path / "screenshots"
-    folder.mkdir(exist_ok=True)
+    """A screenshot kept after the run: test-artifacts/room-screen/ (git-ignored)."""
+    folder = ARTIFACTS / tmp_path.name
+    folder.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(folder / f"{name}.png"))
 
 
@@ -229,6 +231,9 @@ async def test_the_room_screen_at_1080p_with_a_trainer_a_laptop_and_a_phone(
         item = takeover.locator(".takeover-options li", has_text=option)
         await inside_viewport(room, item)
         assert await font_px(item) >= 28
+    answer = await inside_viewport(room, takeover.locator(".takeover-answer"))
+    for item in await takeover.locator(".takeover-options li").all():
+        assert not overlap(await box(item), answer)
     await inside_viewport(room, takeover.locator(".takeover-qr svg"))
     await expect(takeover.locator(".takeover-code")).to_have_text(
         await corner.locator(".room-code").inner_text()
@@ -276,19 +281,24 @@ async def test_the_room_screen_at_1080p_with_a_trainer_a_laptop_and_a_phone(
     # The trainer's results table fits the side panel.
     table = tea.get_by_role("table", name="Everyone's results")
     await expect(table).to_be_visible()
+    card = await box(tea.locator("#panel .quiz").first)
     panel = await box(tea.locator("#panel"))
     table_box = await box(table)
-    assert table_box["x"] >= panel["x"] - 0.5
-    assert table_box["x"] + table_box["width"] <= panel["x"] + panel["width"] + 0.5
+    for inner, outer in ((table_box, card), (card, panel)):
+        assert inner["x"] >= outer["x"] - 0.5, (inner, outer)
+        assert inner["x"] + inner["width"] <= outer["x"] + outer["width"] + 0.5, (inner, outer)
+    # Whole, not scrolled: every column shows.
+    scrolls = "(e) => e.scrollWidth > e.clientWidth"
+    assert not await tea.locator(".quiz-table-box").last.evaluate(scrolls)
     await shot(tea, tmp_path, "trainer-quiz-results")
 
 
 @pytest.mark.parametrize(
     ("viewport", "scale"),
-    [(FULL_HD, 2), ({"width": 3840, "height": 2160}, 1)],
-    ids=["1080p-css-at-dpr2", "2160p-css"],
+    [(FULL_HD, 2), ({"width": 3840, "height": 2160}, 1), (LAPTOP, 1)],
+    ids=["1080p-css-at-dpr2", "2160p-css", "laptop-1366x768"],
 )
-async def test_the_room_screen_at_4k(
+async def test_the_room_screen_at_4k_and_on_a_laptop(
     served: Served,
     launch_browser: LaunchBrowser,
     tmp_path: Path,
@@ -298,8 +308,9 @@ async def test_the_room_screen_at_4k(
     browser = await launch_browser()
     tea = await enter(browser, served, served.mint("trainer", "Tea", sub="tea"), viewport=LAPTOP)
     room = await room_device(browser, served, viewport=viewport, device_scale_factor=scale)
-    # Sizes follow the screen: at 3840 CSS px wide everything is twice the 1080p size.
-    grow = viewport["width"] / 1920
+    # Sizes follow the screen: at 3840 CSS px wide everything is twice the 1080p size;
+    # a smaller screen keeps the 1080p minimums.
+    grow = max(1.0, viewport["width"] / 1920)
     corner = room.locator("#room-pairing")
     await expect(corner.locator(".room-code")).to_have_text(re.compile(r"^\S{3} \S{3}$"))
     await inside_viewport(room, corner.locator(".room-qr svg"))
@@ -348,6 +359,9 @@ async def test_the_room_screen_holds_right_to_left(
     question = room.locator("#takeover .takeover-question")
     await inside_viewport(room, question)
     assert await font_px(question) >= 32
-    await inside_viewport(room, room.locator("#takeover .takeover-qr svg"))
+    answer = await inside_viewport(room, room.locator("#takeover .takeover-answer"))
+    assert answer["x"] < (await box(question))["x"], "the way to answer is on the left"
+    for option in await room.locator("#takeover .takeover-options li").all():
+        assert not overlap(await inside_viewport(room, option), answer)
     await no_sideways_scroll(room)
     await shot(room, tmp_path, "room-1080p-rtl-poll")

@@ -280,7 +280,9 @@ export class RoomScreen {
     const results = question.counts !== null;
     this.takeover.dataset.kind = question.kind;
     this.takeover.dataset.showing = results ? "results" : "question";
-    this.heading.textContent = question.question;
+    // The trainer's words keep their own direction inside the page's (an English question
+    // on an Arabic screen): isolated, while the block follows the page.
+    this.heading.replaceChildren(node("bdi", "", [question.question]));
     this.meta.textContent = results
       ? t("screen.results", { count: question.answered ?? 0 })
       : t(question.kind === "quiz" ? "screen.quiz" : "screen.poll");
@@ -316,9 +318,7 @@ export class RoomScreen {
     if (!question.options.length) return node("p", "takeover-free", [t("screen.free_text")]);
     const list = node("ol", "takeover-options");
     for (const option of question.options) {
-      const item = node("li", "", [node("span", "", [option])]);
-      item.setAttribute("dir", "auto");
-      list.append(item);
+      list.append(node("li", "", [node("bdi", "", [option])]));
     }
     return list;
   }
@@ -348,8 +348,7 @@ export class RoomScreen {
       const bar = node("span", right ? "takeover-bar correct" : "takeover-bar");
       bar.style.inlineSize = `${(100 * count) / most}%`;
       const share = total ? format.format(count / total) : format.format(0);
-      const label = node("span", "takeover-label", [right ? `${option} ✓` : option]);
-      label.setAttribute("dir", "auto");
+      const label = node("span", "takeover-label", [node("bdi", "", [option]), right ? " ✓" : ""]);
       chart.append(
         node("div", right ? "takeover-row correct" : "takeover-row", [
           label,

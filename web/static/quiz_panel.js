@@ -155,7 +155,10 @@ export class QuizPanel {
   table(caption, rows, columns) {
     const head = el("tr", {}, columns.map((c) => el("th", { scope: "col" }, t(`quiz.column.${c}`))));
     const body = rows.map((row) => el("tr", {}, columns.map((c) => el("td", {}, String(row[c])))));
-    return el("table", { class: "quiz-table" }, [el("caption", {}, caption), el("thead", {}, head), el("tbody", {}, body)]);
+    const table = el("table", { class: "quiz-table" }, [el("caption", {}, caption), el("thead", {}, head), el("tbody", {}, body)]);
+    // Fits the side panel; a language with longer headers scrolls inside the card, never
+    // past the panel (and the scrolling box is reachable by keyboard).
+    return el("div", { class: "quiz-table-box", role: "region", tabindex: "0", "aria-label": caption }, table);
   }
 
   tick() {
