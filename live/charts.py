@@ -44,7 +44,11 @@ def _svg(width: int, height: int, title: str, description: str, body: list[str])
 
 
 def timeline_svg(rows: list[dict[str, Any]], start: float, end: float, title: str) -> str:
-    """One line per person: bars where they were present between start and end (UTC clock)."""
+    """One line per person: bars where they were present between start and end (UTC clock).
+
+    Each time is also given as epoch seconds (``data-at`` on a tick, ``data-from`` and
+    ``data-to`` on a span, ``data-reason`` when a server stop ended it), so that a page
+    writes them in its reader's language and time zone."""
     span = max(end - start, 1.0)
     plot = WIDTH - LABEL_WIDTH - 20
     height = 40 + ROW_HEIGHT * max(len(rows), 1)
@@ -53,7 +57,9 @@ def timeline_svg(rows: list[dict[str, Any]], start: float, end: float, title: st
         x = LABEL_WIDTH + plot * step / 4
         at = start + span * step / 4
         body.append(f'<line x1="{x:.1f}" y1="18" x2="{x:.1f}" y2="{height - 4}" stroke="#ddd"/>')
-        body.append(f'<text x="{x:.1f}" y="13" text-anchor="middle">{_clock(at)}</text>')
+        body.append(
+            f'<text x="{x:.1f}" y="13" text-anchor="middle" data-at="{at:.0f}">{_clock(at)}</text>'
+        )
     described = []
     for index, row in enumerate(rows):
         y = 24 + ROW_HEIGHT * index
@@ -68,9 +74,11 @@ def timeline_svg(rows: list[dict[str, Any]], start: float, end: float, title: st
             minutes += (left - began) / 60
             lost = "" if reason is None else f" ({SPAN_ENDS.get(reason, reason)})"
             stops += reason is not None
+            ended = "" if reason is None else f' data-reason="{escape(reason)}"'
             body.append(
                 f'<rect x="{x:.1f}" y="{y + 2}" width="{w:.1f}" height="{ROW_HEIGHT - 8}" '
-                f'fill="{colour}"><title>{escape(row["name"])}: {_clock(began)} to '
+                f'fill="{colour}" data-from="{began:.0f}" data-to="{left:.0f}"{ended}>'
+                f"<title>{escape(row['name'])}: {_clock(began)} to "
                 f"{_clock(left)}{escape(lost)}</title></rect>"
             )
         lost = f", {stops} ended by a server stop" if stops else ""

@@ -18,7 +18,12 @@ routes = web.RouteTableDef()
 
 
 def render(request: web.Request, name: str, status: int = 200, **context: object) -> web.Response:
-    lang = negotiate(request, context.pop("lang", None))  # type: ignore[arg-type]
+    """A page in its reader's language (``web.i18n.negotiate``): ``?lang=``, else the
+    language the page's caller knows (``lang``: a verified token's), else the one the
+    join link in ``?token=`` names (only to choose words: the page's script presents
+    the token itself), else the browser's."""
+    preferred = context.pop("lang", None) or claimed_language(request.query.get("token", ""))
+    lang = negotiate(request, preferred)  # type: ignore[arg-type]
     env: jinja2.Environment = request.app[TEMPLATES]
     html = env.get_template(name).render(lang=lang, **context)
     headers = {

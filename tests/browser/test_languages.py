@@ -6,12 +6,15 @@ the language asked for. Screenshots are kept under the test's tmp directory."""
 
 from __future__ import annotations
 
+import datetime
 import shutil
 import time
 import tomllib
+import zoneinfo
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -20,7 +23,7 @@ from config.settings import CATALOGUE_FILE
 from recordings import pipeline
 from recordings.library import Library
 from tests.browser.conftest import LaunchBrowser
-from tests.browser.test_companion_phone import snap, strings
+from tests.browser.test_companion_phone import next_message, snap, strings
 from tests.recordings.synthetic import generate_session
 from tests.server import ServerProcess
 
@@ -170,3 +173,37 @@ async def test_the_polls_page_says_why_its_link_is_refused(
     status = page.locator("#polls-page-status")
     await expect(status).to_have_text(strings("sq")["refused.reason.expired"], timeout=WAIT_MS)
     await snap(page, tmp_path, "polls-refused-sq")
+
+
+async def test_the_report_speaks_the_readers_language_and_time_zone(
+    served: ServerProcess, launch_browser: LaunchBrowser, tmp_path: Path
+) -> None:
+    sr = strings("sr-Latn")
+    trainer = served.mint("trainer", "Tea", sub="tea", lang="sr")
+    async with aiohttp.ClientSession() as http:
+        tea = await http.ws_connect(f"{served.ws_url}?token={trainer}")
+        ana = await http.ws_connect(
+            f"{served.ws_url}?token={served.mint('trainee', 'Ana', sub='ana')}"
+        )
+        await next_message(ana, "welcome")
+        await tea.send_json({"type": "start_session", "module": "m04-smuggling"})
+        session = (await next_message(tea, "session_changed"))["session"]
+        context = await (await launch_browser()).new_context(timezone_id="Europe/Belgrade")
+        page = await context.new_page()
+        await page.goto(f"{served.url}/sessions/{session['id']}/report?token={trainer}")
+        # The module by its Serbian title, when it began in Serbian, the roles in Serbian.
+        module = titles("modules", "m04-smuggling")["sr"]
+        await expect(page.locator("#report-module")).to_contain_text(module)
+        started = page.locator("#report-when")
+        await expect(started).to_contain_text(sr["report.started"].split(" {start}")[0])
+        await expect(page.locator("#report-table tbody")).to_contain_text(sr["role.trainee"])
+        # The timeline's clock in Belgrade's time, not the server's UTC.
+        tick = page.locator("#report-timeline svg text[data-at]").first
+        at = int(await tick.get_attribute("data-at") or 0)
+        local = datetime.datetime.fromtimestamp(at, zoneinfo.ZoneInfo("Europe/Belgrade"))
+        await expect(tick).to_have_text(local.strftime("%H:%M"))
+        caption = page.locator("#report-timeline figcaption")
+        await expect(caption).to_contain_text(f"Ana ({sr['role.trainee']})")
+        await snap(page, tmp_path, "report-sr")
+        await tea.close()
+        await ana.close()

@@ -2,7 +2,7 @@
 // attendance table, and downloads of the CSV and xAPI exports.
 
 import { titleOf } from "/static/catalogue.js";
-import { errorText, formatDate, loadLanguage, t } from "/static/i18n.js";
+import { errorText, formatDate, formatTime, loadLanguage, t } from "/static/i18n.js";
 import { joinToken } from "/static/join.js";
 
 await loadLanguage();
@@ -70,6 +70,34 @@ function showWhen(session) {
       : t("report.held", { start: formatDate(session.started_at), end: formatDate(session.ended_at) });
 }
 
+/**
+ * The timeline in the page's language and time zone: its clock times (the server's
+ * data-at, data-from, data-to) and its text alternative, from the attendance rows.
+ * @param {any[]} rows
+ */
+function sayTimeline(rows) {
+  const figure = /** @type {HTMLElement} */ (document.getElementById("report-timeline"));
+  for (const tick of figure.querySelectorAll("text[data-at]")) {
+    tick.textContent = formatTime(Number(tick.getAttribute("data-at")));
+  }
+  for (const span of figure.querySelectorAll("rect[data-from]")) {
+    const title = span.querySelector("title");
+    const name = (title?.textContent || "").split(": ")[0];
+    const times = t("report.span", {
+      name,
+      from: formatTime(Number(span.getAttribute("data-from"))),
+      to: formatTime(Number(span.getAttribute("data-to"))),
+    });
+    if (title) title.textContent = span.hasAttribute("data-reason") ? `${times} (${t("report.server_stopped")})` : times;
+  }
+  const caption = figure.querySelector("figcaption");
+  if (caption) {
+    caption.textContent = rows
+      .map((row) => `${row.name} (${t(`role.${row.role}`)}): ${minutes(row.seconds_present)}`)
+      .join("; ");
+  }
+}
+
 async function load() {
   const attendance = await (await get("attendance")).json();
   const title = attendance.session.title;
@@ -92,6 +120,7 @@ async function load() {
     }),
   );
   showSvg("report-timeline", await (await get("timeline.svg")).text());
+  sayTimeline(attendance.rows);
   showSvg("report-charts", await (await get("charts.svg")).text());
 }
 
