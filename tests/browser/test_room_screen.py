@@ -191,6 +191,21 @@ async def test_the_room_screen_at_1080p_with_a_trainer_a_laptop_and_a_phone(
     assert await font_px(recording) >= 20
     await tea.get_by_role("button", name="Stop recording").click()
     await expect(recording).to_be_hidden(timeout=WAIT_MS)
+    # The trainer mutes the room, then lets it speak: the screen says which, from afar.
+    room_row = tea.locator('#participant-list li[data-id="room3"]')
+    await room_row.get_by_role("button", name="Mute Room 3").click()
+    await expect(room.locator(".room-microphone")).to_have_text("Microphone muted by the trainer")
+    await room_row.get_by_role("button", name="Unmute Room 3").click()
+    await expect(room.locator(".room-microphone")).to_have_text("Microphone on")
+    # An interpreter opens a Serbian channel; the room listens to it, and shows it.
+    interpreter = served.mint("interpreter", "Ivana", sub="ivana", lang="sr")
+    ivana = await enter(browser, served, interpreter, viewport=LAPTOP)
+    await room.locator("#toggle-panel").click()
+    await room.locator('input[name="interpretation-channel"][value="sr"]').check(timeout=WAIT_MS)
+    await room.locator("#toggle-panel").click()
+    await expect(room.locator(".room-channel")).to_have_text("Sound: Serbian interpretation")
+    await inside_viewport(room, room.locator(".room-channel"))
+    await ivana.context.close()
     await shot(room, tmp_path, "room-1080p-video")
 
     # The laptop trainee's page holds at 1366x768: the stage, the panel, the toolbar.
