@@ -97,6 +97,20 @@ async def no_sideways_scroll(page: Page) -> None:
     assert wide <= 0, f"the page scrolls sideways by {wide}px"
 
 
+CROWD = """() => {
+  for (let i = 1; i <= 9; i++) {
+    window.classroom.participants.set(`crowd${i}`, {id: `crowd${i}`, name: `Trainee ${i}`,
+      role: "trainee", connected: true, hand_raised: false, audio_muted: false,
+      screen_sharing: false});
+  }
+  window.classroom.render();
+}"""
+CROWD_LEAVES = """() => {
+  for (let i = 1; i <= 9; i++) window.classroom.participants.delete(`crowd${i}`);
+  window.classroom.render();
+}"""
+
+
 async def shot(page: Page, tmp_path: Path, name: str) -> None:
     """A screenshot kept after the run: test-artifacts/room-screen/ (git-ignored)."""
     folder = ARTIFACTS / tmp_path.name
@@ -338,6 +352,20 @@ async def test_the_room_screen_at_4k_and_on_a_laptop(
     assert await font_px(room.locator("#stage .tile-name")) >= 20 * grow
     assert await font_px(room.locator("#session-state")) >= 20 * grow
     await shot(room, tmp_path, f"room-{viewport['width']}-dpr{scale}-video")
+
+    # A crowded class (laid out from the room's state: nine more people, no cameras):
+    # every tile stays on the screen, beside the stage, clear of the phones' code.
+    await room.evaluate(CROWD)
+    await expect(room.locator("#gallery .tile")).to_have_count(10)
+    pairing = await box(corner)
+    for each in await room.locator("#gallery .tile").all():
+        seen = await inside_viewport(room, each)
+        assert not overlap(seen, pairing) and not overlap(seen, stage)
+        assert seen["height"] >= 60 * grow, seen
+    assert await font_px(room.locator("#gallery .tile-name").last) >= 20 * grow
+    await shot(room, tmp_path, f"room-{viewport['width']}-dpr{scale}-crowd")
+    await room.evaluate(CROWD_LEAVES)
+    await expect(room.locator("#gallery .tile")).to_have_count(1)
 
     await open_poll(tea, "Which document proves identity?", "Passport\nLibrary card\nNone")
     question = room.locator("#takeover .takeover-question")

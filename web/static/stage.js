@@ -330,5 +330,7 @@ export class Stage {
       }
     });
     this.gallery.classList.toggle("empty", order.length === 0);
+    // How crowded the gallery is: a big screen puts more tiles side by side (classroom.css).
+    this.gallery.dataset.size = order.length > 8 ? "crowd" : order.length > 3 ? "many" : "few";
   }
 }
