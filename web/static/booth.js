@@ -256,8 +256,13 @@ export class Booth {
   renderVoice() {
     const voice = this.console.voice;
     if (voice && !this.ownSource) {
-      this.ownSource = this.mixer.context.createMediaStreamSource(new MediaStream([voice.interpretation]));
-      this.ownSource.connect(this.ownAnalyser);
+      try {
+        const stream = new MediaStream([voice.interpretation]);
+        this.ownSource = this.mixer.context.createMediaStreamSource(stream);
+        this.ownSource.connect(this.ownAnalyser);
+      } catch {
+        // A browser refusing a track of another rate here: the meter stays still.
+      }
     }
     const me = this.panel.you.id;
     const onAir = this.console.output()?.on_air === me;

@@ -12,6 +12,36 @@ import { FLOOR } from "/static/listener_mix.js";
  *   media: any}} Booth
  */
 
+/**
+ * The channel's voice through a gain (the gate), in an audio context of the microphone's
+ * own rate: the cough silences it from the next audio block (under 3 ms), which
+ * disabling the track does only after the capture's buffering. Null where the browser
+ * cannot (a context that does not run, or refuses the microphone's rate): the track is
+ * then sent as it is, and the cough disables it.
+ * @param {MediaStreamTrack} microphone
+ * @returns {Promise<{gate: GainNode, track: MediaStreamTrack}|null>}
+ */
+async function gateOf(microphone) {
+  /** @type {AudioContext|null} */
+  let context = null;
+  try {
+    const rate = microphone.getSettings().sampleRate;
+    context = new AudioContext(rate ? { sampleRate: rate } : {});
+    const started = context.resume();
+    const timeout = new Promise((resolve) => setTimeout(resolve, 1000));
+    await Promise.race([started, timeout]);
+    if (context.state !== "running") throw new Error("the audio context does not run");
+    const source = context.createMediaStreamSource(new MediaStream([microphone]));
+    const gate = context.createGain();
+    const out = context.createMediaStreamDestination();
+    source.connect(gate).connect(out);
+    return { gate, track: out.stream.getAudioTracks()[0] };
+  } catch {
+    context?.close().catch(() => {});
+    return null;
+  }
+}
+
 export class InterpreterConsole {
   /**
    * @param {Booth} state the panel's, read at each use: channels, your booth, you, media
@@ -114,16 +144,9 @@ export class InterpreterConsole {
       audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: false },
     });
     const [microphone] = stream.getAudioTracks();
-    // The channel's voice passes a gain (the gate) in the mixer's audio context: the
-    // cough silences it from the next audio block (under 3 ms), which disabling the
-    // track does only after the capture's buffering.
-    const context = this.mixer.context;
-    const source = context.createMediaStreamSource(new MediaStream([microphone]));
-    const gate = context.createGain();
-    const out = context.createMediaStreamDestination();
-    source.connect(gate).connect(out);
-    this.gate = gate;
-    const [channelVoice] = out.stream.getAudioTracks();
+    const gated = await gateOf(microphone);
+    this.gate = gated?.gate ?? null;
+    const channelVoice = gated?.track ?? microphone;
     this.voice = { interpretation: channelVoice, booth: microphone.clone(), microphone };
     this.updateVoice();
     await this.state.media.publishExtra(this.voice.interpretation, "interpretation");
@@ -166,6 +189,7 @@ export class InterpreterConsole {
       this.signing.stop();
     }
     for (const track of Object.values(this.voice ?? {})) track.stop();
+    /** @type {AudioContext|undefined} */ (this.gate?.context)?.close().catch(() => {});
   }
 
   // --- the booth chat -------------------------------------------------------------
