@@ -70,9 +70,8 @@ async def join(request: web.Request) -> web.Response:
         request.app[REVOCATIONS].check(identity)  # a link the trainer withdrew
     except TokenError as error:
         # Said by its reason's code, in the page's language: ?lang=, else the one the
-        # link names, else the browser's (web.i18n.negotiate).
-        lang = claimed_language(token)
-        return render(request, "refused.html", status=401, lang=lang, reason=error.reason)
+        # link names (even an expired link names it), else the browser's (render).
+        return render(request, "refused.html", status=401, reason=error.reason)
     return render(
         request,
         "classroom.html",
