@@ -9,6 +9,7 @@ join link opens it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -340,3 +341,44 @@ async def test_a_sign_language_interpreter_is_seen_by_who_chose_the_channel(
     # Sanja leaves the air: Ana's window closes.
     await sanja.get_by_role("button", name="Stop interpreting").click()
     await expect(window).to_be_hidden()
+
+
+async def test_partners_see_each_other_hand_over_with_a_countdown_in_an_arabic_booth(
+    served: ServerProcess, launch_browser: LaunchBrowser
+) -> None:
+    browser = await launch_browser()
+    rania = await person(browser, served, "interpreter", "Rania", "ar")
+    samir = await person(browser, served, "interpreter", "Samir", "ar")
+    assert await rania.evaluate("getComputedStyle(document.getElementById('booth')).direction") == (
+        "rtl"
+    )
+    await expect(rania.get_by_role("heading", name="مقصورة المترجم")).to_be_visible()
+    await expect(rania.locator(".booth-clock")).to_have_text(re.compile(r"\d\d:\d\d:\d\d"))
+    await expect(rania.locator(".booth-timer")).to_contain_text("Rania على الهواء منذ")
+
+    # The partner, present with the microphone on; Samir switches his off (M): Rania sees it.
+    partner = rania.locator('.booth-partners li[data-partner="samir"]')
+    await expect(partner).to_have_attribute("data-connected", "true")
+    await expect(partner).to_have_attribute("data-microphone", "true")
+    await samir.locator("body").press("m")
+    await expect(samir.locator(".on-air-light")).to_have_text("الميكروفون مغلق")
+    await expect(partner).to_have_attribute("data-microphone", "false")
+    await expect(partner).to_contain_text("الميكروفون مغلق")
+    await samir.get_by_role("button", name="الميكروفون مغلق").click()
+    await expect(partner).to_have_attribute("data-microphone", "true")
+
+    # The handover: offered by Rania, counted down on both sides, taken by Samir.
+    await rania.get_by_role("button", name="اعرض التسليم").click()
+    for page in (rania, samir):
+        await expect(page.locator(".booth-countdown")).to_contain_text("التسليم:")
+    await samir.get_by_role("button", name="تسلّم").click()
+    await expect(samir.locator(".on-air-light")).to_have_text("على الهواء")
+    await expect(rania.locator(".on-air-light")).to_have_text("خارج الهواء")
+    await expect(rania.locator(".booth-countdown")).to_have_text("")
+    await expect(rania.locator(".booth-timer")).to_contain_text("Samir على الهواء منذ")
+
+    # Booth chat from the booth's keyboard.
+    box = samir.get_by_label("رسالة إلى المقصورة")
+    await box.fill("شكراً")
+    await box.press("Enter")
+    await expect(rania.locator(".booth-log")).to_contain_text("Samir: شكراً")
