@@ -39,6 +39,7 @@ from web import (
     quizzes,
     recording_handlers,
     results,
+    revocation,
     room_handlers,
 )
 from web.context import BUS, CATALOGUE, HUB, KEYS, SETTINGS, STORE, WEBSOCKETS
@@ -140,6 +141,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
 
     poll_service = Polls(hub, store, app[CATALOGUE], settings)
     quiz_service = Quizzes(hub, store, app[CATALOGUE], settings)
+    revocation.setup(app)  # withdrawn join links and unpaired phones' tokens
     room_handlers.setup(app, dispatcher)
     # Features plug in here, one line each: feature.setup(app, dispatcher).
     metrics.setup(app, dispatcher)

@@ -15,6 +15,7 @@ from classroom.identity import verify_token
 from classroom.permissions import Action
 from live.revocation import Revocations, close_pages_of_token
 from live.store import RedisStore
+from web.api import authorize
 from web.context import BUS, HUB, KEYS, REVOCATIONS, STORE
 from web.errors import read_json
 
@@ -54,8 +55,6 @@ class Withdrawal(pydantic.BaseModel):
 async def withdraw(request: web.Request) -> web.Response:
     """A trainer withdraws a join link of their room: its token (by its ``jti``) is refused
     from now on, and its pages are closed."""
-    from web.api import authorize  # web.api checks revocations: imported late
-
     identity = authorize(request, Action.INVITE)
     room = identity.room
     body = await read_json(request, Withdrawal)

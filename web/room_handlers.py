@@ -8,7 +8,6 @@ from aiohttp import web
 from classroom import room as core
 from classroom.errors import InvalidCommand
 from live.hub import CLASSROOM_PAGE, CLOSE_REMOVED, CLOSE_REPLACED, Connection, LiveRoom
-from web import revocation
 from web.context import CATALOGUE, HUB, SETTINGS, STORE
 from web.ws import ClientMessage, Dispatcher, error_message, greet_admitted, take_presence
 
@@ -75,7 +74,6 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
         "max_participants": settings.room_max_participants,
         "lobby_max_knocks": settings.lobby_max_knocks,
     }
-    revocation.setup(app)  # withdrawn join links and unpaired phones' tokens
     register(dispatcher, app)
 
 
