@@ -97,3 +97,31 @@ def test_every_session_field_is_documented() -> None:
     text = PROTOCOL.read_text().split("### `session_changed`", 1)[1].split("\n### ", 1)[0]
     listed = set(re.findall(r"\w+", text.split("{", 2)[2].split("}", 1)[0]))
     assert {f.name for f in dataclasses.fields(Session)} == listed
+
+
+def test_every_source_file_the_docs_name_exists() -> None:
+    """README.md and docs/design.md name modules by path: each still stands there."""
+    for doc in (ROOT / "README.md", ROOT / "docs" / "design.md"):
+        named = set(
+            re.findall(
+                r"`((?:classroom|media|recordings|live|web|config)/\w+\.py)", doc.read_text()
+            )
+        )
+        assert named, doc
+        missing = sorted(p for p in named if not (ROOT / p).is_file())
+        assert not missing, f"{doc.name} names files that do not exist: {missing}"
+
+
+def test_every_feature_command_takes_the_one_command_path(tmp_path: Path) -> None:
+    """As the docs say: the room's, interpretation's, and the polls' and quizzes' commands
+    each have their machine on the hub (``LiveRoom.execute``)."""
+    import typing
+
+    from classroom import channel, poll, quiz
+    from classroom import room as core
+    from web.context import HUB
+
+    hub = app(tmp_path)[HUB]
+    for union in (core.Command, channel.Command, poll.Command, quiz.Command):
+        kinds = typing.get_args(union) or (union,)
+        assert all(kind in hub.machines for kind in kinds), union
