@@ -187,7 +187,10 @@ export class RoomScreen {
   onSnapshot(snapshot) {
     for (const poll of snapshot.polls) this.polls.set(poll.id, poll);
     const open = snapshot.polls.find((/** @type {any} */ p) => p.state === "open");
-    if (open) this.onPoll(open);
+    // A room device that (re)joins while a question is open shows it at once.
+    const asking = (snapshot.quizzes || []).find((/** @type {any} */ q) => q.question_open && q.question);
+    if (asking) this.onQuestion({ quiz: asking.id, question: asking.question, deadline: asking.deadline });
+    else if (open) this.onPoll(open);
   }
 
   /** @param {any} poll */
