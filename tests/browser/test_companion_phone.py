@@ -239,13 +239,16 @@ async def test_a_phone_pairs_with_look_alikes_listens_to_its_channel_and_sees_th
     await sound.click()
     await expect(phone.locator("#companion-sound")).to_have_text(sr["companion.sound_stop"])
     await expect(phone.locator("#companion-sound")).to_have_attribute("aria-pressed", "true")
-    await heard(phone, lambda m: m[FLOOR_HZ] > -90 and m[IVANA_HZ] < -100, "the floor alone")
+    alone = await heard(
+        phone, lambda m: m[FLOOR_HZ] > -90 and m[IVANA_HZ] < -100, "the floor alone"
+    )
     serbian = phone.locator("#interpretation-channel-sr")
     await expect(serbian).to_be_enabled(timeout=WAIT_MS)
     await serbian.check()
-    await heard(
+    channel = await heard(
         phone, lambda m: m[IVANA_HZ] > -70 and m[IVANA_HZ] > m[FLOOR_HZ] + 8, "Ivana's channel"
     )
+    print(f"phone hears (dB): floor alone {alone}, Serbian channel {channel}")
     await snap(phone, tmp_path, "phone-3-listening-sr")
 
     # The trainer shares her screen: the phone shows it, decoded, and never a camera.
