@@ -39,6 +39,9 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 LOOK_ALIKES = {"O": "Q", "0": "Q", "I": "J", "L": "J", "1": "7"}
 CODE_LENGTH = 6
 CODE_TTL_S = 600
+#: A code that expired, or that a new one replaced, is remembered this long: a phone that
+#: types it is told it has expired and to use the new one, rather than that it is wrong.
+RETIRED_CODE_KEPT_S = 3600
 #: A companion token lives for one training day at most; then the phone pairs again.
 COMPANION_TOKEN_TTL_S = 8 * 3600
 NAME_MAX_CHARS = 100
@@ -72,6 +75,10 @@ class PairingCode:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def retired(self, now: float) -> PairingCode:
+        """This code as it is remembered once a new one replaced it at ``now``: expired."""
+        return dataclasses.replace(self, expires_at=min(self.expires_at, now))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PairingCode:

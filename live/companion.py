@@ -1,8 +1,9 @@
 """The companion service: a room device's pairing codes, redeeming them, unpairing phones.
 
-Codes live in the store (``pairing:{code}``, expiring with the code) so any node, and
-a restarted one, can redeem them; ``pairing-device:{room}:{device}`` names a device's
-current code so that a new code retires the old one.
+Codes live in the store (``pairing:{code}``, kept ``RETIRED_CODE_KEPT_S`` past their
+expiry, so that a phone typing one late is told it expired) so any node, and a
+restarted one, can redeem them; ``pairing-device:{room}:{device}`` names a device's
+current code so that a new code retires the old one (kept, expired, for as long).
 
 Each room device has at most ``companions_per_device`` phones at a time (and one code
 pairs at most that many): ``companions:{room}`` holds every paired phone (its device,
@@ -126,6 +127,7 @@ class Companions:
             raise Forbidden("a room device pairs phones once it is in the room")
         previous = await store.get(device_key(live.name, identity.sub))
         pairing = await _load(store, previous) if previous else core.Pairing()
+        replaced = pairing.codes.get(previous) if previous else None
         code = draw_code()
         for _ in range(5):  # a clash with a live code is rare (31^6 codes): draw again
             if await store.get(code_key(code)) is None:
@@ -135,10 +137,17 @@ class Companions:
         events = pairing.handle(command, now)
         issued = pairing.codes[command.code]
         ttl = issued.expires_at - now
-        await store.set(code_key(issued.code), json.dumps(issued.to_json()), ttl_s=ttl)
+        # The code is remembered past its expiry (a phone typing it late is told so).
+        kept = ttl + core.RETIRED_CODE_KEPT_S
+        await store.set(code_key(issued.code), json.dumps(issued.to_json()), ttl_s=kept)
         await store.set(device_key(live.name, identity.sub), issued.code, ttl_s=ttl)
-        if previous and previous != issued.code:
-            await store.delete(code_key(previous))
+        if replaced is not None and replaced.code != issued.code:
+            retired = replaced.retired(now)  # pairs nobody, and says it expired
+            await store.set(
+                code_key(retired.code),
+                json.dumps(retired.to_json()),
+                ttl_s=core.RETIRED_CODE_KEPT_S,
+            )
         return next((e for e in events if isinstance(e, core.PairingCodeIssued)), None)
 
     async def redeem(

@@ -1,5 +1,6 @@
 """A trainee's phone against a real ``classroom serve``, as a phone shows it (390x844):
-one state at a time in the phone's language, a code typed with its look-alikes pairs,
+one state at a time in the phone's language (pairing, code expired, lobby, room,
+removed, its place expired), a code typed with its look-alikes pairs,
 the phone hears the interpretation channel it chose on its own earphones and sees the
 trainer's shared screen, and it is never a video tile on the trainer's page.
 
@@ -281,15 +282,24 @@ async def test_a_phone_waits_in_the_lobby_then_is_removed_then_finds_its_place_e
         await trainer.send_json({"type": "lock", "value": True})
         await next_message(trainer, "room_locked")
         await device.send_json({"type": "pair_companion"})
-        code = (await next_message(device, "pairing_code_issued"))["code"]
+        old = (await next_message(device, "pairing_code_issued"))["code"]
 
-        # An Arabic phone: right to left, every state in Arabic.
-        phone = await phone_page(await launch_browser(), served, "ar", f"/companion?code={code}")
+        # An Arabic phone, right to left, every state in Arabic, scans the room's code
+        # just as the room screen puts a new one up: the old one has expired, it says.
+        phone = await phone_page(await launch_browser(), served, "ar", f"/companion?code={old}")
         assert await phone.get_attribute("html", "dir") == "rtl"
-        await expect(phone.get_by_label(ar["companion.code"], exact=True)).to_have_value(code)
+        await device.send_json({"type": "pair_companion"})
+        code = (await next_message(device, "pairing_code_issued"))["code"]
+        await expect(phone.get_by_label(ar["companion.code"], exact=True)).to_have_value(old)
         await phone.get_by_label(ar["companion.name"], exact=True).fill("Amir")
         await phone.get_by_role("button", name=ar["companion.join"]).click()
         state = phone.locator("#companion-state")
+        await expect(state).to_have_text(ar["companion.expired_code"])
+        assert await phone.locator("#companion").get_attribute("data-state") == "expired"
+        await expect(phone.get_by_label(ar["companion.code"], exact=True)).to_be_visible()
+        await snap(phone, tmp_path, "phone-0-code-expired-ar")
+        await phone.get_by_label(ar["companion.code"], exact=True).fill(code)
+        await phone.get_by_role("button", name=ar["companion.join"]).click()
         await expect(state).to_have_text(ar["companion.waiting"], timeout=WAIT_MS)
         await expect(state).to_be_in_viewport()
         assert await phone.locator("#companion").get_attribute("data-state") == "lobby"

@@ -46,6 +46,16 @@ def test_every_look_alike_stands_for_a_character_of_the_alphabet() -> None:
     assert all(target in c.CODE_ALPHABET for target in c.LOOK_ALIKES.values())
 
 
+def test_a_retired_code_says_it_has_expired() -> None:
+    pairing = issued("ABC234", at=0)
+    retired = pairing.codes["ABC234"].retired(100)
+    assert retired.expires_at == 100 and retired.issued_at == 0
+    pairing.codes["ABC234"] = retired
+    with pytest.raises(c.CodeExpired, match="expired") as refused:
+        pairing.handle(c.RedeemCode("ABC234", "Besa", "p1"), 100)
+    assert refused.value.reason == "code_expired" and refused.value.code == "invalid_state"
+
+
 def test_a_code_typed_with_look_alikes_pairs() -> None:
     pairing = issued("Q7J234")
     (paired,) = pairing.handle(c.RedeemCode("o1l 234", "Besa", "p1"), 10)

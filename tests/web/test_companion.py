@@ -80,7 +80,10 @@ async def test_a_new_code_retires_the_old_one(client: Client, mint: Mint) -> Non
     await device.send_json({"type": "pair_companion"})
     second = await receive(device, "pairing_code_issued")
     assert second["code"] != first["code"]
-    assert (await pair(client, first["code"])).status == 404
+    # The old code pairs nobody, and says it has expired (use the new one), not wrong.
+    refused = await pair(client, first["code"])
+    assert refused.status == 409
+    assert (await refused.json())["error"]["reason"] == "code_expired"
     assert (await pair(client, second["code"])).status == 201
 
 
