@@ -101,7 +101,8 @@ class Capture:
         name, role, language = self.describe(track.participant)
         return dataclasses.replace(
             track,
-            language=language if track.source == "interpretation" else None,
+            # A channel's voice, or a sign-language interpreter's video, names its language.
+            language=language if track.source in ("interpretation", "signing") else None,
             name=name,
             role=role,
         )

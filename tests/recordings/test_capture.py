@@ -74,3 +74,16 @@ async def test_a_full_queue_drops_video_to_the_next_keyframe_and_asks_for_one(
     assert recorder.packets[0] == KEY and recorder.packets[-2:] == [KEY, DELTA]
     assert asked == ["t/camera"]
     assert recorder.calls == ["on_track", "on_track_ended", "stop:stopped"]
+
+
+async def test_a_signing_video_and_a_channel_voice_name_their_language() -> None:
+    recorder = SlowRecorder()
+    recorder.disk.set()
+    tap = Capture(recorder, lambda pid: ("Sanja", "interpreter", "ysl"))  # type: ignore[arg-type]
+    signing = tap.track_info(TrackInfo("s/signing", "s", "signing", "video", "vp8", 90000))
+    camera = tap.track_info(TrackInfo("s/camera", "s", "camera", "video", "vp8", 90000))
+    voice = tap.track_info(
+        TrackInfo("s/interpretation", "s", "interpretation", "audio", "opus", 48000)
+    )
+    assert (signing.language, camera.language, voice.language) == ("ysl", None, "ysl")
+    await tap.stop()
