@@ -40,6 +40,8 @@ BOOTH_TEXT_MAX_CHARS = 1000
 #: Signals a booth sends the trainer (and its partners): the speaker is too fast, or
 #: speaks away from the microphone.
 SIGNALS = ("slow_down", "use_microphone")
+#: Signals for the booth alone: the partner off air asks to take over.
+BOOTH_SIGNALS = ("handover_request",)
 
 # Media sources this module rules over (the media router's names).
 SOURCE_MICROPHONE = "microphone"

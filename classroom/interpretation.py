@@ -18,6 +18,7 @@ import dataclasses
 from typing import Any
 
 from classroom.channel import (
+    BOOTH_SIGNALS,
     BOOTH_TEXT_MAX_CHARS,
     FLOOR,
     FLOOR_DB_RANGE,
@@ -517,9 +518,13 @@ class Interpretation:
 
     def _on_SendSignal(self, cmd: SendSignal, now: float) -> list[Event]:
         interpreter = self._interpreter(cmd.actor)
-        if cmd.kind not in SIGNALS:
-            raise InvalidCommand(f"a signal is one of {', '.join(SIGNALS)}")
         channel = self.channels[interpreter.channel]
-        to = tuple(dict.fromkeys((*audience(self.roster, Action.MODERATE), *self._booth(channel))))
+        if cmd.kind in BOOTH_SIGNALS:
+            to = self._booth(channel)
+        elif cmd.kind in SIGNALS:
+            trainers = audience(self.roster, Action.MODERATE)
+            to = tuple(dict.fromkeys((*trainers, *self._booth(channel))))
+        else:
+            raise InvalidCommand(f"a signal is one of {', '.join(SIGNALS + BOOTH_SIGNALS)}")
         name = self._name(cmd.actor)
         return [InterpreterSignal(to, channel.lang, cmd.actor, name, cmd.kind, now)]

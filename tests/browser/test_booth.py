@@ -367,7 +367,11 @@ async def test_partners_see_each_other_hand_over_with_a_countdown_in_an_arabic_b
     await samir.get_by_role("button", name="الميكروفون مغلق").click()
     await expect(partner).to_have_attribute("data-microphone", "true")
 
-    # The handover: offered by Rania, counted down on both sides, taken by Samir.
+    # Samir asks to take over (the booth alone hears of it); Rania offers the handover,
+    # counted down on both sides, and Samir takes it.
+    await expect(rania.locator("#booth-request-handover")).to_be_hidden()  # she is on air
+    await samir.get_by_role("button", name="اطلب تسلّم الدور").click()
+    await expect(rania.locator(".booth-log")).to_contain_text("Samir: [اطلب تسلّم الدور]")
     await rania.get_by_role("button", name="اعرض التسليم").click()
     for page in (rania, samir):
         await expect(page.locator(".booth-countdown")).to_contain_text("التسليم:")

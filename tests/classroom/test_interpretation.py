@@ -559,6 +559,8 @@ def test_a_signal_reaches_the_trainer_and_the_booth_alone() -> None:
         state.handle(c.SendSignal("i2", "faster"), 8)
     with pytest.raises(Forbidden):
         state.handle(c.SendSignal("a", "slow_down"), 8)
+    [ask] = state.handle(c.SendSignal("i2", "handover_request"), 9)  # the booth alone
+    assert ask == c.InterpreterSignal(("i1", "i2"), "sr", "i2", "Igor", "handover_request", 9)
 
 
 def test_the_audience_counts_listeners_present_on_the_channel() -> None:

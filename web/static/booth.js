@@ -87,6 +87,12 @@ export class Booth {
     this.partners = h("ul", { className: "booth-partners", "aria-label": t("booth.partner") });
     this.timer = h("p", { className: "booth-timer" });
     this.countdown = h("p", { className: "booth-countdown", role: "timer" });
+    this.requestButton = h("button", { type: "button", id: "booth-request-handover" }, [
+      t("booth.handover_request"),
+    ]);
+    this.requestButton.addEventListener("click", () =>
+      this.connection.send("booth_signal", { kind: "handover_request" }),
+    );
     this.audience = h("p", { className: "booth-audience", role: "status" });
     this.signalStatus = h("p", { className: "booth-signal-status", role: "status" });
     this.clock = h("time", { className: "booth-clock", "aria-label": t("booth.clock") });
@@ -190,6 +196,7 @@ export class Booth {
         this.partners,
         this.timer,
         this.countdown,
+        this.requestButton,
       ]),
       h("div", { className: "booth-signals", role: "group", "aria-label": t("booth.signals") }, [
         signal("slow_down"),
@@ -308,6 +315,8 @@ export class Booth {
     this.audience.dataset.count = String(output.listeners ?? 0);
     this.renderIncoming(channel, output);
     this.renderPartners(channel);
+    // Off air while a partner speaks: ask them to offer the handover.
+    this.requestButton.hidden = !channel.on_air || channel.on_air === me || !!channel.handover;
     if (!channel.handover) this.offerSeen = null;
     else this.offerSeen ??= Date.now();
     this.renderVoice();
