@@ -37,8 +37,9 @@ class Delivery:
 class JobQueue(Protocol):
     async def submit(self, recording_id: str) -> None: ...
 
-    async def take(self) -> Delivery:
-        """The next job (waits for one)."""
+    async def take(self) -> Delivery | None:
+        """The next job: waits for one, or gives None after a while without any (the
+        caller loops, and so can stop between two waits)."""
         ...
 
     async def keepalive(self, delivery: Delivery) -> None:
@@ -112,24 +113,26 @@ class RedisQueue:
         await self._group()
         await self.redis.xadd(self.stream, {"recording": recording_id})
 
-    async def take(self) -> Delivery:
+    async def take(self) -> Delivery | None:
+        # One round, not a loop: the Redis client may swallow a cancellation while it
+        # blocks, and a loop here would then never give the worker back its stop flag.
         await self._group()
-        while True:
-            # First the jobs of workers that went silent, then new ones.
-            _, claimed, *_ = await self.redis.xautoclaim(
-                self.stream, GROUP, self.consumer, min_idle_time=self.claim_idle_ms, count=1
-            )
-            for entry, fields in claimed:
-                if fields and fields.get("recording"):
-                    log.warning("claimed a job from a silent worker", extra={"entry": entry})
-                    return Delivery(fields["recording"], entry)
-                await self.redis.xack(self.stream, GROUP, entry)  # deleted meanwhile
-            reply = await self.redis.xreadgroup(
-                GROUP, self.consumer, {self.stream: ">"}, count=1, block=BLOCK_MS
-            )
-            for _, entries in reply or []:
-                for entry, fields in entries:
-                    return Delivery(fields["recording"], entry)
+        # First the jobs of workers that went silent, then new ones.
+        _, claimed, *_ = await self.redis.xautoclaim(
+            self.stream, GROUP, self.consumer, min_idle_time=self.claim_idle_ms, count=1
+        )
+        for entry, fields in claimed:
+            if fields and fields.get("recording"):
+                log.warning("claimed a job from a silent worker", extra={"entry": entry})
+                return Delivery(fields["recording"], entry)
+            await self.redis.xack(self.stream, GROUP, entry)  # deleted meanwhile
+        reply = await self.redis.xreadgroup(
+            GROUP, self.consumer, {self.stream: ">"}, count=1, block=BLOCK_MS
+        )
+        for _, entries in reply or []:
+            for entry, fields in entries:
+                return Delivery(fields["recording"], entry)
+        return None
 
     async def keepalive(self, delivery: Delivery) -> None:
         # Claiming one's own entry again resets its idle time.

@@ -105,7 +105,8 @@ class Worker:
                     log.exception("the job queue is out of reach; trying again")
                     await asyncio.sleep(QUEUE_RETRY_S)
                     continue
-                await self.handle(delivery)
+                if delivery is not None:
+                    await self.handle(delivery)
         finally:
             self.cancel.set()  # stops the pipeline thread (and its ffmpeg) at once
 

@@ -94,10 +94,14 @@ async def test_a_job_of_a_worker_that_died_is_claimed_by_another(
     try:
         await dead.submit(made.status.id)
         taken = await dead.take()  # ... and the worker holding it is gone
-        assert taken.recording_id == made.status.id and await alive.pending() == 1
+        assert (
+            taken is not None
+            and taken.recording_id == made.status.id
+            and await alive.pending() == 1
+        )
         await asyncio.sleep(0.4)
         claimed = await alive.take()
-        assert claimed == taken
+        assert claimed is not None and claimed == taken
         await Worker(library, alive).handle(claimed)
         assert library.load(made.status.id).status == "ready"
         assert await alive.pending() == 0
