@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import re
 import time
@@ -82,7 +83,7 @@ def error_message(code: str, message: str, ref: str | None = None) -> dict[str, 
 class Socket(Protocol):
     """What a connection writes to: the transport's websocket (``web.ws``)."""
 
-    async def send_json(self, data: Any) -> None: ...
+    async def send_str(self, data: str) -> None: ...
     async def close(self, *, code: int = ..., message: bytes = ...) -> Any: ...
 
 
@@ -109,7 +110,8 @@ class Connection:
         self.page = page
         self.client = client
         self.standby = False
-        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX_LIMIT)
+        #: JSON texts, each serialized once however many pages it goes to.
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_LIMIT)
         self.closing = False
         self.writer = asyncio.get_running_loop().create_task(self._write())
 
@@ -119,10 +121,14 @@ class Connection:
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue a message; a client that lets its outbox fill up is disconnected."""
+        self.send_text(json.dumps(message))
+
+    def send_text(self, text: str) -> None:
+        """Queue a message already serialized (one text for a room's many pages)."""
         if self.closing:
             return
         try:
-            self.outbox.put_nowait(message)
+            self.outbox.put_nowait(text)
         except asyncio.QueueFull:
             log.warning("client stalled; closing", extra={"participant": self.pid})
             self.close(CLOSE_SLOW, "too slow to receive")
@@ -148,7 +154,7 @@ class Connection:
             if message is None:
                 return
             try:
-                await self.ws.send_json(message)
+                await self.ws.send_str(message)
             except (ConnectionError, RuntimeError):
                 return
 
@@ -379,10 +385,11 @@ class LiveRoom:
         else:
             pids = to
         media = message.get("type") in MEDIA_MESSAGES
+        text = json.dumps(message)
         for pid in pids:
             for connection in self.pages_of(pid):
                 if not (media and connection.page != CLASSROOM_PAGE):
-                    connection.send(message)
+                    connection.send_text(text)
 
     def welcome(self, identity: Identity) -> dict[str, Any]:
         """The first message of a connection: who they are and the room they may see."""

@@ -10,8 +10,8 @@ channel choice must cost what the viewers it affects cost, nothing more.
 Measured in this process, on the real service: the app ``create_app`` makes (the
 SQLite store, the hub, every feature's listeners and the media router with its
 policies), its websocket dispatcher fed each message as a connection's page would
-send it. What is fake: each connection's socket (``send_json`` serializes the message
-and writes nothing), and the peer connection behind each real ``Subscriber`` (its
+send it. What is fake: each connection's socket (it keeps the text the server
+serialized and writes nothing), and the peer connection behind each real ``Subscriber`` (its
 offers are answered at once, without aiortc: ``Negotiated``); the published tracks
 are ``PublishedTrack`` objects fed no packets. Time is the event loop thread's CPU
 time (``time.thread_time``), so the store's own thread and waiting are not counted:
@@ -29,6 +29,7 @@ of the events (``classroom.forwarding``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import statistics
@@ -76,18 +77,24 @@ QUESTION = {
 
 
 class Socket:
-    """A connection's websocket that serializes what it is sent and writes nothing."""
+    """A connection's websocket that keeps the texts it is sent and writes nothing (the
+    server serialized each message once for everyone; reading them is the page's work,
+    done here only when the test asks)."""
 
     errors: list[dict[str, Any]] = []  # every error any page was sent
 
     def __init__(self) -> None:
-        self.last: dict[str, dict[str, Any]] = {}
+        self.texts: collections.deque[str] = collections.deque(maxlen=64)
 
-    async def send_json(self, data: Any) -> None:
-        json.dumps(data)
-        self.last[data.get("type", "")] = data
-        if data.get("type") == "error":
-            Socket.errors.append(data)
+    async def send_str(self, text: str) -> None:
+        self.texts.append(text)
+        if '"error"' in text and json.loads(text).get("type") == "error":
+            Socket.errors.append(json.loads(text))
+
+    @property
+    def last(self) -> dict[str, dict[str, Any]]:
+        """The last message of each type among those kept."""
+        return {data.get("type", ""): data for data in map(json.loads, self.texts)}
 
     async def close(self, *, code: int = 1000, message: bytes = b"") -> None:
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import tomllib
 from typing import Any
 
@@ -32,8 +33,8 @@ class Socket:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
 
-    async def send_json(self, data: Any) -> None:
-        self.sent.append(data)
+    async def send_str(self, data: str) -> None:
+        self.sent.append(json.loads(data))
 
     async def close(self, *, code: int = 1000, message: bytes = b"") -> None:
         pass
