@@ -129,10 +129,22 @@ def _summary(sections: dict[str, str]) -> str:
     return "## Summary\n\n" + table(("benchmark", "target", "measured", ""), rows)
 
 
+_SUMMARY_BLOCK = re.compile(r"## Summary\n\n(?:\|.*\n)*")
+
+
 def write(section: Section, path: Path = BENCHMARKS) -> None:
-    """Put one section into BENCHMARKS.md (replacing its previous run) and rebuild the summary."""
-    sections = _sections(path.read_text()) if path.exists() else {}
-    sections[section.name] = section.render()
-    ordered = sorted(sections, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
-    text = HEADER + "\n" + _summary(sections) + "\n" + "\n".join(sections[n] for n in ordered)
+    """Put one section into BENCHMARKS.md (replacing its previous run where it stood) and
+    rebuild the summary; what is written outside the marked sections stays as it is."""
+    text = path.read_text() if path.exists() else HEADER + "\n" + _summary({}) + "\n"
+    sections = _sections(text)
+    rendered = section.render()
+    if section.name in sections:
+        text = text.replace(sections[section.name], rendered, 1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + rendered
+    sections[section.name] = rendered
+    if _SUMMARY_BLOCK.search(text):
+        text = _SUMMARY_BLOCK.sub(lambda _: _summary(sections), text, count=1)
+    else:
+        text = _summary(sections) + "\n" + text
     path.write_text(text)
