@@ -12,6 +12,11 @@ their tokens are revoked (``live.revocation``) and their pages close.
 
 Wrong codes are limited per client address (``pairing_failures_per_minute``); the web
 layer says which address a request comes from.
+
+Codes are issued and redeemed on one clock, the app's (``create_app``'s ``clock``, the
+hub's): a code's ten minutes are the classroom's ten minutes, in tests too. Companion
+tokens are JWTs checked against the system clock, so their times (and the paired phones'
+expiry, which is their token's) are the system clock's.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from classroom import companion as core
@@ -109,20 +116,31 @@ class Paired:
     events: list[Any]
 
 
+Clock = Callable[[], float]
+
+
 class Companions:
-    """Pairing phones to room devices, and unpairing them."""
+    """Pairing phones to room devices, and unpairing them. ``clock`` is the app's (codes
+    are issued and redeemed on it); ``wall`` the system clock tokens are checked against."""
 
     def __init__(
-        self, store: StoreRef, revocations: Revocations, keys: TokenKeys, settings: Settings
+        self,
+        store: StoreRef,
+        revocations: Revocations,
+        keys: TokenKeys,
+        settings: Settings,
+        clock: Clock,
+        wall: Clock = time.time,
     ) -> None:
         self.store, self.revocations = store, revocations
         self.keys, self.settings = keys, settings
+        self.clock, self.wall = clock, wall
 
     async def issue_code(
         self, live: LiveRoom, pid: str, identity: Identity
     ) -> core.PairingCodeIssued | None:
         """A new code for the room device ``identity`` (retiring its previous one)."""
-        store, now = self.store(), live.hub.clock()
+        store, now = self.store(), self.clock()
         if pid not in live.core.participants:
             raise Forbidden("a room device pairs phones once it is in the room")
         previous = await store.get(device_key(live.name, identity.sub))
@@ -150,12 +168,10 @@ class Companions:
             )
         return next((e for e in events if isinstance(e, core.PairingCodeIssued)), None)
 
-    async def redeem(
-        self, code: str, name: str, lang: str | None, address: str, now: float
-    ) -> Paired | None:
+    async def redeem(self, code: str, name: str, lang: str | None, address: str) -> Paired | None:
         """A phone redeems a code: its companion token, or None when ``address`` gave too
         many wrong codes this minute."""
-        store, settings = self.store(), self.settings
+        store, settings, now, wall = self.store(), self.settings, self.clock(), int(self.wall())
         code = core.normalize_code(code)
         if lang is not None and not valid_language(lang):
             raise InvalidValue(f"invalid language code {lang!r}")
@@ -177,27 +193,28 @@ class Companions:
             raise
         await count_attempt(store, failures, by=-1)
         paired = next(e for e in events if isinstance(e, core.CompanionPaired))
-        await admit_phone(store, settings.companions_per_device, pairing.codes[code], paired, now)
+        issued = pairing.codes[code]
+        await admit_phone(store, settings.companions_per_device, issued, paired, now, wall)
         token = mint_companion_token(
             paired,
-            now=int(now),
+            now=wall,
             signing_key=self.keys.signing_key,
             algorithm=settings.token_algorithm,
             audience=settings.token_audience,
             issuer=settings.token_issuer,
             lang=lang,
         )
-        return Paired(token, int(now) + core.COMPANION_TOKEN_TTL_S, paired, list(events))
+        return Paired(token, wall + core.COMPANION_TOKEN_TTL_S, paired, list(events))
 
     async def unpair(
-        self, live: LiveRoom, by: str, role: Any, target: str | None, device: str | None, now: float
+        self, live: LiveRoom, by: str, role: Any, target: str | None, device: str | None
     ) -> list[str]:
         """Unpair one phone (``target``) or every phone of a room device: their tokens are
         revoked, they leave the room and their pages close. The ids unpaired."""
         require(role, Action.MODERATE)
         if (target is None) == (device is None):
             raise InvalidValue("name one phone (target) or a room device (device)")
-        store = self.store()
+        store, now = self.store(), self.wall()  # tokens and their expiry: the system clock
         phones = await paired_phones(store, live.name, now)
         chosen: list[str] = []
         if target is not None:
@@ -222,11 +239,17 @@ class Companions:
 
 
 async def admit_phone(
-    store: Any, cap: int, issued: core.PairingCode, paired: core.CompanionPaired, now: float
+    store: Any,
+    cap: int,
+    issued: core.PairingCode,
+    paired: core.CompanionPaired,
+    now: float,
+    wall: int,
 ) -> None:
     """Count a new phone against its code's and its room device's bound; InvalidCommand
     (409) when either is reached. Counted first, then checked (and undone if over), so
-    that concurrent pairings never pass the bound together."""
+    that concurrent pairings never pass the bound together. ``now`` is the app's clock
+    (the code's), ``wall`` the system clock (the phone's token expires on it)."""
     full = (
         f"this room device has {cap} phones paired already; "
         "ask the trainer to unpair the phones no longer in use"
@@ -237,10 +260,10 @@ async def admit_phone(
     phone = {
         "device": issued.device,
         "name": paired.name,
-        "exp": int(now) + core.COMPANION_TOKEN_TTL_S,
+        "exp": wall + core.COMPANION_TOKEN_TTL_S,
     }
     await store.hset(companions_key(issued.room), paired.companion, json.dumps(phone))
-    phones = await paired_phones(store, issued.room, now)
+    phones = await paired_phones(store, issued.room, wall)
     if sum(p["device"] == issued.device for p in phones.values()) > cap:
         await store.hdel(companions_key(issued.room), paired.companion)
         raise core.DeviceFull(full)

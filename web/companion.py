@@ -4,7 +4,6 @@ page. Pairing, companion tokens and unpairing are the service ``live.companion``
 from __future__ import annotations
 
 import ipaddress
-import time
 from typing import Any
 
 import pydantic
@@ -92,8 +91,9 @@ def phone_policy(live: LiveRoom) -> Policy:
 def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     """Plug companion pairing into the app: the device's message, the API, the phone page,
     and what the media routers forward to phones."""
+    # Codes are issued and redeemed on the hub's clock (the app's, given to create_app).
     service = app[COMPANIONS] = Companions(
-        lambda: app[STORE], app[REVOCATIONS], app[KEYS], app[SETTINGS]
+        lambda: app[STORE], app[REVOCATIONS], app[KEYS], app[SETTINGS], lambda: app[HUB].clock()
     )
 
     def plug(live: LiveRoom, router: MediaRouter) -> None:
@@ -120,8 +120,8 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
 
     @dispatcher.route("unpair_companion", Unpair)
     async def unpair_companion(conn: Connection, live: LiveRoom, msg: Unpair) -> None:
-        role, now = conn.identity.role, time.time()
-        chosen = await service.unpair(live, conn.pid, role, msg.target, msg.device, now)
+        role = conn.identity.role
+        chosen = await service.unpair(live, conn.pid, role, msg.target, msg.device)
         reply: dict[str, Any] = {"type": "companions_unpaired", "ids": chosen}
         if msg.ref is not None:
             reply["ref"] = msg.ref
@@ -135,9 +135,7 @@ async def pair(request: web.Request) -> web.Response:
     """A trainee's phone redeems the room device's code: it gets a companion token."""
     body = await read_json(request, Redeem)
     address = client_address(request, request.app[SETTINGS].trusted_proxies)
-    paired = await request.app[COMPANIONS].redeem(
-        body.code, body.name, body.lang, address, time.time()
-    )
+    paired = await request.app[COMPANIONS].redeem(body.code, body.name, body.lang, address)
     if paired is None:
         return json_error(429, "rate_limited", "too many wrong codes; wait a minute")
     event = paired.event

@@ -8,9 +8,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
-from tests.conftest import Mint
+from classroom.companion import CODE_TTL_S
+from config import Settings
+from tests.conftest import ManualClock, Mint
 from tests.web.test_polls import auth, join, open_poll, receive
 
 Client = TestClient[Any, Any]
@@ -115,6 +117,27 @@ async def test_an_expired_code_is_refused(client: Client, mint: Mint) -> None:
     error = (await response.json())["error"]
     assert response.status == 409 and "expired" in error["message"]
     assert (error["code"], error["reason"]) == ("invalid_state", "code_expired")  # translated
+
+
+async def test_a_code_lasts_ten_minutes_of_the_apps_clock(
+    settings: Settings, clock: ManualClock, mint: Mint
+) -> None:
+    """Issued and redeemed on the one clock the app is given: the code's ten minutes pass
+    when that clock says so, however little time the system clock saw pass."""
+    from web.app import create_app
+
+    async with TestClient(TestServer(create_app(settings, clock))) as client:
+        device, issued = await code_of(client, mint)
+        assert issued["expires_at"] == clock() + CODE_TTL_S
+        clock.advance(CODE_TTL_S - 1)
+        assert (await pair(client, issued["code"], "Besa")).status == 201
+        await device.send_json({"type": "pair_companion"})
+        second = await receive(device, "pairing_code_issued")
+        assert second["expires_at"] == clock() + CODE_TTL_S
+        clock.advance(CODE_TTL_S)
+        refused = await pair(client, second["code"], "Ana")
+        assert refused.status == 409
+        assert (await refused.json())["error"]["reason"] == "code_expired"
 
 
 async def test_trainees_cannot_issue_codes_nor_mint_companions(client: Client, mint: Mint) -> None:
