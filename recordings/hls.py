@@ -82,10 +82,17 @@ def bandwidth(playlist: Path) -> tuple[int, int]:
     return math.ceil(peak), math.ceil(total_bits / total_s) if total_s else 0
 
 
-def master(renditions: list[Rendition], directory: Path, resolution: tuple[int, int] | None) -> str:
+def master(
+    renditions: list[Rendition],
+    directory: Path,
+    resolution: tuple[int, int] | None,
+    signed: list[tuple[str, str, str, tuple[int, int]]] | None = None,
+) -> str:
     """The master playlist of what is under ``directory``: every language an audio
     rendition (the first the default), and the video (``resolution``; None: no video)
-    or, with no video, each language as a variant of its own."""
+    or, with no video, each language as a variant of its own. Each ``signed`` (name,
+    language, folder, resolution) is a variant after the video's, with the same sounds,
+    named (NAME, which players that do not know it ignore, as HLS asks them to)."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:7"]
     rates = []
     for index, rendition in enumerate(renditions):
@@ -107,6 +114,15 @@ def master(renditions: list[Rendition], directory: Path, resolution: tuple[int, 
             f'AUDIO="{AUDIO_GROUP}"'
         )
         lines.append(f"{VIDEO}/index.m3u8")
+        for name, language, folder, (width, height) in signed or []:
+            peak, average = bandwidth(directory / folder / "index.m3u8")
+            named = name.replace('"', "'")
+            lines.append(
+                f"#EXT-X-STREAM-INF:BANDWIDTH={peak + heaviest[0]},"
+                f"AVERAGE-BANDWIDTH={average + heaviest[1]},RESOLUTION={width}x{height},"
+                f'AUDIO="{AUDIO_GROUP}",NAME="{named}",LANGUAGE="{language}"'
+            )
+            lines.append(f"{folder}/index.m3u8")
     else:
         for index, (peak, average) in enumerate(rates):
             lines.append(

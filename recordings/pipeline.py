@@ -27,7 +27,7 @@ from typing import Any
 import av
 import ffmpeg
 
-from recordings import hls
+from recordings import hls, signing
 from recordings.assemble import Joined, join_track
 from recordings.journal import JOURNAL_FILE, read_journal
 from recordings.lanes import Lane, plan_lanes
@@ -47,8 +47,9 @@ from recordings.render import (
     rendition_groups,
     renditions_recorded,
     video_command,
+    video_graph,
 )
-from recordings.timeline import Chapter, Plan, Rendition, plan, titled_spans
+from recordings.timeline import Chapter, Plan, Rendition, SignedRendition, plan, titled_spans
 
 log = logging.getLogger("classroom.recordings")
 
@@ -125,15 +126,17 @@ def process(
     duration = session.stopped_s if session.stopped_s is not None else max(ends, default=0.0)
     duration = round(max(duration, 1.0), 3)
     chapters = [c for c in session.chapters if c.start_s < duration]
-    has_video = any(s.info.kind == "video" for s in sources)
+    # A camera or a screen: a signer's video alone is drawn over nothing (see signing.py).
+    has_video = video_graph(sources, duration) is not None
     extras = Background(job, duration) if has_video else None
     video = copied_video(sources)
     if extras is not None and video is not None:
         extras.start(video)  # the copied camera is the replay's video: no need to wait
-    video, tracks = encode_step(job, session, sources, lanes, duration)
+    signed = signing.recorded(session.signed, sources)
+    video, tracks, signs = encode_step(job, session, sources, lanes, duration, signed)
     if extras is not None and not extras.started:
         extras.start(video if video is not None and video.exists() else job.path(OUT_DIR, DOWNLOAD))
-    package_step(job, session, chapters, video, tracks, duration, extras)
+    package_step(job, session, chapters, video, tracks, duration, extras, signs)
     renditions = [r for r, _, _ in tracks]
     thumbnails = extras.result() if extras is not None else 0
     manifest = {
@@ -142,6 +145,15 @@ def process(
         "video_copied": copies_video(sources),
         "audio": [
             {"language": r.language, "channel": r.channel, "name": r.name} for r in renditions
+        ],
+        "signed": [
+            {
+                "language": r.language,
+                "channel": r.channel,
+                "name": r.name,
+                "hls": f"{signing.sign_dir(index)}/index.m3u8",
+            }
+            for index, (r, _) in enumerate(signs)
         ],
         "chapters": [c.to_json() for c in chapters],
         "thumbnails": {"every_s": THUMB_EVERY_S, "count": thumbnails},
@@ -248,11 +260,16 @@ class LanesWriter:
 
 
 def encode_step(
-    job: Job, session: Plan, sources: list[Source], lanes: list[Lane], duration: float
-) -> tuple[Path | None, list[tuple[Rendition, Path, int]]]:
-    """The composed video (if any) and the audio processes, side by side. Returns the
-    replay's video file (a copied camera: its joined file) and, for each rendition in
-    order, the file and audio stream it is in."""
+    job: Job,
+    session: Plan,
+    sources: list[Source],
+    lanes: list[Lane],
+    duration: float,
+    signed: list[SignedRendition],
+) -> tuple[Path | None, list[tuple[Rendition, Path, int]], list[tuple[SignedRendition, Path]]]:
+    """The composed video (if any), each sign language's and the audio processes, side by
+    side. Returns the replay's video file (a copied camera: its joined file), for each
+    rendition in order the file and audio stream it is in, and each signed video's file."""
     renditions = renditions_recorded(session, lanes)
     groups = rendition_groups(renditions, lanes)
     audio = [job.path(WORK_DIR, f"audio{index}.mp4") for index, _ in groups]
@@ -265,15 +282,20 @@ def encode_step(
         for r in group
     }
     tracks = [(r, *where[r]) for r in renditions]
+    signs = [(r, job.path(WORK_DIR, f"{signing.sign_dir(i)}.mp4")) for i, r in enumerate(signed)]
     if _packaged(job):
-        return video, tracks
+        return video, tracks, signs
     commands: list[Command] = []
     if made is not None and not composed.exists():
         commands.append(Command(made, composed, 3.0 * len(renditions)))
+    for rendition, path in signs:
+        if not path.exists():
+            command = signing.signed_command(sources, rendition, duration, _partial(path), job.fps)
+            commands.append(Command(command, path, 3.0 * len(renditions)))
     if not all(path.exists() for path in audio):
         commands += _audio_commands(job, groups, lanes, duration, audio)
     run_side_by_side(job, "encode", commands, duration)
-    return video, tracks
+    return video, tracks, signs
 
 
 def _packaged(job: Job) -> bool:
@@ -385,24 +407,30 @@ def package_step(
     tracks: list[tuple[Rendition, Path, int]],
     duration: float,
     extras: Background | None,
+    signs: list[tuple[SignedRendition, Path]],
 ) -> None:
-    """The MP4 download (with chapters) and the languages' HLS, side by side, both copied
-    from the encoded files; then the HLS master over them and the video's (cut beside)."""
+    """The MP4 download (with chapters) and the languages' and sign languages' HLS, side by
+    side, all copied from the encoded files; then the HLS master over them and the video's
+    (cut beside)."""
     commands = []
     final = job.path(OUT_DIR, DOWNLOAD)
     if not final.exists():
         metadata = job.path(WORK_DIR, "chapters.ffmeta")
         title = str(session.info.get("title") or "")
         metadata.write_text(ffmetadata(title, chapters, duration))
-        commands.append(
-            Command(mux_command(video, tracks, title, metadata, _partial(final)), final)
-        )
+        extra = signing.download_streams(signs, (video is not None) + len(tracks))
+        command = mux_command(video, tracks, title, metadata, _partial(final), extra)
+        commands.append(Command(command, final))
     published = job.path(OUT_DIR, HLS_DIR)
     building = job.path(WORK_DIR, HLS_DIR)
     if not (published / hls.MASTER).exists():
         shutil.rmtree(building, ignore_errors=True)
         building.mkdir()
         commands.append(Command(hls.audio_command(tracks, building)))
+        for index, (_, path) in enumerate(signs):
+            folder = building / signing.sign_dir(index)
+            folder.mkdir()
+            commands.append(Command(hls.video_command(path, folder)))
     run_side_by_side(job, "hls", commands, duration)
     if not building.is_dir():
         return
@@ -411,7 +439,11 @@ def package_step(
         resolution = extras.video_hls()
         job.path(WORK_DIR, HLS_VIDEO).replace(building / hls.VIDEO)
     renditions = [r for r, _, _ in tracks]
-    (building / hls.MASTER).write_text(hls.master(renditions, building, resolution))
+    variants = [
+        (r.name, r.language, signing.sign_dir(index), _resolution(path))
+        for index, (r, path) in enumerate(signs)
+    ]
+    (building / hls.MASTER).write_text(hls.master(renditions, building, resolution, variants))
     shutil.rmtree(published, ignore_errors=True)
     building.replace(published)
 
@@ -503,12 +535,16 @@ class Background:
         return self.count
 
 
+def _resolution(video: Path) -> tuple[int, int]:
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        return (stream.width, stream.height)
+
+
 def video_hls_step(job: Job, video: Path) -> tuple[int, int]:
     """The video's HLS playlist and segments (in work/, until the master is written);
     returns the video's resolution."""
-    with av.open(str(video)) as container:
-        stream = container.streams.video[0]
-        resolution = (stream.width, stream.height)
+    resolution = _resolution(video)
     done = job.path(WORK_DIR, HLS_VIDEO)
     if done.is_dir() or job.path(OUT_DIR, HLS_DIR, hls.MASTER).exists():
         return resolution

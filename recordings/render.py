@@ -92,13 +92,16 @@ def canvas(sources: list[Source]) -> tuple[int, int]:
     return (1280, 720) if any(s.info.source == "screen" for s in sources) else (854, 480)
 
 
-def video_graph(sources: list[Source], duration_s: float, fps: int = FPS) -> Any | None:
-    """The replay's video stream: composed, or the lone H.264 camera as it is; None: no video."""
+def video_graph(
+    sources: list[Source], duration_s: float, fps: int = FPS, copy: bool = True
+) -> Any | None:
+    """The replay's video stream: composed, or the lone H.264 camera as it is (unless
+    ``copy`` is False: composed all the same, to draw over it); None: no video."""
     cameras = camera_sources(sources)
     screens = [s for s in sources if s.info.source == "screen"]
     if not cameras and not screens:
         return None
-    if copies_video(sources):
+    if copy and copies_video(sources):
         return ffmpeg.input(str(cameras[0].path)).video
     width, height = canvas(sources)
     video = ffmpeg.input(
@@ -324,9 +327,14 @@ def video_command(
     video = video_graph(sources, duration_s, fps)
     if video is None:
         return None
+    return timed(ffmpeg.output(video, str(destination), f="mp4", **video_options(fps)))
+
+
+def video_options(fps: int) -> dict[str, Any]:
+    """How a composed video is encoded: H.264, a keyframe every 2 s (HLS segments cut cleanly)."""
     options: dict[str, Any] = {"c:v": "libx264", "preset": "superfast", "crf": 26, "g": fps * 2}
-    options["force_key_frames"] = "expr:gte(t,n_forced*2)"  # HLS segments cut cleanly
-    return timed(ffmpeg.output(video, str(destination), f="mp4", **options))
+    options["force_key_frames"] = "expr:gte(t,n_forced*2)"
+    return options
 
 
 def replay_streams(video: Path | None, audio: list[tuple[Rendition, Path, int]]) -> list[Any]:
@@ -347,9 +355,11 @@ def mux_command(
     title: str,
     metadata_file: Path,
     destination: Path,
+    extra: tuple[list[Any], dict[str, Any]] = ([], {}),
 ) -> Any:
-    """The MP4 download, copied together: the video, each language a tagged track, chapters."""
-    streams = replay_streams(video, audio)
+    """The MP4 download, copied together: the video, each language a tagged track, chapters;
+    then ``extra`` streams (with their options): each sign language a video track."""
+    streams = replay_streams(video, audio) + extra[0]
     first = 1 if video is not None else 0
     options: dict[str, Any] = {}
     for index, (rendition, _, _) in enumerate(audio):
@@ -368,5 +378,6 @@ def mux_command(
         metadata=f"title={title}",
         f="mp4",
         **options,
+        **extra[1],
     )
     return timed(command)

@@ -65,6 +65,27 @@ class Rendition:
     name: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Signer:
+    """A sign-language interpreter's video track and when it is shown: while they were on
+    air in the channel (session seconds; None: until the end), or, when the journal says
+    nobody was on air in that channel, whenever the track has pictures (empty)."""
+
+    track: str  # track id
+    spans: tuple[tuple[float, float | None], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class SignedRendition:
+    """One sign language of the replay: the replay's video with its interpreters' video as a
+    picture in picture, heard with the original sound."""
+
+    language: str  # the channel's code (ISO 639-3, such as "ysl")
+    channel: str
+    name: str
+    signers: tuple[Signer, ...]
+
+
 @dataclasses.dataclass
 class Plan:
     t0: float
@@ -76,6 +97,7 @@ class Plan:
     renditions: list[Rendition]
     on_air: dict[str, list[tuple[str, float, float | None]]]  # channel -> (who, from, to)
     chapters: list[Chapter]
+    signed: list[SignedRendition] = dataclasses.field(default_factory=list)
 
     def track(self, track_id: str) -> TrackPlan:
         return next(t for t in self.tracks if t.id == track_id)
@@ -143,6 +165,7 @@ def plan(entries: list[dict[str, Any]]) -> Plan:
         renditions=renditions(list(tracks.values()), floor),
         on_air=on_air,
         chapters=chapters(events, list(tracks.values()), str(started.get("title") or "")),
+        signed=signed_renditions(list(tracks.values()), on_air),
     )
 
 
@@ -209,6 +232,27 @@ def renditions(tracks: list[TrackPlan], floor: str) -> list[Rendition]:
         ):
             found.append(Rendition(lang, lang, f"Interpretation ({lang})"))
     return found
+
+
+def signed_renditions(
+    tracks: list[TrackPlan], on_air: dict[str, list[tuple[str, float, float | None]]]
+) -> list[SignedRendition]:
+    """One per sign-language channel whose interpreters' video was recorded, in the order
+    their tracks were journaled; each signer shown while on air in that channel."""
+    found: dict[str, list[Signer]] = {}
+    for track in tracks:
+        lang = track.info.language
+        if track.info.source != "signing" or not lang or not track.segments:
+            continue
+        who = track.info.participant
+        spans = tuple((start, end) for pid, start, end in on_air.get(lang, []) if pid == who)
+        if on_air.get(lang) and not spans:
+            continue  # recorded, but never on air there: never shown
+        found.setdefault(lang, []).append(Signer(track.id, spans))
+    return [
+        SignedRendition(lang, lang, f"Sign language ({lang})", tuple(signers))
+        for lang, signers in found.items()
+    ]
 
 
 def _names(

@@ -171,7 +171,7 @@ class Worker:
             step=None,
             error=None,
             duration_s=manifest["duration_s"],
-            languages=[a["language"] for a in manifest["audio"]],
+            languages=[a["language"] for a in [*manifest["audio"], *manifest["signed"]]],
             warnings=manifest["warnings"],
         )
         log.info("recording ready", extra={"recording": status.id})

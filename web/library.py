@@ -190,13 +190,15 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 @routes.get("/api/recordings/{id}")
 async def get_recording(request: web.Request) -> web.Response:
-    """One recording: its stream, download, chapters, audio languages, and where to resume."""
+    """One recording: its stream, download, chapters, audio and sign languages, and where to
+    resume."""
     identity = replayer(request)
     library, catalogue = _library(request), request.app[CATALOGUE]
     status, manifest = await asyncio.to_thread(_with_manifest, library, request.match_info["id"])
     prefix = _media_prefix(request, status) if manifest else None
     body = summary(status, catalogue, prefix, manifest, identity)
-    body.update(hls=None, download=None, chapters_vtt=None, chapters=[], audio=[], thumbnails=[])
+    body.update(hls=None, download=None, chapters_vtt=None, chapters=[], audio=[], signed=[])
+    body.update(thumbnails=[])
     if manifest is not None and prefix is not None:
         files = manifest["files"]
         thumbs = manifest["thumbnails"]
@@ -206,6 +208,7 @@ async def get_recording(request: web.Request) -> web.Response:
             chapters_vtt=f"{prefix}/{files['chapters']}",
             chapters=manifest["chapters"],
             audio=manifest["audio"],
+            signed=manifest.get("signed", []),  # (processed before sign languages: none)
             video=manifest["video"],
             thumbnails=[
                 {"t": i * thumbs["every_s"], "url": f"{prefix}/{THUMBS_DIR}/{i:05d}.jpg"}

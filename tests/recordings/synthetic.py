@@ -61,6 +61,7 @@ def encode_clip(
     tone_hz: int = 440,
     screen: bool = False,
     amplitude: float = TONE_AMPLITUDE,
+    pattern: str | None = None,
 ) -> Path:
     """A CLIP_S-second clip: a test pattern (video) or a sine tone (audio), cached by name."""
     if path.exists():
@@ -72,7 +73,7 @@ def encode_clip(
         options: dict[str, Any] = {"c:a": "libopus", "b:a": "32k", "ac": 1, "f": "webm"}
     else:
         size, rate = ("1280x720", 5) if screen else ("640x360", 15)
-        pattern = "testsrc" if screen else "testsrc2"
+        pattern = pattern or ("testsrc" if screen else "testsrc2")
         source = ffmpeg.input(f"{pattern}=size={size}:rate={rate}", f="lavfi", t=CLIP_S)
         if codec == "vp8":
             options = {"c:v": "libvpx", "deadline": "realtime", "cpu-used": 8, "b:v": "400k"}
@@ -146,6 +147,8 @@ def generate_session(
     started_at: float = 1_700_000_000.0,
     segment_s: float = 3.0,
     amplitude: float = TONE_AMPLITUDE,  # of every voice's tone (1: full scale)
+    signed: tuple[str, ...] = (),  # sign-language channels, each with a signer on air
+    signing_s: tuple[float, float] = (0.3, 0.8),  # when signers are on air: share of the session
 ) -> Generated:
     """Write a stopped recording into the library, ready to be processed."""
     cache.mkdir(parents=True, exist_ok=True)
@@ -229,6 +232,27 @@ def generate_session(
             share[1],
             123_456,
         )
+    for lang in signed:  # colour bars: told apart from the camera's pattern at a glance
+        signer_clip = encode_clip(
+            cache / f"signer.{video_codec}", "video", video_codec, pattern="smptebars"
+        )
+        add(
+            TrackInfo(
+                f"sign-{lang}",
+                f"signer-{lang}",
+                "signing",
+                "video",
+                video_codec,
+                VIDEO_CLOCK,
+                lang,
+                f"Signer {lang.upper()}",
+                "interpreter",
+            ),
+            signer_clip,
+            duration_s * signing_s[0],
+            duration_s * signing_s[1],
+            777_000,
+        )
     for number, voice in enumerate(voices):
         loud = "" if amplitude == TONE_AMPLITUDE else f"-{amplitude:g}"
         clip = encode_clip(
@@ -306,6 +330,11 @@ def generate_session(
                 },
             )
         )
+    for lang in signed:
+        on_air = {"channel": lang, "id": f"signer-{lang}", "name": f"Signer {lang.upper()}"}
+        events.append((duration_s * signing_s[0], "on_air_changed", on_air))
+        off_air = {"channel": lang, "id": None, "name": None, "previous": f"signer-{lang}"}
+        events.append((duration_s * signing_s[1], "on_air_changed", off_air))
     events.sort(key=lambda e: e[0])
 
     for info, _ in tracks:
