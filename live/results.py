@@ -16,7 +16,7 @@ from classroom.poll import Poll, PollKind
 from classroom.quiz import Quiz
 from classroom.session import Session
 from config import Settings
-from live.charts import Chart, charts_svg
+from live.charts import IN_ENGLISH, Chart, Words, charts_svg
 from live.poll_records import load_polls, load_quizzes
 from live.polls import StoreRef
 from live.xapi import statements
@@ -132,9 +132,9 @@ def result_rows(session: Session, polls: list[Poll], quizzes: list[Quiz]) -> lis
     return rows
 
 
-def charts(polls: list[Poll], quizzes: list[Quiz]) -> list[Chart]:
+def charts(polls: list[Poll], quizzes: list[Quiz], words: Words = IN_ENGLISH) -> list[Chart]:
     """One chart per poll (its tally; the commonest texts of a text poll) and per quiz
-    question (its tally, the correct options marked)."""
+    question (its tally, the correct options marked), titled in the reader's ``words``."""
     found: list[Chart] = []
     for poll in polls:
         tally = poll.tally()
@@ -147,7 +147,9 @@ def charts(polls: list[Poll], quizzes: list[Quiz]) -> list[Chart]:
     for quiz in quizzes:
         for index, question in enumerate(quiz.spec.questions):
             counts = quiz.question_tally(index)["counts"]
-            title = f"{quiz.spec.title} {index + 1}: {question.text}"
+            title = words.say(
+                "chart.question", quiz=quiz.spec.title, number=index + 1, question=question.text
+            )
             found.append((title, list(question.options), counts, set(question.correct)))
     return found
 
@@ -183,9 +185,9 @@ class Results:
         """The CSV rows (``result_rows``) of the session."""
         return result_rows(session, *await self.of(session))
 
-    async def svg(self, session: Session) -> str:
-        """The session's charts, as one SVG picture."""
-        return charts_svg(session.title, charts(*await self.of(session)))
+    async def svg(self, session: Session, words: Words = IN_ENGLISH) -> str:
+        """The session's charts, as one SVG picture, in the reader's ``words``."""
+        return charts_svg(session.title, charts(*await self.of(session), words), words)
 
     async def xapi(
         self, session: Session, attendance: list[dict[str, Any]]

@@ -22,6 +22,7 @@ from live.charts import timeline_svg
 from live.results import iso
 from web.api import authorize, own_room
 from web.context import CATALOGUE, HUB, SETTINGS, STORE
+from web.i18n import negotiate, words
 from web.ws import Dispatcher
 
 routes = web.RouteTableDef()
@@ -96,10 +97,11 @@ async def attendance_csv(request: web.Request) -> web.Response:
 
 @routes.get("/api/sessions/{session}/timeline.svg")
 async def attendance_svg(request: web.Request) -> web.Response:
-    _, session = await session_for(request, Action.VIEW_ATTENDANCE)
+    identity, session = await session_for(request, Action.VIEW_ATTENDANCE)
     data = await report(request, session)
     start, end = session_window(session, request.app[HUB].clock())
-    svg = timeline_svg(data["timeline"], start, end, title=session.title)
+    reader = words(negotiate(request, identity.lang))  # ?lang=, their link's, their browser's
+    svg = timeline_svg(data["timeline"], start, end, session.title, reader)
     return web.Response(text=svg, content_type="image/svg+xml")
 
 

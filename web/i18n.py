@@ -9,6 +9,8 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
+from live.charts import Words
+
 LOCALES_DIR = Path(__file__).parent / "static" / "locales"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 DEFAULT_LANGUAGE = "en"
@@ -64,6 +66,11 @@ def translate(lang: str, key: str, **values: object) -> str:
 
 def direction(lang: str) -> str:
     return "rtl" if lang.split("-")[0] in RTL_LANGUAGES else "ltr"
+
+
+def words(lang: str) -> Words:
+    """What the server's pictures (``live.charts``) say, in ``lang`` and its direction."""
+    return Words(lambda key, **values: translate(lang, key, **values), direction(lang) == "rtl")
 
 
 def environment() -> jinja2.Environment:

@@ -8,6 +8,7 @@ from aiohttp import web
 from classroom.permissions import Action
 from live.results import RESULT_COLUMNS, Results
 from web.attendance import csv_response, report, session_for
+from web.i18n import negotiate, words
 from web.pages import render
 from web.ws import Dispatcher
 
@@ -37,8 +38,9 @@ async def results_csv(request: web.Request) -> web.Response:
 
 @routes.get("/api/sessions/{session}/charts.svg")
 async def results_svg(request: web.Request) -> web.Response:
-    _, session = await session_for(request, Action.VIEW_RESULTS)
-    svg = await request.app[RESULTS].svg(session)
+    identity, session = await session_for(request, Action.VIEW_RESULTS)
+    lang = negotiate(request, identity.lang)  # the reader's: ?lang=, their link's, browser's
+    svg = await request.app[RESULTS].svg(session, words(lang))
     return web.Response(text=svg, content_type="image/svg+xml")
 
 

@@ -57,7 +57,7 @@ async def test_a_sessions_results_in_every_form(settings: Settings, clock: Manua
     assert [r["count"] for r in rows if r["title"] == "Secret?"] == [1, 0]
 
     svg = await results.svg(session)
-    assert svg.startswith("<svg") and "Secret?" in svg and "Borders 1: Which?" in svg
+    assert svg.startswith("<svg") and "Secret?" in svg and "Borders, question 1: Which?" in svg
     statements = await results.xapi(session, [])
     # The named answer, the quiz answer and its score; nothing of the anonymous poll.
     assert len(statements) == 3

@@ -8,7 +8,7 @@ import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -282,3 +282,62 @@ async def test_reports_are_for_trainers_of_that_room(
     assert missing.status == 404
     listing = await client.get("/api/rooms/demo/sessions", headers=auth(mint("trainer")))
     assert [s["id"] for s in (await listing.json())["sessions"]] == [session_id]
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.mark.parametrize(
+    ("how", "lang"),
+    [({"query": "ar"}, "ar"), ({"token": "mk"}, "mk"), ({"header": "sq-AL,sq;q=0.9"}, "sq")],
+    ids=["query", "token", "browser"],
+)
+async def test_pictures_speak_the_readers_language(
+    client: Client, mint: Mint, clock: ManualClock, how: dict[str, str], lang: str
+) -> None:
+    """The pictures' words are the reader's (``?lang=``, else their link's, else their
+    browser's), and an Arabic picture reads right to left: names, options and questions
+    start at the right edge, bars and time grow leftwards."""
+    from live.charts import LABEL_WIDTH, WIDTH
+    from web.i18n import translate
+
+    session_id, _ = await run_session(client, mint, clock)
+    token = mint("trainer", sub="t", **({"lang": how["token"]} if "token" in how else {}))
+    headers = {**auth(token), **({"Accept-Language": how["header"]} if "header" in how else {})}
+    params = {"lang": how["query"]} if "query" in how else {}
+    pictures = {}
+    for path in ("timeline.svg", "charts.svg"):
+        response = await client.get(
+            f"/api/sessions/{session_id}/{path}", headers=headers, params=params
+        )
+        pictures[path] = ET.fromstring(await response.text())
+    timeline, charts = pictures["timeline.svg"], pictures["charts.svg"]
+    presence = translate(lang, "chart.presence", title="demo")  # the session's title
+    assert timeline.findtext(f"{SVG}title") == presence
+    described = timeline.findtext(f"{SVG}desc") or ""
+    assert f"Ana ({translate(lang, 'role.trainee')})" in described
+    for span in timeline.findall(f"{SVG}rect[@data-from]"):
+        said = span.findtext(f"{SVG}title", "")
+        times = {
+            end: datetime.fromtimestamp(int(span.get(f"data-{end}", 0)), UTC)
+            for end in ("from", "to")
+        }
+        name = said.split(": ")[0]
+        clock_times = {end: at.strftime("%H:%M") for end, at in times.items()}
+        assert said == translate(lang, "report.span", name=name, **clock_times)
+    question = translate(
+        lang, "chart.question", quiz="Rights check", number=2, question="Pick the treaties"
+    )
+    assert question in " ".join(charts.itertext())
+    rtl = lang == "ar"
+    for picture in (timeline, charts):
+        assert (picture.get("direction") == "rtl") is rtl
+        labels = [t for t in picture.iter(f"{SVG}text") if t.text in ("Ana", "Border")]
+        assert labels and all((float(t.get("x", 0)) > WIDTH / 2) is rtl for t in labels)
+    bars = charts.findall(f"{SVG}rect[@fill]")[1:]  # the background first
+    ends = {round(float(b.get("x", 0)) + float(b.get("width", 0))) for b in bars}
+    starts = {round(float(b.get("x", 0))) for b in bars}
+    assert (ends == {WIDTH - LABEL_WIDTH}) is rtl and (starts == {LABEL_WIDTH}) is not rtl
+    ticks = [int(t.get("data-at", 0)) for t in timeline.iter(f"{SVG}text") if t.get("data-at")]
+    xs = [float(t.get("x", 0)) for t in timeline.iter(f"{SVG}text") if t.get("data-at")]
+    assert ticks == sorted(ticks) and (xs == sorted(xs, reverse=rtl))

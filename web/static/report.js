@@ -2,7 +2,7 @@
 // attendance table, and downloads of the CSV and xAPI exports.
 
 import { titleOf } from "/static/catalogue.js";
-import { errorText, formatDate, formatTime, loadLanguage, t } from "/static/i18n.js";
+import { currentLanguage, errorText, formatDate, formatTime, loadLanguage, t } from "/static/i18n.js";
 import { joinToken } from "/static/join.js";
 
 await loadLanguage();
@@ -119,9 +119,11 @@ async function load() {
       return tr;
     }),
   );
-  showSvg("report-timeline", await (await get("timeline.svg")).text());
+  // The pictures are drawn by the server in the page's language (and direction).
+  const lang = `?lang=${encodeURIComponent(currentLanguage())}`;
+  showSvg("report-timeline", await (await get(`timeline.svg${lang}`)).text());
   sayTimeline(attendance.rows);
-  showSvg("report-charts", await (await get("charts.svg")).text());
+  showSvg("report-charts", await (await get(`charts.svg${lang}`)).text());
 }
 
 for (const button of document.querySelectorAll("[data-download]")) {
