@@ -42,6 +42,7 @@ class Action(enum.StrEnum):
     REPLAY = "replay"
     VIEW_ATTENDANCE = "view_attendance"
     INVITE = "invite"  # mint join links for one's own room
+    MANAGE_LIBRARY = "manage_library"  # upload videos, audio and subtitles into the library
     # A moderator's "unmute" turns this participant's microphone on at once: conference-room
     # devices are unattended. Everyone else is asked, and decides (their privacy).
     REMOTE_UNMUTE = "remote_unmute"

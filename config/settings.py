@@ -84,6 +84,7 @@ class Settings:
     pairing_failures_per_minute: int
     trusted_proxies: tuple[str, ...]
     recording_empty_stop_s: int
+    max_upload_mb: int
     quiz_template_answers: str
 
     @property
@@ -194,6 +195,7 @@ def _build(raw: Mapping[str, Any], where: str) -> Settings:
         "companions_per_device",
         "pairing_failures_per_minute",
         "recording_empty_stop_s",
+        "max_upload_mb",
     ):
         if values[name] < 1:
             raise SettingsError(f"{name} must be at least 1, not {values[name]}")

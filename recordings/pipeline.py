@@ -27,7 +27,7 @@ from typing import Any
 import av
 import ffmpeg
 
-from recordings import hls, signing
+from recordings import hls, signing, subtitles
 from recordings.assemble import Joined, join_track
 from recordings.journal import JOURNAL_FILE, read_journal
 from recordings.lanes import Lane, plan_lanes
@@ -166,6 +166,8 @@ def process(
         "warnings": warnings,
         "interrupted": session.stopped_s is None,
     }
+    # Subtitles a trainer gave while it was recorded or processed (see recordings.subtitles).
+    manifest["subtitles"] = subtitles.publish(job.path(OUT_DIR), [], duration)
     _write_atomically(job.path(OUT_DIR, CHAPTERS_VTT), chapters_vtt(chapters, duration))
     _write_atomically(job.path(OUT_DIR, MANIFEST), json.dumps(manifest, ensure_ascii=False))
     return manifest

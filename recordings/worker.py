@@ -22,6 +22,7 @@ from pathlib import Path
 import redis.exceptions
 
 from classroom.errors import ClassroomError
+from recordings.imports import is_import, process_import
 from recordings.jobs import Delivery, JobQueue
 from recordings.journal import JOURNAL_FILE, Journal
 from recordings.library import Library, RecordingStatus
@@ -154,7 +155,8 @@ class Worker:
         keepalive = loop.create_task(self._keepalive(delivery))
         directory = self.library.directory(status.id)
         try:
-            manifest = await asyncio.to_thread(process, directory, progress, self.cancel, self.fps)
+            run = process_import if is_import(directory) else process
+            manifest = await asyncio.to_thread(run, directory, progress, self.cancel, self.fps)
         except Cancelled:
             log.info("processing interrupted", extra={"recording": status.id})
             return  # not finished: it runs again

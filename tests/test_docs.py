@@ -74,9 +74,10 @@ def test_every_route_is_in_the_openapi_document(tmp_path: Path) -> None:
         path = resource.canonical
         if path.startswith("/static") or path.startswith("/vendor"):
             continue
-        for route in resource:
-            if route.method != "HEAD":
-                routes.add((path, route.method.lower()))
+        methods = {route.method for route in resource}
+        for method in methods:
+            if method != "HEAD" or "GET" not in methods:  # aiohttp adds HEAD to each GET
+                routes.add((path, method.lower()))
     spec_routes = {(path, method) for path, item in spec["paths"].items() for method in item}
     assert routes - spec_routes == set(), "served but not in web/openapi.json"
     assert spec_routes - routes == set(), "in web/openapi.json but not served"

@@ -30,6 +30,7 @@ from web import (
     api,
     attendance,
     companion,
+    imports,
     interpretation_handlers,
     library,
     media_handlers,
@@ -41,6 +42,7 @@ from web import (
     results,
     revocation,
     room_handlers,
+    uploads,
 )
 from web.context import BUS, CATALOGUE, HUB, KEYS, SETTINGS, STORE, WEBSOCKETS
 from web.errors import error_middleware
@@ -158,6 +160,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     app[recording_handlers.RECORDINGS] = Recordings(hub, settings, app[CATALOGUE], media.router)
     recording_handlers.setup(app, dispatcher)
     library.setup(app, dispatcher)
+    uploads.setup(app)  # files sent in resumably (tus), then imported into the library
+    imports.setup(app)
 
     app.cleanup_ctx.append(_expire_ctx)
     app.on_shutdown.append(close_websockets)

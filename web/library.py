@@ -198,6 +198,7 @@ async def get_recording(request: web.Request) -> web.Response:
     prefix = _media_prefix(request, status) if manifest else None
     body = summary(status, catalogue, prefix, manifest, identity)
     body.update(hls=None, download=None, chapters_vtt=None, chapters=[], audio=[], signed=[])
+    body.update(subtitles=[])
     body.update(thumbnails=[])
     if manifest is not None and prefix is not None:
         files = manifest["files"]
@@ -209,6 +210,10 @@ async def get_recording(request: web.Request) -> web.Response:
             chapters=manifest["chapters"],
             audio=manifest["audio"],
             signed=manifest.get("signed", []),  # (processed before sign languages: none)
+            subtitles=[
+                {"language": s["language"], "url": f"{prefix}/{s['file']}"}
+                for s in manifest.get("subtitles", [])
+            ],
             video=manifest["video"],
             thumbnails=[
                 {"t": i * thumbs["every_s"], "url": f"{prefix}/{THUMBS_DIR}/{i:05d}.jpg"}
