@@ -15,6 +15,14 @@ again (NACK, answered from the track's short history) or for a keyframe (PLI,
 passed on to the publisher, at most one per ``interval_s``). A slow viewer costs
 the others nothing, because nothing waits for it.
 
+Lip sync: each publisher's RTCP sender report (its capture clock, NTP, against its
+RTP clock) is kept on the track and mapped by each outlet through its timestamp
+offset into that viewer's RTP time, for the wire's sender reports (``Outlet.sync``):
+once per sender report and once when an outlet starts a source, never per packet.
+A browser then lines up one participant's audio and video of one stream by the
+publisher's own clock. An outlet told not to (``lip_sync(False)``: its stream's
+other track shows someone else) reports the server's send time instead.
+
 Whole encoded frames (``av.Packet``, assembled by ``media.passthrough``) go to the
 track's taps (the recorder) through ``deliver``.
 """
@@ -67,6 +75,12 @@ class Wire(Protocol):
     def send(self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
         """Send one RTP packet with this header (its SSRC and payload type are the wire's)."""
 
+    def sync(self, ntp: int, rtp: int) -> None:
+        """Sender reports say from now on: this RTP time was at this NTP time (64-bit)."""
+
+    def unsync(self) -> None:
+        """Sender reports say from now on: the newest RTP time sent, at the time it was sent."""
+
 
 class KeyframeLimiter:
     """At most one keyframe request per ``interval_s``; one made sooner is deferred, not lost."""
@@ -106,6 +120,7 @@ class Outlet:
         "seq_offset",
         "source",
         "start_seq",
+        "synced",
         "top_seq",
         "top_ts",
         "ts_offset",
@@ -122,6 +137,7 @@ class Outlet:
         self.start_seq = 0  # the source's sequence number of that packet
         self.seq_offset = 0  # added to the source's sequence numbers and timestamps
         self.ts_offset = 0
+        self.synced = True  # sender reports carry the publisher's clock (``lip_sync``)
         # The newest packet sent (this viewer's numbering); the next source goes on from it.
         self.top_seq = random.getrandbits(15)  # low, so that SRTP's rollover is far away
         self.top_ts = random.getrandbits(32)
@@ -161,6 +177,7 @@ class Outlet:
             self.ts_offset = (self.top_ts + SWITCH_STEP[self.kind] - timestamp) & 0xFFFFFFFF
             self.start_seq = seq
             self.waiting = False
+            self.sync()
         elif (seq - self.start_seq) & 0x8000:  # sent before this outlet started
             return
         out_seq = (seq + self.seq_offset) & 0xFFFF
@@ -168,6 +185,24 @@ class Outlet:
         if not (out_seq - self.top_seq) & 0x8000:  # the newest yet (not a late one)
             self.top_seq, self.top_ts = out_seq, out_ts
         wire.send(out_seq, out_ts, marker, payload, padding)  # type: ignore[union-attr]
+
+    def sync(self) -> None:
+        """Give the wire the source's capture clock in this viewer's RTP time (or, without
+        one or when told not to, let it report its send time)."""
+        source, wire = self.source, self.wire
+        if wire is None or source is None or self.waiting:
+            return
+        clock = source.clock
+        if clock is None or not self.synced:
+            wire.unsync()
+        else:
+            wire.sync(clock[0], (clock[1] + self.ts_offset) & 0xFFFFFFFF)
+
+    def lip_sync(self, on: bool) -> None:
+        """Whether sender reports carry the publisher's clock (False: the server's)."""
+        if on != self.synced:
+            self.synced = on
+            self.sync()
 
     def resend(self, out_seq: int) -> bool:
         """A viewer's NACK: send that packet again if the source still has it."""
@@ -224,6 +259,8 @@ class PublishedTrack:
         self._send_pli = send_pli
         self._deferred: asyncio.TimerHandle | None = None
         self._last_ts: int | None = None
+        #: The publisher's last sender report: (NTP time, 64-bit; its RTP time then).
+        self.clock: tuple[int, int] | None = None
 
     @property
     def outlets(self) -> tuple[Outlet, ...]:
@@ -265,6 +302,12 @@ class PublishedTrack:
             except Exception:  # one viewer's fault must not stop the others
                 log.exception("forwarding to a viewer failed", extra={"track": self.info.id})
                 outlet.connect(None)
+
+    def sender_report(self, ntp: int, rtp: int) -> None:
+        """The publisher's RTCP sender report: every outlet maps it for its viewer."""
+        self.clock = (ntp, rtp)
+        for outlet in self.outlets:
+            outlet.sync()
 
     def deliver(self, packet: av.Packet) -> None:
         """A whole frame from the publisher: to every tap (never blocks)."""

@@ -28,9 +28,7 @@ from aiortc.utils import uint16_add, uint16_gt
 
 from media.codecs import Codec, starts_frame
 from media.seams import JITTER_BUFFER, SeamMissing
-from media.tracks import RtpClock, SenderReport, is_keyframe
-
-NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
+from media.tracks import NTP_UNIX_OFFSET, RtpClock, SenderReport, is_keyframe
 
 Deliver = Callable[[av.Packet], None]
 #: (sequence number, timestamp, marker, payload, padding bytes, depayloaded payload)

@@ -597,6 +597,7 @@ class MediaRouter:
         track = inbound.target
         if track is None:
             return
+        track.sender_report(report.ntp_timestamp, report.wire_rtp_timestamp)
         for tap in list(track.taps):
             try:
                 tap.consumer.on_sender_report(track.info.id, report)

@@ -32,6 +32,14 @@ class Slot:
     transceiver: RTCRtpTransceiver | None = None
     answered: bool = False
     broken: bool = False  # the answer chose another codec: never used again
+    #: The m-line's media stream (msid): a browser lip-syncs the audio and the video of
+    #: one stream, so a participant's voice and camera slots share one (``partner``).
+    stream_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+    partner: Slot | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def shows(self, participant: str) -> bool:
+        source = self.outlet.source
+        return source is not None and source.info.participant == participant
 
     @property
     def mid(self) -> str | None:
@@ -94,17 +102,35 @@ class Subscriber:
         for track in self._desired:
             if track.info.id not in bound:
                 self._free_slot(track).outlet.bind(track)
+        for slot in self.slots:
+            slot.outlet.lip_sync(self._in_sync(slot))
         self.schedule()  # tells the client when what it shows changed
 
     def _free_slot(self, track: PublishedTrack) -> Slot:
-        codec = track.codec
+        codec, who = track.codec, track.info.participant
         free = [s for s in self.slots if s.free and s.kind == track.info.kind]
         free = [s for s in free if s.codec.matches(codec)]
-        if free:
-            return min(free, key=lambda s: not s.answered)  # negotiated ones first
+        if free:  # in the stream of this participant's other track, else negotiated ones
+            paired = [s for s in free if s.partner is not None and s.partner.shows(who)]
+            return min(paired or free, key=lambda s: not s.answered)
         slot = Slot(Outlet(track.info.kind, self.counters), codec)
+        partner = next(
+            (s for s in self.slots if s.kind != slot.kind and s.partner is None and s.shows(who)),
+            None,
+        )
+        if partner is not None:
+            slot.partner, partner.partner, slot.stream_id = partner, slot, partner.stream_id
         self.slots.append(slot)
         return slot
+
+    @staticmethod
+    def _in_sync(slot: Slot) -> bool:
+        """Whether the slot's sender reports may carry its publisher's clock: not when the
+        other track of its stream shows someone else (the browser would line up two
+        people's clocks; both report the server's time then, as before lip sync)."""
+        source, partner = slot.outlet.source, slot.partner
+        other = partner.outlet.source if partner is not None else None
+        return source is None or other is None or other.info.participant == source.info.participant
 
     def tracks(self) -> dict[str, Any]:
         """Which participant's source each m-line shows now, for the client."""
@@ -154,8 +180,8 @@ class Subscriber:
                 track = IdleTrack(slot.kind)
                 transceiver = self.pc.addTransceiver(track, direction="sendonly")
                 transceiver.setCodecPreferences(slot.codec.preferences())
-                # Its own stream: browsers lip-sync the tracks of one stream together.
-                transceiver.sender._stream_id = uuid.uuid4().hex
+                # Browsers lip-sync the tracks of one stream together (see Slot.partner).
+                transceiver.sender._stream_id = slot.stream_id
                 attach(transceiver.sender, slot.outlet, self.counters)
                 slot.transceiver = transceiver
         await self.pc.setLocalDescription(await self.pc.createOffer())

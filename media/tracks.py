@@ -34,6 +34,7 @@ VIDEO_CODECS = (H264, VP8)  # in order of preference
 CLOCK_RATES = {OPUS: 48000, H264: 90000, VP8: 90000}
 
 RTP_WRAP = 1 << 32
+NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 _NAL_IDR = 5
 _NAL_SPS = 7
@@ -82,6 +83,11 @@ class SenderReport:
     ntp_time: float
     rtp_timestamp: int
     wire_rtp_timestamp: int
+
+    @property
+    def ntp_timestamp(self) -> int:
+        """``ntp_time`` as RTCP writes it: 64-bit NTP, seconds since 1900 in 32.32 fixed point."""
+        return round((self.ntp_time + NTP_UNIX_OFFSET) * (1 << 32)) & 0xFFFFFFFFFFFFFFFF
 
 
 def is_keyframe(codec: str, data: bytes) -> bool:

@@ -14,8 +14,10 @@ The m-line itself is still negotiated and served by aiortc: ``attach`` gives the
 sender an ``IdleTrack`` (it has nothing of its own to send), makes the wire when
 the sender starts (the DTLS handshake is done by then), answers the viewer's
 NACKs from the outlet's source, passes PLI/FIR on, and keeps the sender's RTCP
-sender reports true to what the wire sent (packet and octet counts, and an RTP
-time with its wall-clock time). Those are private parts of aiortc 1.16,
+sender reports true to what the wire sent (packet and octet counts) and to the
+publisher's capture clock (``sync``: an NTP and RTP time pair the outlet mapped
+from the publisher's sender report), else to the newest RTP time sent with the
+time it was sent. Those are private parts of aiortc 1.16,
 pylibsrtp and aioice, which are pinned; ``media.seams`` checks them all when the
 server starts, and tests/media/test_wire.py fails if they move.
 """
@@ -76,6 +78,7 @@ class Wire:
         self.length = ffi.new("int *")
         self.packets = 0  # sent, for sender reports
         self.octets = 0  # payload bytes sent
+        self.synced = False  # the sender reports' times come from ``sync``
         self.closed = False
 
     def send(self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
@@ -125,8 +128,23 @@ class Wire:
         if sender is not None:
             setattr(sender, PACKET_COUNT, self.packets)
             setattr(sender, OCTET_COUNT, self.octets)
-            setattr(sender, RTP_TIMESTAMP, timestamp)
-            setattr(sender, NTP_TIMESTAMP, current_ntp_time())
+            if not self.synced:
+                setattr(sender, RTP_TIMESTAMP, timestamp)
+                setattr(sender, NTP_TIMESTAMP, current_ntp_time())
+
+    def sync(self, ntp: int, rtp: int) -> None:
+        """Sender reports carry this pair: the publisher's capture clock in this viewer's
+        RTP time (set per publisher sender report, not per packet)."""
+        self.synced = True
+        sender = self.sender
+        if sender is not None:
+            setattr(sender, RTP_TIMESTAMP, rtp)
+            setattr(sender, NTP_TIMESTAMP, ntp)
+
+    def unsync(self) -> None:
+        """Sender reports go back to the newest RTP time sent and when (from the next
+        ``report``)."""
+        self.synced = False
 
     def close(self) -> None:
         self.closed = True

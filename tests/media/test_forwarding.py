@@ -23,12 +23,19 @@ class FakeWire:
 
     def __init__(self) -> None:
         self.sent: list[tuple[int, int, int, bytes]] = []
+        self.synced: list[tuple[int, int] | None] = []  # sender report clocks (None: unsync)
 
     def send(self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
         self.sent.append((seq, timestamp, marker, payload))
 
+    def sync(self, ntp: int, rtp: int) -> None:
+        self.synced.append((ntp, rtp))
 
-class BrokenWire:
+    def unsync(self) -> None:
+        self.synced.append(None)
+
+
+class BrokenWire(FakeWire):
     def send(self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
         raise RuntimeError("a bug in one viewer's path")
 
