@@ -208,7 +208,7 @@ async def test_the_room_screen_at_1080p_with_a_trainer_a_laptop_and_a_phone(
     # The trainer mutes the room, then lets it speak: the screen says which, from afar.
     room_row = tea.locator('#participant-list li[data-id="room3"]')
     await room_row.get_by_role("button", name="Mute Room 3").click()
-    await expect(room.locator(".room-microphone")).to_have_text("Microphone muted by the trainer")
+    await expect(room.locator(".room-microphone")).to_have_text("Muted by the trainer")
     await room_row.get_by_role("button", name="Unmute Room 3").click()
     await expect(room.locator(".room-microphone")).to_have_text("Microphone on")
     # An interpreter opens a Serbian channel; the room listens to it, and shows it.
@@ -358,9 +358,10 @@ async def test_the_room_screen_at_4k_and_on_a_laptop(
     await room.evaluate(CROWD)
     await expect(room.locator("#gallery .tile")).to_have_count(10)
     pairing = await box(corner)
+    crowded = await inside_viewport(room, room.locator("#stage .tile"))  # the column widened
     for each in await room.locator("#gallery .tile").all():
         seen = await inside_viewport(room, each)
-        assert not overlap(seen, pairing) and not overlap(seen, stage)
+        assert not overlap(seen, pairing) and not overlap(seen, crowded)
         assert seen["height"] >= 60 * grow, seen
     assert await font_px(room.locator("#gallery .tile-name").last) >= 20 * grow
     await shot(room, tmp_path, f"room-{viewport['width']}-dpr{scale}-crowd")
