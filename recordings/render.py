@@ -331,9 +331,15 @@ def video_command(
 
 
 def video_options(fps: int) -> dict[str, Any]:
-    """How a composed video is encoded: H.264, a keyframe every 2 s (HLS segments cut cleanly)."""
+    """How a composed video is encoded: H.264, a keyframe every 2 s (HLS segments cut
+    cleanly), its colours tagged as they are (BT.601, limited range: browsers' cameras and
+    ffmpeg's conversions): Chromium shows an untagged H.264 darker than the same colours
+    tagged (the camera's green 135 at 77), so a composed rendition would not match the
+    copied camera's."""
     options: dict[str, Any] = {"c:v": "libx264", "preset": "superfast", "crf": 26, "g": fps * 2}
     options["force_key_frames"] = "expr:gte(t,n_forced*2)"
+    options.update(color_range="tv", colorspace="smpte170m")
+    options.update(color_primaries="smpte170m", color_trc="smpte170m")
     return options
 
 

@@ -14,7 +14,11 @@ export function languageName(code) {
   const page = currentLanguage();
   try {
     const names = new Intl.DisplayNames([page], { type: "language" });
-    if (names.resolvedOptions().locale.split("-")[0] === page.split("-")[0]) return names.of(code) || code;
+    const named = names.of(code);
+    // A code the browser has no name for comes back as it is (sign languages: "ysl").
+    if (names.resolvedOptions().locale.split("-")[0] === page.split("-")[0] && named && named !== code) {
+      return named;
+    }
   } catch {
     // an unknown code: the catalogue may still name it
   }

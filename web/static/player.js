@@ -128,6 +128,30 @@ function showChapters(recording) {
   video.append(track);
 }
 
+/**
+ * The HLS level (variant) whose playlist is ``path`` (relative to the master), or -1: the
+ * levels come sorted by hls.js, so they are found by their playlist.
+ * @param {Hls} hls @param {string} path
+ */
+function levelOf(hls, path) {
+  return hls.levels.findIndex((level) => new URL(level.uri, location.href).pathname.endsWith(`/${path}`));
+}
+
+const FLOOR_PICTURE = "video/index.m3u8"; // the replay's own video (recordings/hls.py)
+
+/**
+ * Show the floor's picture ("floor") or a sign language's ("sign:<index>"), which is the
+ * same video with the signer as a picture in picture: another HLS variant, switched to at
+ * once (hls.js flushes what it buffered of the other).
+ * @param {any} recording @param {Hls} hls @param {string} choice
+ */
+function showPicture(recording, hls, choice) {
+  const path = choice.startsWith("sign:") ? recording.signed[Number(choice.slice(5))].hls : FLOOR_PICTURE;
+  const level = levelOf(hls, path);
+  if (level >= 0 && hls.currentLevel !== level) hls.currentLevel = level;
+  root.dataset.picture = choice;
+}
+
 /** @param {any} recording @param {Hls} hls */
 function showLanguages(recording, hls) {
   audioSelect.replaceChildren();
@@ -142,7 +166,16 @@ function showLanguages(recording, hls) {
       : t("player.original", { language: name });
     audioSelect.append(option);
   });
-  audioSelect.value = String(Math.max(hls.audioTrack, 0));
+  // Sign languages in the same menu: seen, with the original sound.
+  recording.signed.forEach((/** @type {any} */ sign, /** @type {number} */ index) => {
+    const option = document.createElement("option");
+    option.value = `sign:${index}`;
+    option.lang = sign.language;
+    option.textContent = languageName(sign.language);
+    audioSelect.append(option);
+  });
+  const picture = root.dataset.picture || "floor";
+  audioSelect.value = picture.startsWith("sign:") ? picture : String(Math.max(hls.audioTrack, 0));
 }
 
 /** @param {any} recording */
@@ -202,7 +235,15 @@ async function start() {
   }
   // enableWorker: off, as the page's Content-Security-Policy allows no blob: workers.
   const hls = new Hls({ enableWorker: false });
-  hls.on(Hls.Events.MANIFEST_PARSED, () => offerResume(recording));
+  hls.on(Hls.Events.MANIFEST_PARSED, () => {
+    // The floor's picture until the learner picks a sign language (never chosen by bandwidth).
+    if (recording.signed.length) showPicture(recording, hls, root.dataset.picture || "floor");
+    offerResume(recording);
+  });
+  if (recording.signed.length) {
+    /** @type {HTMLElement} */ (document.querySelector('label[for="audio-language"]')).textContent =
+      t("player.language");
+  }
   // The audio languages are known once hls.js has read the master playlist's renditions:
   // start in the learner's language when the recording has it (once: later the choice is theirs).
   let chosen = false;
@@ -212,16 +253,27 @@ async function start() {
       const languages = hls.audioTracks.map((track, i) => track.lang || recording.audio[i]?.language || "");
       const index = trackFor(languages, learnerLanguages());
       if (index >= 0 && index !== hls.audioTrack) hls.audioTrack = index;
+      const signs = recording.signed.map((/** @type {any} */ sign) => sign.language);
+      const sign = index < 0 ? trackFor(signs, learnerLanguages()) : -1;
+      if (sign >= 0) showPicture(recording, hls, `sign:${sign}`);
     }
     showLanguages(recording, hls);
     root.dataset.ready = "true";
   });
   hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, (_, data) => {
-    audioSelect.value = String(data.id);
+    if (!(root.dataset.picture || "").startsWith("sign:")) audioSelect.value = String(data.id);
     root.dataset.audio = String(data.id);
   });
   audioSelect.addEventListener("change", () => {
-    hls.audioTrack = Number(audioSelect.value);
+    const choice = audioSelect.value;
+    if (choice.startsWith("sign:")) {
+      showPicture(recording, hls, choice);
+      const original = recording.audio.findIndex((/** @type {any} */ a) => a.channel === null);
+      if (original >= 0 && hls.audioTrack !== original) hls.audioTrack = original;
+      return;
+    }
+    if (recording.signed.length) showPicture(recording, hls, "floor");
+    hls.audioTrack = Number(choice);
   });
   hls.on(Hls.Events.ERROR, (_, data) => {
     if (data.fatal) message.textContent = t("player.error", { message: data.details });
