@@ -35,9 +35,10 @@ class Participant:
     audio_muted: bool = False  # muted by a moderator (until a moderator unmutes)
     self_muted: bool = False  # their own microphone is off, as their page reports it
     screen_sharing: bool = False
+    device: str | None = None  # a companion phone's room device (the one it paired with)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "role": self.role.value,
@@ -48,6 +49,9 @@ class Participant:
             "self_muted": self.self_muted,
             "screen_sharing": self.screen_sharing,
         }
+        if self.device is not None:
+            data["device"] = self.device
+        return data
 
 
 # --- commands (imperative) --------------------------------------------------
@@ -59,6 +63,7 @@ class Join:
     name: str
     role: Role
     lang: str | None = None
+    device: str | None = None  # a companion phone's room device
 
 
 @dataclasses.dataclass(frozen=True)
@@ -435,7 +440,7 @@ class Room:
             raise Forbidden("the trainer has removed you from this room")
         if not moderator and len(self.participants) + len(self.lobby) >= self.max_participants:
             raise InvalidCommand(f"the room is full ({self.max_participants} participants)")
-        newcomer = Participant(cmd.id, cmd.name, cmd.role, cmd.lang, joined_at=now)
+        newcomer = Participant(cmd.id, cmd.name, cmd.role, cmd.lang, now, device=cmd.device)
         if self.locked and not can(cmd.role, Action.BYPASS_LOBBY):
             if self.knocks.get(cmd.id, 0) >= self.lobby_max_knocks:
                 raise Forbidden("you have asked to come in too often; ask the trainer")

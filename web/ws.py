@@ -270,7 +270,7 @@ async def take_presence(conn: Connection, live: LiveRoom, dispatcher: Dispatcher
     except Exception:  # the store is out of reach: the class goes on, tried again later
         log.exception("could not restore the room", extra={"room": live.name})
     try:
-        live.apply(Join(identity.sub, identity.name, identity.role, identity.lang))
+        live.apply(Join(identity.sub, identity.name, identity.role, identity.lang, identity.device))
     except ClassroomError as error:
         conn.send(error_message(error.code, error.message))
         conn.close(CLOSE_POLICY, error.message[:100])

@@ -18,6 +18,7 @@ from playwright.async_api import Locator, Page, expect
 
 from tests.browser.conftest import LaunchBrowser
 from tests.browser.test_classroom_media import WAIT_MS, decoding
+from tests.browser.test_companion_phone import next_message
 from tests.browser.test_interpretation_audio import tone
 from tests.browser.test_room_screen import (
     FULL_HD,
@@ -219,3 +220,57 @@ async def test_the_speaker_is_highlighted_and_the_shared_screen_says_whose(
     assert not any(ringed(c) for c in await edge_colours(room, quiet_tile))
     await shot(room, tmp_path, f"room-{viewport['width']}-dpr{scale}-speaker-and-screen")
     await besa.context.close()
+
+
+async def test_the_room_screen_counts_its_own_phones_and_shows_no_code_button(
+    served: Served, launch_browser: LaunchBrowser, tmp_path: Path
+) -> None:
+    """Two room devices in one room: each screen counts the phones paired with it; the
+    trainer sees every phone. The kiosk's side panel has no button for a code it always
+    shows; a room device on a laptop (no big screen) keeps it."""
+    browser = await launch_browser()
+    tea = await enter(browser, served, served.mint("trainer", "Tea", sub="tea"), viewport=LAPTOP)
+    room = await room_device(browser, served, viewport=FULL_HD)
+    phones = room.locator("#room-pairing .room-phones")
+    await expect(phones).to_have_text("No phones paired yet")
+    async with aiohttp.ClientSession() as http:
+        other = await http.ws_connect(
+            f"{served.process.ws_url}?token={served.mint('room', 'Room 5', sub='room5')}"
+        )
+        await next_message(other, "welcome")
+        await other.send_json({"type": "pair_companion"})
+        code = (await next_message(other, "pairing_code_issued"))["code"]
+        ours = (await room.locator("#room-pairing .room-code").inner_text()).replace(" ", "")
+        sockets = []
+        for name, with_code in (("Dea", code), ("Ema", code), ("Besa", ours)):
+            response = await http.post(
+                f"{served.url}/api/companion/pair", json={"code": with_code, "name": name}
+            )
+            assert response.status == 201, await response.text()
+            token = (await response.json())["token"]
+            phone = await http.ws_connect(f"{served.process.ws_url}?token={token}")
+            await next_message(phone, "welcome")
+            sockets.append(phone)
+        # Room 3's screen counts Besa's phone, not Room 5's two; the trainer sees all three.
+        await expect(tea.locator("#participant-list li")).to_have_count(3 + 3)
+        await expect(phones).to_have_text("Phones: 1 paired, 1 connected")
+        await inside_viewport(room, phones)
+        for phone in sockets:
+            await phone.close()
+        await other.close()
+
+    # The kiosk's panel opened: no button to show a code the screen shows anyway.
+    await room.locator("#toggle-panel").click()
+    await expect(room.locator("#panel #polls")).to_be_visible()
+    await expect(room.get_by_role("button", name="Show the code for phones")).to_have_count(0)
+    await expect(room.locator("#panel .pairing")).to_be_hidden()
+    await inside_viewport(room, room.locator("#room-pairing .room-code"))
+    await shot(room, tmp_path, "room-1080p-panel")
+    # A room device on a laptop, joined by hand: the code comes at the press of a button.
+    laptop = await enter(
+        browser, served, served.mint("room", "Room 7", sub="room7"), viewport=LAPTOP
+    )
+    show = laptop.locator("#panel .pairing").get_by_role("button", name="Show the code for phones")
+    await inside_viewport(laptop, show)
+    await show.click()
+    await expect(laptop.locator("#panel .pairing-code")).to_have_text(re.compile(r"^\S{3} \S{3}$"))

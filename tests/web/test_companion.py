@@ -140,6 +140,30 @@ async def test_a_code_lasts_ten_minutes_of_the_apps_clock(
         assert (await refused.json())["error"]["reason"] == "code_expired"
 
 
+async def test_everyone_sees_which_room_device_a_phone_belongs_to(
+    client: Client, mint: Mint
+) -> None:
+    """Each room screen counts its own phones: a phone's participant names its device."""
+    trainer = await join(client, mint("trainer", sub="t"))
+    device, issued = await code_of(client, mint)
+    body = await (await pair(client, issued["code"])).json()
+    phone = await client.ws_connect("/ws", params={"token": body["token"]})
+    mine = (await receive(phone, "welcome"))["you"]["sub"]
+    for ws in (trainer, device):
+        joined = (await receive(ws, "participant_joined"))["participant"]
+        while joined["id"] != mine:
+            joined = (await receive(ws, "participant_joined"))["participant"]
+        assert (joined["role"], joined["device"]) == ("companion", "room3")
+    newcomer = await client.ws_connect("/ws", params={"token": mint("room", "Room 5", sub="r5")})
+    people = (await receive(newcomer, "welcome"))["room"]["participants"]
+    assert {p["id"]: p.get("device") for p in people} == {
+        "t": None,
+        "room3": None,
+        mine: "room3",
+        "r5": None,
+    }
+
+
 async def test_trainees_cannot_issue_codes_nor_mint_companions(client: Client, mint: Mint) -> None:
     ana = await join(client, mint("trainee", "Ana", sub="a"))
     await ana.send_json({"type": "pair_companion"})

@@ -70,7 +70,7 @@ export class RoomScreen {
     this.issued = null;
     /** @type {ReturnType<typeof setTimeout>|undefined} */
     this.renewal = undefined;
-    /** @type {Set<string>} phones paired with this device's codes */
+    /** @type {Set<string>} phones paired with this device's codes (this kiosk's, not the room's) */
     this.paired = new Set();
     this.recording = false;
     this.channel = "original";
@@ -389,7 +389,11 @@ export class RoomScreen {
         ? t("screen.channel_original")
         : t("screen.channel", { language: languageName(this.channel) });
     this.corner.hidden = !this.issued;
-    const phones = [...room.participants.values()].filter((p) => p.role === "companion");
+    // This device's phones (paired with its codes), not every phone in the room: another
+    // room device's phones are counted on its own screen; the trainer's list shows them all.
+    const phones = [...room.participants.values()].filter(
+      (p) => p.role === "companion" && /** @type {{device?: string}} */ (p).device === room.you,
+    );
     for (const phone of phones) this.paired.add(phone.id);
     const connected = phones.filter((p) => p.connected).length;
     this.phones.textContent = this.paired.size
