@@ -49,6 +49,7 @@ from recordings.pipeline import (
 )
 from recordings.render import AUDIO_OPTIONS, FPS, Rendition
 from recordings.timeline import Chapter, Plan
+from recordings.uploads import FileRefused
 
 IMPORT_FILE = "import.json"
 INPUT_DIR = "input"
@@ -101,10 +102,12 @@ def parse_chapters(text: str) -> tuple[tuple[float, str], ...]:
             continue
         match = _CHAPTER.match(line)
         if match is None:
-            raise InvalidValue(f"chapter line {number}: write it as 'mm:ss title', not {line!r}")
+            raise FileRefused(
+                "bad_chapter", f"line {number}", f"write it as 'mm:ss title': {line!r}"
+            )
         hours, minutes, seconds, fraction, title = match.groups()
         if int(seconds) >= 60 or (hours is not None and int(minutes) >= 60):
-            raise InvalidValue(f"chapter line {number}: {line.split()[0]} is not a time")
+            raise FileRefused("bad_chapter", f"line {number}", f"{line.split()[0]} is not a time")
         start = (
             int(hours or 0) * 3600
             + int(minutes) * 60
@@ -112,7 +115,7 @@ def parse_chapters(text: str) -> tuple[tuple[float, str], ...]:
             + (float(f"0.{fraction}") if fraction else 0.0)
         )
         if found and start <= found[-1][0]:
-            raise InvalidValue(f"chapter line {number}: chapters must go forward in time")
+            raise FileRefused("bad_chapter", f"line {number}", "chapters must go forward in time")
         found.append((start, title[:200]))
     if len(found) > MAX_CHAPTERS:
         raise InvalidValue(f"at most {MAX_CHAPTERS} chapters")
@@ -138,9 +141,9 @@ def probe(path: Path, name: str) -> Probed:
             codec = video.codec_context.name if video is not None else None
             pixels = video.codec_context.format.name if video and video.codec_context.format else ""
     except (av.FFmpegError, OSError, UnicodeDecodeError):
-        raise InvalidValue(f"{name}: not a video or audio file ffmpeg can read") from None
+        raise FileRefused("not_media", name, "not a video or audio file ffmpeg can read") from None
     if duration <= 0:
-        raise InvalidValue(f"{name}: the file says nothing of its length (is it complete?)")
+        raise FileRefused("no_length", name, "the file says nothing of its length")
     copyable = codec == "h264" and pixels in COPYABLE_PIXELS
     return Probed(duration, codec, copyable, len(audios))
 
@@ -148,14 +151,14 @@ def probe(path: Path, name: str) -> Probed:
 def check_video(path: Path, name: str) -> Probed:
     found = probe(path, name)
     if found.video_codec is None:
-        raise InvalidValue(f"{name}: has no picture; upload the module's video here")
+        raise FileRefused("no_picture", name, "has no picture")
     return found
 
 
 def check_audio(path: Path, name: str) -> Probed:
     found = probe(path, name)
     if not found.audio_streams:
-        raise InvalidValue(f"{name}: has no sound")
+        raise FileRefused("no_sound", name, "has no sound")
     return found
 
 

@@ -24,6 +24,7 @@ import av
 from classroom.errors import InvalidValue
 from recordings.hls import MASTER
 from recordings.render import three_letter
+from recordings.uploads import FileRefused
 
 SUBTITLES_DIR = "subtitles"
 GROUP = "subs"
@@ -41,16 +42,18 @@ def check(path: Path, name: str) -> int:
     """The number of cues in a WebVTT or SRT file; InvalidValue when it has none or is
     not one of them."""
     if path.stat().st_size > MAX_BYTES:
-        raise InvalidValue(f"{name}: larger than a subtitle file can be ({MAX_BYTES} bytes)")
+        raise FileRefused(
+            "too_large", name, f"larger than a subtitle file can be ({MAX_BYTES} bytes)"
+        )
     try:
         with av.open(str(path)) as container:
             if container.format.name not in ("webvtt", "srt"):
-                raise InvalidValue(f"{name}: not a WebVTT or SRT subtitle file")
+                raise FileRefused("not_subtitles", name, "not a WebVTT or SRT subtitle file")
             cues = sum(1 for packet in container.demux() if packet.size)
     except (av.FFmpegError, OSError, UnicodeDecodeError):
-        raise InvalidValue(f"{name}: not a WebVTT or SRT subtitle file") from None
+        raise FileRefused("not_subtitles", name, "not a WebVTT or SRT subtitle file") from None
     if not cues:
-        raise InvalidValue(f"{name}: holds no subtitles")
+        raise FileRefused("no_cues", name, "holds no subtitles")
     return cues
 
 

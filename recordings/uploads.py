@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from classroom.errors import ClassroomError, Forbidden, InvalidCommand, NotFound
+from classroom.errors import ClassroomError, Forbidden, InvalidCommand, InvalidValue, NotFound
 
 INFO_FILE = "info.json"
 DATA_FILE = "data"
@@ -48,6 +48,16 @@ class TooLarge(ClassroomError):
     """Longer than allowed, or than the disk can hold (413 in tus)."""
 
     code = "upload_too_large"
+
+
+class FileRefused(InvalidValue):
+    """A file that is not what it should be: ``reason`` says what, as a code pages translate
+    (not_media, no_length, no_picture, no_sound, not_subtitles, no_cues, too_large,
+    unfinished, bad_chapter), ``file`` names it (a chapter: its line)."""
+
+    def __init__(self, reason: str, file: str, message: str) -> None:
+        super().__init__(f"{file}: {message}")
+        self.reason, self.file = reason, file
 
 
 def parse_metadata(header: str) -> dict[str, str]:
@@ -147,7 +157,7 @@ class UploadStore:
         if offset != upload.offset:
             raise OffsetMismatch(f"the upload stands at {upload.offset}, not {offset}")
         path = self.directory(upload.id) / DATA_FILE
-        with path.open("ab") as file:
+        with path.open("ab", buffering=0) as file:  # the offset read back is what was written
             try:
                 async for chunk in chunks:
                     if upload.offset + len(chunk) > upload.length:
@@ -155,7 +165,6 @@ class UploadStore:
                     file.write(chunk)
                     upload.offset += len(chunk)
             finally:
-                file.flush()
                 # What the client is told it has sent is on disk (off the event loop).
                 await asyncio.to_thread(os.fsync, file.fileno())
                 upload.touched_at = now

@@ -24,10 +24,10 @@ from classroom.permissions import Action
 from recordings import imports, subtitles
 from recordings.library import OUT_DIR, Library, RecordingStatus, new_recording_id
 from recordings.pipeline import MANIFEST
-from recordings.uploads import Upload, UploadStore
+from recordings.uploads import FileRefused, Upload, UploadStore
 from web.api import authorize
 from web.context import CATALOGUE, SETTINGS
-from web.errors import read_json
+from web.errors import json_error, read_json
 from web.library import manages_recording
 from web.recording_handlers import RECORDINGS
 from web.uploads import UPLOADS
@@ -55,6 +55,20 @@ class ImportRequest(pydantic.BaseModel):
     chapters: str = pydantic.Field(default="", max_length=20000)
 
 
+class Unfinished(InvalidCommand):
+    reason = "unfinished"
+
+    def __init__(self, file: str, offset: int) -> None:
+        super().__init__(f"{file}: the upload is not finished ({offset} bytes)")
+        self.file = file
+
+
+def _refusal(error: FileRefused | Unfinished) -> web.Response:
+    """The error with the file it is about, for the page to say it in the person's language."""
+    status = 409 if isinstance(error, Unfinished) else 400
+    return json_error(status, error.code, error.message, reason=error.reason, file=error.file)
+
+
 def _checked(
     store: UploadStore, body: ImportRequest, owner: str
 ) -> tuple[imports.ImportSpec, dict[str, Path]]:
@@ -71,7 +85,7 @@ def _checked(
         upload = store.get(upload_id, owner)
         name = upload.filename or upload.id
         if not upload.complete:
-            raise InvalidCommand(f"{name}: the upload is not finished ({upload.offset} bytes)")
+            raise Unfinished(name, upload.offset)
         return upload, store.data(upload), name
 
     files: dict[str, Path] = {}
@@ -107,7 +121,10 @@ async def create_import(request: web.Request) -> web.Response:
     if body.module is not None and body.module not in modules:
         raise InvalidValue(f"no training module {body.module!r}")
     store, recordings = request.app[UPLOADS], request.app[RECORDINGS]
-    spec, files = await asyncio.to_thread(_checked, store, body, identity.sub)
+    try:
+        spec, files = await asyncio.to_thread(_checked, store, body, identity.sub)
+    except (FileRefused, Unfinished) as error:
+        return _refusal(error)
     now = time.time()
     status = RecordingStatus(
         id=new_recording_id(now),
@@ -160,13 +177,20 @@ async def put_subtitles(request: web.Request) -> web.Response:
     language = subtitles.check_language(request.match_info["lang"])
     if request.content_length is not None and request.content_length > subtitles.MAX_BYTES:
         raise InvalidValue(f"a subtitle file is at most {subtitles.MAX_BYTES} bytes")
-    text = await request.content.read(subtitles.MAX_BYTES + 1)
-    result = await asyncio.to_thread(_put, library, recording_id, identity, language, text)
+    text = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        text += chunk
+        if len(text) > subtitles.MAX_BYTES:
+            raise InvalidValue(f"a subtitle file is at most {subtitles.MAX_BYTES} bytes")
+    try:
+        result = await asyncio.to_thread(_put, library, recording_id, identity, language, text)
+    except FileRefused as error:
+        return _refusal(error)
     return web.json_response({"subtitles": result})
 
 
 def _put(
-    library: Library, recording_id: str, identity: Identity, language: str, text: bytes
+    library: Library, recording_id: str, identity: Identity, language: str, text: bytearray
 ) -> list[dict[str, Any]]:
     status = _own(library, recording_id, identity)
     out = library.directory(status.id) / OUT_DIR
@@ -175,7 +199,7 @@ def _put(
     given = folder / f".{language}.given"
     given.write_bytes(text)
     try:
-        subtitles.check(given, f"{language} subtitles")
+        subtitles.check(given, f"{language}.vtt")
         subtitles.to_webvtt(given, folder / f"{language}.vtt")
     finally:
         given.unlink(missing_ok=True)

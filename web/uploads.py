@@ -11,9 +11,11 @@ The rules themselves are ``recordings.uploads``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 
 from classroom.errors import ClassroomError, InvalidCommand
@@ -25,10 +27,12 @@ from web.errors import error_reply, json_error
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,termination"
-CHUNK_BYTES = 1 << 20
 UPLOADS = web.AppKey("uploads", UploadStore)
-LOCKS = web.AppKey("upload_locks", dict)  # upload id -> asyncio.Lock: one append at a time
+ACTIVE = web.AppKey("upload_appends", dict)  # upload id -> the request adding to it
+IDLE_S = 60.0  # an append that receives nothing for this long ends, keeping what it got
+TAKEOVER_S = 5.0
 routes = web.RouteTableDef()
+log = logging.getLogger("classroom.web")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -122,20 +126,38 @@ async def append(request: web.Request) -> web.StreamResponse:
     offset = _int_header(request, "Upload-Offset")
     store = _store(request)
     upload_id = request.match_info["id"]
-    lock = request.app[LOCKS].setdefault(upload_id, asyncio.Lock())
-    if lock.locked():
-        raise InvalidCommand("another request is adding to this upload")
-    async with lock:
+    active = request.app[ACTIVE]
+    previous = active.get(upload_id)
+    if previous is not None and not previous.done():
+        # The client came back while its last request still hangs here (a broken link the
+        # server has not noticed): that one ends, keeping what it got, and this one goes on.
+        previous.cancel()
+        await asyncio.wait([previous], timeout=TAKEOVER_S)
+        if not previous.done():
+            return json_error(423, "upload_locked", "another request is adding to this upload")
+    task = asyncio.current_task()
+    assert task is not None
+    active[upload_id] = task
+    try:
         upload = await asyncio.to_thread(store.get, upload_id, owner)
 
         async def chunks() -> AsyncIterator[bytes]:
-            async for chunk in request.content.iter_chunked(CHUNK_BYTES):
+            while True:
+                async with asyncio.timeout(IDLE_S):  # a link silent this long is gone
+                    chunk = await request.content.readany()
+                if not chunk:
+                    return
                 yield chunk
 
         try:
             upload = await store.append(upload, offset, chunks(), time.time())
-        finally:
-            request.app[LOCKS].pop(upload_id, None)
+        except (ConnectionError, TimeoutError, aiohttp.ClientPayloadError):
+            # The client is gone (or silent): what was written is kept; it asks with HEAD.
+            log.info("an upload's request broke off", extra={"upload": upload_id})
+            return json_error(400, "upload_interrupted", "the request broke off")
+    finally:
+        if active.get(upload_id) is task:
+            del active[upload_id]
     return _described(web.Response(status=204), upload)
 
 
@@ -151,5 +173,5 @@ async def terminate(request: web.Request) -> web.StreamResponse:
 def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[UPLOADS] = UploadStore(settings.data_dir / "uploads", settings.max_upload_mb << 20)
-    app[LOCKS] = {}
+    app[ACTIVE] = {}
     app.router.add_routes(routes)
