@@ -18,7 +18,7 @@ from playwright.async_api import Locator, Page, expect
 
 from tests.browser.conftest import LaunchBrowser
 from tests.browser.test_classroom_media import WAIT_MS, decoding
-from tests.browser.test_companion_phone import next_message
+from tests.browser.test_companion_phone import next_message, strings
 from tests.browser.test_interpretation_audio import tone
 from tests.browser.test_room_screen import (
     FULL_HD,
@@ -274,3 +274,39 @@ async def test_the_room_screen_counts_its_own_phones_and_shows_no_code_button(
     await inside_viewport(laptop, show)
     await show.click()
     await expect(laptop.locator("#panel .pairing-code")).to_have_text(re.compile(r"^\S{3} \S{3}$"))
+
+
+async def test_the_top_bar_stays_one_line_in_a_longer_language_on_a_laptop(
+    served: Served, launch_browser: LaunchBrowser, tmp_path: Path
+) -> None:
+    """Albanian says the room's state at greater length: at 1366x768 the bar still holds
+    one line inside the screen, the room's state whole; the session's title gives way."""
+    sq = strings("sq")
+    browser = await launch_browser()
+    trainer = served.mint("trainer", "Tea", sub="tea")
+    tea = await enter(browser, served, trainer, viewport=LAPTOP)
+    room = await (await browser.new_context(viewport=LAPTOP)).new_page()
+    token = served.mint("room", "Room 3", sub="room3")
+    await room.goto(served.join_url(token, autojoin="1", lang="sq"))
+    await expect(room.locator("#classroom")).to_have_attribute(
+        "data-phase", "room", timeout=WAIT_MS
+    )
+    await tea.locator("#start-session").click()
+    await expect(room.locator("#session-state")).to_have_attribute("data-state", "live")
+    await recording(served, trainer, "start")
+    await expect(room.locator(".room-recording")).to_have_text(sq["recording.on"])
+    await room.evaluate(LOUDEST_STATE)
+    await expect(room.locator(".room-microphone")).to_have_text(sq["screen.muted_by_trainer"])
+    wide = await room.evaluate("document.documentElement.scrollWidth - innerWidth")
+    assert wide <= 0, f"the page scrolls sideways by {wide}px"
+    heading = await box(room.locator("#room-heading"))
+    for part in (".room-microphone", ".room-recording", ".room-channel", "#room-heading"):
+        found = await inside_viewport(room, room.locator(part))
+        await whole(room.locator(part))
+        assert abs(found["y"] - heading["y"]) < heading["height"], (part, found, heading)
+    live_word = sq["session.live"].split(":")[0]
+    state = await inside_viewport(room, room.locator("#session-state"))
+    assert state["width"] >= 4 * await font_px(room.locator("#session-state"))
+    assert (await room.locator("#session-state").inner_text()).startswith(live_word)
+    await shot(room, tmp_path, "room-1366-sq-recording")
+    await recording(served, trainer, "stop")
