@@ -310,6 +310,17 @@ SIGN_SIZE = """
 """
 
 
+# How many tiles of a page show Sanja's signing video (it belongs in the window alone).
+SIGNING_IN_TILES = """
+() => {
+  const panel = document.getElementById("interpretation").interpretation;
+  const signing = panel.videos.get("sanja:signing");
+  const videos = [...document.querySelectorAll("#stage video, #gallery video")];
+  return videos.filter((v) => v.srcObject?.getVideoTracks().includes(signing?.track)).length;
+}
+"""
+
+
 async def test_a_sign_language_interpreter_is_seen_by_who_chose_the_channel(
     served: ServerProcess, launch_browser: LaunchBrowser
 ) -> None:
@@ -318,6 +329,10 @@ async def test_a_sign_language_interpreter_is_seen_by_who_chose_the_channel(
     await expect(sanja.locator("#booth")).to_be_visible()
     ana = await person(browser, served, "trainee", "Ana", "en")
     besa = await person(browser, served, "trainee", "Besa", "en")
+
+    # Before choosing, Sanja is in Ana's gallery like everyone (a tile with her initials).
+    sanja_tile = '#stage [data-participant="sanja"], #gallery [data-participant="sanja"]'
+    await expect(ana.locator(sanja_tile)).to_have_count(1)
 
     # Ana picks Serbian Sign Language: Sanja's video is pinned beside the speaker, named.
     await ana.get_by_role("radio", name="Serbian Sign Language").check()
@@ -331,6 +346,12 @@ async def test_a_sign_language_interpreter_is_seen_by_who_chose_the_channel(
             break
         await ana.wait_for_timeout(100)
     assert width > 0 and height > 0, "no frame of Sanja's video reached Ana"
+    # Pinned, she is no tile of Ana's as well (nor on the stage); Besa, on the original,
+    # keeps her tile: the room's interpreter, present like everyone (her signing video is
+    # not sent to Besa, see below).
+    await expect(ana.locator(sanja_tile)).to_have_count(0)
+    assert await ana.evaluate(SIGNING_IN_TILES) == 0
+    await expect(besa.locator(sanja_tile)).to_have_count(1)
     # Besa, on the original, is sent nothing of it.
     await expect(besa.locator(".sign-language")).to_be_hidden()
     received = await besa.evaluate(
@@ -341,6 +362,7 @@ async def test_a_sign_language_interpreter_is_seen_by_who_chose_the_channel(
     # Sanja leaves the air: Ana's window closes.
     await sanja.get_by_role("button", name="Stop interpreting").click()
     await expect(window).to_be_hidden()
+    await expect(ana.locator(sanja_tile)).to_have_count(1)  # her tile is back
 
 
 async def test_partners_see_each_other_hand_over_with_a_countdown_in_an_arabic_booth(

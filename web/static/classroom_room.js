@@ -79,6 +79,12 @@ export class Classroom {
     this.interpretation = null;
     this.stage = new Stage($("#stage"), $("#gallery"), $("#sinks"));
     this.stage.onAudioBlocked = () => ($("#enable-sound").hidden = false);
+    // The sign-language interpreter this viewer chose is pinned in a window of their own
+    // (interpretation.js): no tile of theirs in the gallery beside it.
+    document.addEventListener("signlanguagewindow", (event) => {
+      this.stage.apart = /** @type {CustomEvent<{participant: string|null}>} */ (event).detail.participant;
+      this.render();
+    });
     this.people = new People($("#people"), $("#lobby"), {
       you: this.you,
       moderator: this.can("moderate"),

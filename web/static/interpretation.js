@@ -57,6 +57,8 @@ export class InterpretationPanel {
       this.signVideo,
       this.signCaption,
     ]);
+    /** @type {string|null} who the sign-language window shows (see showApart) */
+    this.apart = null;
     // The panel's elements (build() wires and places them).
     this.status = h("p", { className: "sr-only", role: "status", "aria-live": "polite" });
     this.onAirList = h("ul", { className: "on-air", "aria-label": t("interpretation.channels") });
@@ -301,6 +303,7 @@ export class InterpretationPanel {
     if (!chosen || !video || video.track.readyState === "ended") {
       this.signWindow.hidden = true;
       this.signVideo.srcObject = null;
+      this.showApart(null);
       return;
     }
     if (!this.signWindow.isConnected) {
@@ -318,6 +321,18 @@ export class InterpretationPanel {
       name: chosen.on_air_name ?? "",
     });
     this.signWindow.hidden = false;
+    this.showApart(signer);
+  }
+
+  /**
+   * Tell the room's page who the sign-language window shows (null: nobody), so that its
+   * stage gives them no tile of their own beside it (the "signlanguagewindow" event).
+   * @param {string|null} participant
+   */
+  showApart(participant) {
+    if (this.apart === participant) return;
+    this.apart = participant;
+    document.dispatchEvent(new CustomEvent("signlanguagewindow", { detail: { participant } }));
   }
 
   renderOnAir() {
@@ -443,6 +458,7 @@ export class InterpretationPanel {
     this.boothView?.close();
     this.signals.remove();
     this.signWindow.remove();
+    this.showApart(null);
     this.interpreter.close();
     this.mixer.close();
   }

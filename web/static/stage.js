@@ -147,6 +147,12 @@ export class Stage {
     this.featuredKey = null;
     /** Called when the browser refuses to play sound before the user has interacted. */
     this.onAudioBlocked = () => {};
+    /**
+     * Someone shown in a window of their own (the sign-language interpreter this viewer
+     * chose, pinned by the interpretation panel): no tile of theirs while it shows them.
+     * @type {string|null}
+     */
+    this.apart = null;
   }
 
   /**
@@ -191,6 +197,7 @@ export class Stage {
    */
   attach(detail) {
     const { participant, source, kind, track } = detail;
+    if (source === "signing") return; // a signer's video: the interpretation panel's window
     if (kind === "video") {
       const tile = this.tile(participant, source === "screen" ? "screen" : "camera");
       tile.show(new MediaStream([track]));
@@ -223,6 +230,7 @@ export class Stage {
    * @param {{participant: string, source: string}} detail
    */
   detach({ participant, source }) {
+    if (source === "signing") return; // never a tile's (see attach)
     const key = `${participant}:${source}`;
     const element = this.audio.get(key);
     if (element) {
@@ -269,6 +277,8 @@ export class Stage {
    */
   choose(state) {
     const present = (/** @type {string|null} */ id) => id !== null && state.participants.has(id);
+    // Someone shown apart has no camera tile: never the one large (their screen still is).
+    const shown = (/** @type {string|null} */ id) => present(id) && id !== this.apart;
     for (const participant of state.participants.values()) {
       if (participant.screen_sharing && this.tiles.has(`${participant.id}:screen`)) {
         return `${participant.id}:screen`;
@@ -277,12 +287,14 @@ export class Stage {
     for (const [key, tile] of this.tiles) {
       if (tile.source === "screen" && present(tile.participant)) return key;
     }
-    if (present(state.pinned)) return `${state.pinned}:camera`;
-    if (present(state.activeSpeaker) && state.activeSpeaker !== state.you) {
+    if (shown(state.pinned)) return `${state.pinned}:camera`;
+    if (shown(state.activeSpeaker) && state.activeSpeaker !== state.you) {
       this.lastSpeaker = state.activeSpeaker;
     }
-    if (present(this.lastSpeaker)) return `${this.lastSpeaker}:camera`;
-    const others = [...state.participants.values()].filter((p) => p.id !== state.you && hasTile(p));
+    if (shown(this.lastSpeaker)) return `${this.lastSpeaker}:camera`;
+    const others = [...state.participants.values()].filter(
+      (p) => p.id !== state.you && p.id !== this.apart && hasTile(p),
+    );
     const host = others.find((p) => p.role === "trainer") || others[0];
     if (host) return `${host.id}:camera`;
     return present(state.you) ? `${state.you}:camera` : null;
@@ -319,8 +331,11 @@ export class Stage {
     }
     // Gallery order: the room's order, our own tile last; move only what is out of place
     // (moving a playing <video> is harmless, but needless moves make screen readers chatty).
+    for (const [key, tile] of this.tiles) {
+      if (this.isApart(tile) && key !== featured) tile.element.remove();
+    }
     const order = [...this.tiles.entries()]
-      .filter(([key]) => key !== featured)
+      .filter(([key, tile]) => key !== featured && !this.isApart(tile))
       .sort(([, a], [, b]) => Number(a.participant === state.you) - Number(b.participant === state.you))
       .map(([, tile]) => tile.element);
     order.forEach((element, index) => {
@@ -332,5 +347,14 @@ export class Stage {
     this.gallery.classList.toggle("empty", order.length === 0);
     // How crowded the gallery is: a big screen puts more tiles side by side (classroom.css).
     this.gallery.dataset.size = order.length > 8 ? "crowd" : order.length > 3 ? "many" : "few";
+  }
+
+  /**
+   * Whether a tile is left out because its participant is shown apart (their camera's
+   * tile; a screen they share stays).
+   * @param {Tile} tile
+   */
+  isApart(tile) {
+    return tile.participant === this.apart && tile.source === "camera";
   }
 }
