@@ -14,6 +14,8 @@ if [ "$purpose" = "test" ]; then
     need[redis-server]=redis-server
     need[chromium]=chromium
     need[firefox-esr]=firefox-esr
+    need[ip]=iproute2  # network namespaces of the tests/net harness (ip netns, tc tbf)
+    need[tc]=iproute2
 fi
 
 missing=()
