@@ -172,4 +172,6 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     app.router.add_static("/static", STATIC_DIR, append_version=False)
     if (NODE_MODULES / "hls.js" / "dist").is_dir():
         app.router.add_static("/vendor/hls.js", NODE_MODULES / "hls.js" / "dist")
+    if (NODE_MODULES / "tus-js-client" / "dist").is_dir():
+        app.router.add_static("/vendor/tus-js-client", NODE_MODULES / "tus-js-client" / "dist")
     return app

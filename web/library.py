@@ -25,6 +25,7 @@ import pydantic
 from aiohttp import web
 
 from classroom.catalogue import Catalogue
+from classroom.channel import LANGUAGES, SIGNED
 from classroom.errors import Forbidden, NotFound, TokenError
 from classroom.identity import Identity, verify_token
 from classroom.permissions import Action, can, require
@@ -291,6 +292,21 @@ async def library_page(request: web.Request) -> web.Response:
         lang=_token_language(request),
         topics=catalogue.topics,
         languages=await _languages(request),
+    )
+
+
+@routes.get("/library/upload")
+async def upload_page(request: web.Request) -> web.Response:
+    """Trainers: a module's video, its languages' sound and subtitles, into the library."""
+    catalogue = request.app[CATALOGUE]
+    spoken = [code for code in LANGUAGES if code not in SIGNED]
+    return render(
+        request,
+        "upload.html",
+        lang=_token_language(request),
+        modules=catalogue.modules,
+        languages=spoken,
+        max_bytes=request.app[SETTINGS].max_upload_mb << 20,
     )
 
 

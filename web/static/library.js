@@ -181,6 +181,10 @@ async function load() {
   const headers = { Authorization: `Bearer ${token}` };
   try {
     if (!catalogue) {
+      const me = await fetch("/api/me", { headers });
+      const permissions = me.ok ? (await me.json()).permissions || [] : [];
+      // Trainers add videos recorded elsewhere (the upload page).
+      /** @type {HTMLElement} */ (document.getElementById("library-upload")).hidden = !permissions.includes("manage_library");
       const modules = await fetch("/api/modules", { headers });
       catalogue = modules.ok ? await modules.json() : { topics: [] };
     }

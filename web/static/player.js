@@ -87,6 +87,7 @@ function savePosition() {
 /** @param {any} chapter */
 function chapterTitle(chapter) {
   if (chapter.kind === "start") return chapter.title || t("chapter.start");
+  if (chapter.kind === "chapter") return chapter.title; // written by the trainer who uploaded it
   const params = { ...chapter.params };
   if (params.channel) params.channel = languageName(params.channel);
   return t(`chapter.${chapter.kind}`, params);
@@ -274,6 +275,45 @@ async function start() {
     }
     if (recording.signed.length) showPicture(recording, hls, "floor");
     hls.audioTrack = Number(choice);
+  });
+  // Subtitles: off, or a language's (the learner's own, when the sound is not in it).
+  const subtitleSelect = /** @type {HTMLSelectElement} */ (document.getElementById("subtitles"));
+  /** @type {number|null} the page's own first choice, kept until the learner makes one */
+  let subtitlesFirst = null;
+  let subtitlesByLearner = false;
+  hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => {
+    const tracks = hls.subtitleTracks;
+    /** @type {HTMLElement} */ (document.getElementById("subtitles-field")).hidden = !tracks.length;
+    const off = new Option(t("player.subtitles_off"), "-1");
+    subtitleSelect.replaceChildren(off, ...tracks.map((track, i) => new Option(languageName(track.lang || ""), String(i))));
+    if (subtitlesFirst === null && tracks.length) {
+      // The learner hears their language when the recording has it (see the audio choice).
+      const heard = recording.audio.map((/** @type {any} */ a) => a.language);
+      const wanted = learnerLanguages();
+      const index = trackFor(heard, wanted) >= 0 ? -1 : trackFor(tracks.map((track) => track.lang || ""), wanted);
+      subtitlesFirst = index;
+      hls.subtitleTrack = index;
+      hls.subtitleDisplay = index >= 0;
+    }
+    subtitleSelect.value = String(hls.subtitleTrack);
+  });
+  hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, (_, data) => {
+    // The browser may turn a text track on by itself (its own preferences): until the
+    // learner chooses, the page's choice stands.
+    if (!subtitlesByLearner && subtitlesFirst !== null && data.id !== subtitlesFirst) {
+      hls.subtitleTrack = subtitlesFirst;
+      hls.subtitleDisplay = subtitlesFirst >= 0;
+      return;
+    }
+    subtitleSelect.value = String(data.id);
+    root.dataset.subtitles = String(data.id);
+  });
+  subtitleSelect.addEventListener("change", () => {
+    subtitlesByLearner = true;
+    const index = Number(subtitleSelect.value);
+    hls.subtitleTrack = index;
+    hls.subtitleDisplay = index >= 0;
+    root.dataset.subtitles = String(index);
   });
   hls.on(Hls.Events.ERROR, (_, data) => {
     if (data.fatal) message.textContent = t("player.error", { message: data.details });
