@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from playwright.async_api import Page
 
-from tests.net.conftest import Publish, View
+from tests.net.conftest import View
 from tests.net.link import Impairment
 from tests.net.netns import Namespace
+from tests.net.room import Publishers
 from tests.net.viewer import STATS, Stream, playing, total_bits_per_s, window
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
@@ -24,9 +25,9 @@ async def measure(page: Page, seconds: float) -> list[Stream]:
 
 
 async def test_a_token_bucket_and_a_lossy_relay_reach_the_viewers_statistics(
-    namespace: Namespace, publish: Publish, view: View
+    namespace: Namespace, publish: Publishers, view: View
 ) -> None:
-    await publish(1, bitrate=800_000, size=(320, 240))
+    await publish.add(1, bitrate=800_000, size=(320, 240))
     page = await view()
     await playing(page, "video")
     free = await measure(page, 4)
