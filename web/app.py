@@ -43,6 +43,7 @@ from web import (
     revocation,
     room_handlers,
     uploads,
+    whip,
 )
 from web.context import BUS, CATALOGUE, HUB, KEYS, SETTINGS, STORE, WEBSOCKETS
 from web.errors import error_middleware
@@ -162,6 +163,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     library.setup(app, dispatcher)
     uploads.setup(app)  # files sent in resumably (tus), then imported into the library
     imports.setup(app)
+    whip.setup(app)  # hardware encoders and camera gateways publish into rooms (WHIP)
 
     app.cleanup_ctx.append(_expire_ctx)
     app.on_shutdown.append(close_websockets)
