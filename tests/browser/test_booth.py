@@ -37,16 +37,25 @@ async def served(tmp_path: Path) -> AsyncIterator[ServerProcess]:
 
 
 async def person(
-    browser: Browser, server: ServerProcess, role: str, name: str, lang: str, mic: bool = False
+    browser: Browser,
+    server: ServerProcess,
+    role: str,
+    name: str,
+    lang: str,
+    mic: bool = False,
+    headset: bool = False,
 ) -> Page:
     """Someone in the room through their join link, camera off (and microphone off unless
-    asked: an interpreter's channel voice is published by the booth itself)."""
+    asked: an interpreter's channel voice is published by the booth itself), saying they
+    wear a headset if asked (the microphone's processing: web/static/prejoin.js)."""
     token = server.mint(role, name, sub=name.lower(), lang=lang)
     page = await (await browser.new_context()).new_page()
     await page.goto(f"{server.url}/join?token={token}")
     await page.locator("#prejoin-camera").uncheck()
     if not mic:
         await page.locator("#prejoin-microphone").uncheck()
+    if headset:
+        await page.locator("#prejoin-headset").check()
     await page.locator("#join-button").click()
     await expect(page.locator("#classroom")).to_have_attribute("data-phase", "room")
     await expect(page.locator("#interpretation h2")).to_have_count(1, timeout=30_000)  # mounted

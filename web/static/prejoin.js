@@ -3,8 +3,25 @@
 import { t } from "/static/i18n.js";
 
 /**
- * @typedef {{cameraId?: string|null, microphoneId?: string|null, camera?: boolean, microphone?: boolean}} DeviceChoice
+ * @typedef {{cameraId?: string|null, microphoneId?: string|null, camera?: boolean, microphone?: boolean,
+ *   headset?: boolean}} DeviceChoice
  */
+
+/**
+ * How the microphone is processed. By default as the browser does (echo cancellation,
+ * noise suppression, gain control), which a microphone beside loudspeakers needs (a
+ * conference room, a laptop) but which cuts the highs: in Chromium either echo
+ * cancellation or noise suppression low-passes the voice at about 14 kHz (15 kHz at -19
+ * to -61 dB, measured in tests/browser/test_booth_bandwidth.py), short of the 15 kHz
+ * interpreters need (ISO 24019). Someone who wears a headset hears nothing back through
+ * their microphone: echo cancellation and noise suppression go, gain control stays (it
+ * keeps 15 kHz), and the interpreters get the whole band.
+ * @param {boolean|undefined} headset
+ * @returns {MediaTrackConstraints}
+ */
+export function microphoneProcessing(headset) {
+  return headset ? { echoCancellation: false, noiseSuppression: false, autoGainControl: true } : {};
+}
 
 /**
  * Open the camera and microphone; when both together fail, try each alone, so that a
@@ -19,7 +36,10 @@ export async function openDevices(choice = {}) {
     ? { deviceId: choice.cameraId ? { exact: choice.cameraId } : undefined, width: 640, height: 480 }
     : false;
   const audio = wantAudio
-    ? { deviceId: choice.microphoneId ? { exact: choice.microphoneId } : undefined }
+    ? {
+        deviceId: choice.microphoneId ? { exact: choice.microphoneId } : undefined,
+        ...microphoneProcessing(choice.headset),
+      }
     : false;
   if (!video && !audio) return { stream: new MediaStream(), error: null };
   if (!navigator.mediaDevices?.getUserMedia) {
@@ -115,15 +135,24 @@ export class PreJoin {
     this.microphoneToggle = /** @type {HTMLInputElement} */ (
       root.querySelector("#prejoin-microphone")
     );
+    this.headsetToggle = /** @type {HTMLInputElement} */ (root.querySelector("#prejoin-headset"));
     this.error = /** @type {HTMLElement} */ (root.querySelector("#prejoin-error"));
     this.meter = new LevelMeter(/** @type {HTMLMeterElement} */ (root.querySelector("#level")));
-    this.choice = { cameraId: null, microphoneId: null, camera: true, microphone: true, ...saved };
+    this.choice = {
+      cameraId: null,
+      microphoneId: null,
+      camera: true,
+      microphone: true,
+      headset: false,
+      ...saved,
+    };
     /** @type {MediaStream} */
     this.stream = new MediaStream();
     /** @type {Promise<void>} the device opening under way, if any */
     this.opening = Promise.resolve();
     this.cameraToggle.checked = this.choice.camera;
     this.microphoneToggle.checked = this.choice.microphone;
+    this.headsetToggle.checked = this.choice.headset;
     this.cameraSelect.addEventListener("change", () => this.reopen({ cameraId: this.cameraSelect.value }));
     this.microphoneSelect.addEventListener("change", () =>
       this.reopen({ microphoneId: this.microphoneSelect.value }),
@@ -131,6 +160,8 @@ export class PreJoin {
     // Turning a device off keeps it open (and the choice visible): only the track is disabled.
     this.cameraToggle.addEventListener("change", () => this.applyToggles());
     this.microphoneToggle.addEventListener("change", () => this.applyToggles());
+    // The microphone's processing is chosen when it is opened: opened again.
+    this.headsetToggle.addEventListener("change", () => this.reopen({ headset: this.headsetToggle.checked }));
     navigator.mediaDevices?.addEventListener?.("devicechange", () => this.listDevices());
   }
 
