@@ -25,6 +25,14 @@ done
 if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
     missing+=(python3-venv)
 fi
+if [ "$purpose" = "test" ]; then
+    # The IP camera tests' RTSP server: gst-rtsp-server fed x264enc, run by Debian's python3.
+    if ! /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' \
+        >/dev/null 2>&1 || ! compgen -G '/usr/lib/*/gstreamer-1.0/libgstx264.so' >/dev/null; then
+        missing+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+            gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+    fi
+fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
