@@ -146,7 +146,9 @@ class Namespace:
         """Limit the viewer's downlink to ``rate_bit_s`` with a token bucket whose queue
         holds ``queue_s`` at that rate (None: no limit)."""
         if rate_bit_s is None:
-            subprocess.run(["tc", "qdisc", "del", "dev", self.host_dev, "root"], check=False)
+            subprocess.run(
+                ["tc", "qdisc", "del", "dev", self.host_dev, "root"], capture_output=True
+            )
             return
         burst = max(3_000, rate_bit_s // 8 // 50)  # 20 ms of the rate, at least 2 packets
         latency = f"{int(queue_s * 1000)}ms"
