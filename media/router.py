@@ -86,6 +86,7 @@ from media.speaker import ActiveSpeaker, VideoCandidate, choose_videos
 from media.subscriber import Subscriber
 from media.tap import Tap, TapConsumer
 from media.tracks import SenderReport, TrackInfo, codec_name
+from media.whep import Voice, WhepViewer
 
 log = logging.getLogger("classroom.media")
 
@@ -119,13 +120,18 @@ class Signalling(Protocol):
         """``pid``'s ``connection`` ("publish" or "subscribe") died and was dropped."""
 
 
+#: A connection the router forwards to: a participant's subscribe connection, or a
+#: WHEP player's programme.
+Receiver = Subscriber | WhepViewer
+
+
 class View:
     """What the router decided for one subscribe connection: the tracks the policies let
     reach it (by publisher and source), and the videos chosen among them."""
 
     __slots__ = ("allowed", "subscriber", "videos")
 
-    def __init__(self, subscriber: Subscriber) -> None:
+    def __init__(self, subscriber: Receiver) -> None:
         self.subscriber = subscriber
         self.allowed: dict[str, dict[str, PublishedTrack]] = {}
         self.videos: list[PublishedTrack] = []
@@ -164,7 +170,7 @@ class MediaRouter:
             settings.ice_servers, settings.turn_username, settings.turn_password.reveal()
         )
         self.publishers: dict[str, Publisher] = {}
-        self.subscribers: dict[str, Subscriber] = {}
+        self.subscribers: dict[str, Receiver] = {}
         self.tracks: dict[str, PublishedTrack] = {}
         self._sources: dict[str, dict[str, PublishedTrack]] = {}  # pid -> source -> track
         self._views: dict[str, View] = {}  # what was decided for each subscriber
@@ -325,9 +331,36 @@ class MediaRouter:
     async def answer(self, pid: str, sdp: str) -> None:
         """Apply ``pid``'s answer to the last subscribe offer."""
         subscriber = self.subscribers.get(pid)
-        if subscriber is None:
+        if not isinstance(subscriber, Subscriber):
             raise InvalidCommand("no subscribe offer is waiting for an answer")
         await subscriber.accept(sdp)
+
+    async def watch(self, pid: str, offer: str, voice: Voice) -> WhepViewer:
+        """A WHEP player (``pid``, not a participant) gets the programme: its offer is
+        answered (``viewer.answer`` is kept on it) and it is forwarded to like a viewer."""
+        viewer = WhepViewer(
+            pid,
+            self.configuration,
+            self.settings.public_ip,
+            self.counters,
+            voice,
+            on_failed=self._subscriber_failed,
+        )
+        try:
+            viewer.sdp = await viewer.answer(offer)
+        except BaseException:
+            self._spawn(viewer.close())
+            raise
+        if self.closed:
+            self._spawn(viewer.close())
+            raise InvalidCommand("the room's media is closed")
+        old = self.subscribers.pop(pid, None)
+        if old is not None:
+            self._spawn(old.close())
+        self.subscribers[pid] = viewer
+        self.refresh(Scope.viewer(pid))
+        self._ask_republish()
+        return viewer
 
     def remove(self, pid: str) -> None:
         """``pid``'s media is gone (left, removed, disconnected): stop forwarding it."""
@@ -390,7 +423,7 @@ class MediaRouter:
         self.refresh(Scope.publisher(pid))
         self.signalling.media_failed(pid, "publish", reason)
 
-    def _subscriber_failed(self, subscriber: Subscriber) -> None:
+    def _subscriber_failed(self, subscriber: Receiver) -> None:
         pid = subscriber.pid
         if self.closed or self.subscribers.get(pid) is not subscriber:
             return
@@ -410,13 +443,13 @@ class MediaRouter:
             self.check_health()
         self._health_task = None  # started again by the next publisher
 
-    def selection(self, viewer: str, subscriber: Subscriber) -> list[PublishedTrack]:
+    def selection(self, viewer: str, subscriber: Receiver) -> list[PublishedTrack]:
         """What ``viewer`` gets: every allowed audio track, and the videos chosen for it
         (decided afresh, without changing what the router keeps)."""
         view = self._decide_afresh(viewer, subscriber)
         return [*view.audio(), *self._choose(view)]
 
-    def _forwards(self, track: PublishedTrack, viewer: str, subscriber: Subscriber) -> bool:
+    def _forwards(self, track: PublishedTrack, viewer: str, subscriber: Receiver) -> bool:
         """The decision about one pair: not one's own, decodable, and every policy agrees."""
         return (
             track.info.participant != viewer
@@ -424,7 +457,7 @@ class MediaRouter:
             and self.allowed(track, viewer)
         )
 
-    def _decide_afresh(self, viewer: str, subscriber: Subscriber) -> View:
+    def _decide_afresh(self, viewer: str, subscriber: Receiver) -> View:
         view = View(subscriber)
         for track in self.tracks.values():
             if self._forwards(track, viewer, subscriber):

@@ -43,6 +43,7 @@ from web import (
     revocation,
     room_handlers,
     uploads,
+    whep,
     whip,
 )
 from web.context import BUS, CATALOGUE, HUB, KEYS, SETTINGS, STORE, WEBSOCKETS
@@ -164,6 +165,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     uploads.setup(app)  # files sent in resumably (tus), then imported into the library
     imports.setup(app)
     whip.setup(app)  # hardware encoders and camera gateways publish into rooms (WHIP)
+    whep.setup(app)  # any WHEP player watches a room's programme (overflow rooms, lobbies)
 
     app.cleanup_ctx.append(_expire_ctx)
     app.on_shutdown.append(close_websockets)
