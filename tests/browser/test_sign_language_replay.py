@@ -205,3 +205,11 @@ async def test_a_learner_picks_serbian_sign_language_and_sees_the_signer_in_the_
     await seek(page, 0.5)
     await page.evaluate(f"{video}.play()")
     await page_until(page, f"{video}.videoWidth === 640 && {video}.currentTime > 1")
+
+    # A learner whose link is in Serbian Sign Language starts with it.
+    signer_learner = served.mint("trainee", "Mila", sub="mila", lang="ysl")
+    await page.goto(f"{served.url}/library/{recording}?token={signer_learner}")
+    await page.wait_for_selector("#player[data-ready=true][data-picture='sign:0']")
+    assert await page.locator("#audio-language").input_value() == "sign:0"
+    await page.evaluate(f"(() => {{ {video}.muted = true; return {video}.play(); }})()")
+    await page_until(page, f"{video}.videoWidth === 854 && {video}.currentTime > 1")

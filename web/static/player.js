@@ -148,9 +148,9 @@ const FLOOR_PICTURE = "video/index.m3u8"; // the replay's own video (recordings/
  */
 function showPicture(recording, hls, choice) {
   const path = choice.startsWith("sign:") ? recording.signed[Number(choice.slice(5))].hls : FLOOR_PICTURE;
+  root.dataset.picture = choice; // first: switching a level runs hls.js's events at once
   const level = levelOf(hls, path);
   if (level >= 0 && hls.currentLevel !== level) hls.currentLevel = level;
-  root.dataset.picture = choice;
 }
 
 /** @param {any} recording @param {Hls} hls */
@@ -252,11 +252,11 @@ async function start() {
     if (!chosen) {
       chosen = true;
       const languages = hls.audioTracks.map((track, i) => track.lang || recording.audio[i]?.language || "");
-      const index = trackFor(languages, learnerLanguages());
-      if (index >= 0 && index !== hls.audioTrack) hls.audioTrack = index;
+      // Sign languages count as the learner's too: the first of theirs found wins.
       const signs = recording.signed.map((/** @type {any} */ sign) => sign.language);
-      const sign = index < 0 ? trackFor(signs, learnerLanguages()) : -1;
-      if (sign >= 0) showPicture(recording, hls, `sign:${sign}`);
+      const index = trackFor([...languages, ...signs], learnerLanguages());
+      if (index >= languages.length) showPicture(recording, hls, `sign:${index - languages.length}`);
+      else if (index >= 0 && index !== hls.audioTrack) hls.audioTrack = index;
     }
     showLanguages(recording, hls);
     root.dataset.ready = "true";
