@@ -147,6 +147,7 @@ def generate_session(
     started_at: float = 1_700_000_000.0,
     segment_s: float = 3.0,
     amplitude: float = TONE_AMPLITUDE,  # of every voice's tone (1: full scale)
+    camera: bool = True,  # the trainer's camera
     signed: tuple[str, ...] = (),  # sign-language channels, each with a signer on air
     signing_s: tuple[float, float] = (0.3, 0.8),  # when signers are on air: share of the session
 ) -> Generated:
@@ -191,24 +192,25 @@ def generate_session(
         packets = _loop(clip_packets(clip, info.clock_rate), info.clock_rate, start, end)
         streams.append(_tagged(index, packets))
 
-    camera_clip = encode_clip(cache / f"camera.{video_codec}", "video", video_codec)
-    add(
-        TrackInfo(
-            "cam",
-            "trainer",
-            "camera",
-            "video",
-            video_codec,
-            VIDEO_CLOCK,
-            None,
-            "Ana Petrović",
-            "trainer",
-        ),
-        camera_clip,
-        0.2,
-        duration_s,
-        RTP_WRAP - VIDEO_CLOCK * 7,
-    )
+    if camera:
+        camera_clip = encode_clip(cache / f"camera.{video_codec}", "video", video_codec)
+        add(
+            TrackInfo(
+                "cam",
+                "trainer",
+                "camera",
+                "video",
+                video_codec,
+                VIDEO_CLOCK,
+                None,
+                "Ana Petrović",
+                "trainer",
+            ),
+            camera_clip,
+            0.2,
+            duration_s,
+            RTP_WRAP - VIDEO_CLOCK * 7,
+        )
     share = None
     if screen is not None:
         share = (duration_s * screen[0], duration_s * screen[1])

@@ -144,3 +144,16 @@ def test_a_signer_is_a_picture_in_picture_of_its_own_rendition(
         signed = frame(out / "download.mp4", 1, at, size)
         assert difference(floor, signed, elsewhere) < 8, at
         assert (difference(floor, signed, pip) > 30) is shown, (at, difference(floor, signed, pip))
+
+
+def test_a_signer_without_a_picture_to_go_over_leaves_a_replay_of_sound(
+    library: Library, clips: Path
+) -> None:
+    """No camera and no screen: the signer alone is no replay video (and no failure)."""
+    made = generate_session(
+        library, clips, duration_s=8.0, channels=(), camera=False, screen=None, signed=("ysl",)
+    )
+    manifest = pipeline.process(made.directory, lambda step, pct: None)
+    assert manifest["video"] is False and manifest["signed"] == []
+    master = (made.directory / "out" / "hls" / "master.m3u8").read_text()
+    assert "sign" not in master and 'CODECS="mp4a.40.2"' in master
