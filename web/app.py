@@ -29,6 +29,7 @@ from media import seams
 from web import (
     api,
     attendance,
+    cameras,
     companion,
     imports,
     interpretation_handlers,
@@ -165,6 +166,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time) -> we
     uploads.setup(app)  # files sent in resumably (tus), then imported into the library
     imports.setup(app)
     whip.setup(app)  # hardware encoders and camera gateways publish into rooms (WHIP)
+    cameras.setup(app, dispatcher)  # RTSP cameras the server pulls into rooms
     whep.setup(app)  # any WHEP player watches a room's programme (overflow rooms, lobbies)
 
     app.cleanup_ctx.append(_expire_ctx)

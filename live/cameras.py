@@ -1,0 +1,210 @@
+"""IP cameras: a trainer adds an RTSP camera to their room, and the server publishes it.
+
+Each camera is kept in the store (hash ``cameras``: id -> its record, credentials
+included: they never leave the server) and runs as a ``Feed``: open the stream
+(``media.rtsp``), join the room as a participant named after the camera, publish its
+H.264 as a ``camera`` source through the room's router (``Media.publish``, over a
+loopback connection of the server's own), and wait until the stream ends, the connection
+fails or the camera is removed. Then it leaves the room and tries again after a backoff
+(1, 2, 4, 8, then every 15 s), its state saying why, until the camera is removed.
+Joining and leaving a room are the transport's (``web.cameras`` gives them).
+
+States: ``connecting`` (first attempt), ``live``, ``reconnecting`` (with the last
+error's code and words), ``stopped`` (a trainer removed the camera's participant).
+Trainers in the room are told each change (``cameras`` message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from classroom import room as core
+from classroom.errors import ClassroomError, InvalidCommand, NotFound
+from classroom.ports import Store
+from live.camera_records import Camera, public_view
+from live.hub import Connection, Hub, LiveRoom
+from live.media import Media
+from media.rtsp import CameraError, CameraPeer, CameraTrack, open_camera
+
+log = logging.getLogger("classroom.cameras")
+
+KEY = "cameras"
+BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
+MAX_CAMERAS_PER_ROOM = 16
+Enter = Callable[[Camera], Awaitable[tuple[LiveRoom, Connection]]]
+Leave = Callable[[LiveRoom, Connection], Awaitable[None]]
+
+
+@dataclasses.dataclass
+class State:
+    state: str = "connecting"
+    error: str | None = None  # a code: unreachable, unauthorized, codec, dropped...
+    message: str | None = None  # the same, for people
+    profile: str | None = None  # the H.264 profile copied, once known
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Feed:
+    """One camera pulled and published into its room, again and again until stopped."""
+
+    def __init__(
+        self, camera: Camera, media: Media, enter: Enter, leave: Leave, changed: Callable[[], None]
+    ) -> None:
+        self.camera = camera
+        self.state = State()
+        self._media, self._enter, self._leave, self._changed = media, enter, leave, changed
+        self._end: asyncio.Future[CameraError] | None = None
+        self.task = asyncio.get_running_loop().create_task(self._run(), name=f"camera-{camera.id}")
+
+    def _set(self, state: str, error: CameraError | None = None) -> None:
+        profile = self.state.profile
+        code, words = (error.code, error.message) if error else (None, None)
+        self.state = State(state, code, words, profile)
+        self._changed()
+
+    def end(self, error: CameraError) -> None:
+        """Whatever the camera is doing now ends, for this reason."""
+        if self._end is not None and not self._end.done():
+            self._end.set_result(error)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._once()
+                raise AssertionError("a feed ends only by an error")  # pragma: no cover
+            except CameraError as error:
+                failure = error
+            except ClassroomError as error:
+                failure = CameraError(error.code, error.message)
+            except Exception as error:  # the feed must go on trying
+                log.exception("camera failed", extra={"camera": self.camera.id})
+                failure = CameraError("failed", f"the camera could not be published: {error}")
+            if failure.code == "removed":
+                self._set("stopped", failure)
+                return
+            was_live = self.state.state == "live"
+            attempt = 0 if was_live else attempt + 1
+            self._set("reconnecting", failure)
+            log.info(
+                "camera reconnecting",
+                extra={"camera": self.camera.id, "room": self.camera.room, "why": failure.code},
+            )
+            await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+
+    async def _once(self) -> None:
+        self._end = asyncio.get_running_loop().create_future()
+        stream = await open_camera(self.camera.source_url)
+        self.state.profile = stream.profile
+        track = CameraTrack(stream)
+        peer = CameraPeer(track)
+        joined: tuple[LiveRoom, Connection] | None = None
+        try:
+            track.ended.add_done_callback(
+                lambda done: self.end(CameraError("dropped", done.result()))
+            )
+
+            def state_changed() -> None:
+                if peer.pc.connectionState == "connected":
+                    self._set("live")
+                elif peer.pc.connectionState in ("failed", "closed"):
+                    self.end(CameraError("dropped", "the room's connection to the camera failed"))
+
+            peer.pc.on("connectionstatechange", state_changed)
+            sdp, mid = await peer.offer()
+            joined = await self._enter(self.camera)
+            live, conn = joined
+            answer = await self._media.publish(conn, live, sdp, {mid: "camera"})
+            await peer.answered(answer)
+            raise await self._end
+        finally:
+            self._end = None
+            if joined is not None:
+                with contextlib.suppress(Exception):
+                    await self._media.left(joined[1], joined[0])
+                await self._leave(*joined)
+            await peer.close()
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+class Cameras:
+    """The IP cameras of every room: kept in the store, each fed while it is kept."""
+
+    def __init__(
+        self, hub: Hub, media: Media, store: Callable[[], Store], enter: Enter, leave: Leave
+    ) -> None:
+        self.hub, self.media, self.store = hub, media, store
+        self.enter, self.leave = enter, leave
+        self.feeds: dict[str, Feed] = {}
+        hub.listeners.append(self.on_events)
+
+    def _start(self, camera: Camera) -> None:
+        self.feeds[camera.id] = Feed(
+            camera, self.media, self.enter, self.leave, lambda: self.tell(camera.room)
+        )
+
+    async def load(self) -> None:
+        """At start-up: every camera kept comes back."""
+        for value in (await self.store().hgetall(KEY)).values():
+            camera = Camera.from_record(json.loads(value))
+            if camera.id not in self.feeds:
+                self._start(camera)
+
+    def of_room(self, room: str) -> list[dict[str, Any]]:
+        """What trainers see of the room's cameras: never a password, nor a URL's credentials."""
+        feeds = sorted((f for f in self.feeds.values() if f.camera.room == room), key=_order)
+        return [public_view(feed.camera) | feed.state.to_json() for feed in feeds]
+
+    async def add(self, camera: Camera) -> dict[str, Any]:
+        if sum(f.camera.room == camera.room for f in self.feeds.values()) >= MAX_CAMERAS_PER_ROOM:
+            raise InvalidCommand(f"a room has at most {MAX_CAMERAS_PER_ROOM} cameras")
+        camera = dataclasses.replace(camera, id=secrets.token_hex(6))
+        await self.store().hset(KEY, camera.id, json.dumps(camera.to_record()))
+        self._start(camera)
+        self.tell(camera.room)
+        return public_view(camera) | self.feeds[camera.id].state.to_json()
+
+    async def remove(self, room: str, camera_id: str) -> None:
+        feed = self.feeds.get(camera_id)
+        if feed is None or feed.camera.room != room:
+            raise NotFound("this room has no such camera")
+        await self.store().hdel(KEY, camera_id)
+        del self.feeds[camera_id]
+        await feed.stop()
+        self.tell(room)
+
+    def tell(self, room: str) -> None:
+        """The room's trainers are told the cameras and their states."""
+        live = self.hub.rooms.get(room)
+        if live is not None:
+            message = {"type": "cameras", "cameras": self.of_room(room)}
+            live.send(message, live.core.moderator_ids())
+
+    def on_events(self, live: LiveRoom, events: list[core.Event]) -> None:
+        """Hub listener: a camera a trainer removed from the room stops."""
+        for event in events:
+            if isinstance(event, core.Removed):
+                for feed in self.feeds.values():
+                    if feed.camera.participant == event.id and feed.camera.room == live.name:
+                        feed.end(CameraError("removed", "a trainer removed the camera"))
+
+    async def close(self) -> None:
+        feeds, self.feeds = list(self.feeds.values()), {}
+        await asyncio.gather(*(feed.stop() for feed in feeds), return_exceptions=True)
+
+
+def _order(feed: Feed) -> tuple[str, str]:
+    return (feed.camera.name.casefold(), feed.camera.id)
