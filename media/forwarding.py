@@ -76,7 +76,8 @@ class Wire(Protocol):
         """Send one RTP packet with this header (its SSRC and payload type are the wire's)."""
 
     def sync(self, ntp: int, rtp: int) -> None:
-        """Sender reports say from now on: this RTP time was at this NTP time (64-bit)."""
+        """Sender reports say from now on: this RTP time was at this NTP time (64-bit; 0:
+        no time at all)."""
 
     def unsync(self) -> None:
         """Sender reports say from now on: the newest RTP time sent, at the time it was sent."""
@@ -187,14 +188,21 @@ class Outlet:
         wire.send(out_seq, out_ts, marker, payload, padding)  # type: ignore[union-attr]
 
     def sync(self) -> None:
-        """Give the wire the source's capture clock in this viewer's RTP time (or, without
-        one or when told not to, let it report its send time)."""
+        """Give the wire the source's capture clock in this viewer's RTP time, or when told
+        not to, let it report its send time.
+
+        Before the source's first sender report the wire reports NTP time 0, which
+        receivers ignore: a send time now would stay among the pairs a browser fits
+        its clock to, beside the capture times that follow, and skew it for a minute.
+        """
         source, wire = self.source, self.wire
         if wire is None or source is None or self.waiting:
             return
         clock = source.clock
-        if clock is None or not self.synced:
+        if not self.synced:
             wire.unsync()
+        elif clock is None:
+            wire.sync(0, 0)
         else:
             wire.sync(clock[0], (clock[1] + self.ts_offset) & 0xFFFFFFFF)
 

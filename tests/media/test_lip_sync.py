@@ -51,7 +51,7 @@ async def test_each_outlet_maps_the_publishers_report_through_its_own_offset_onc
         assert wire.synced[1:] == [(later, (181_000 + offset) & 0xFFFFFFFF)]
 
 
-async def test_a_source_without_a_report_or_told_not_to_reports_the_servers_time() -> None:
+async def test_without_a_report_no_time_is_reported_and_told_not_to_the_servers_time() -> None:
     counters, asked = Counters(), []
     ana, bojan = published("ana", counters, asked), published("bojan", counters, asked)
     outlet, wire = Outlet("video", counters), FakeWire()
@@ -60,9 +60,9 @@ async def test_a_source_without_a_report_or_told_not_to_reports_the_servers_time
     ana.sender_report(NTP, 5)
     packet(ana, 1, 100, KEY)
     assert wire.synced == [(NTP, wire.sent[0][1] - 95)]
-    outlet.bind(bojan)  # no report of bojan's yet: ana's clock must not stay on
-    packet(bojan, 7, 50, KEY)
-    assert wire.synced[-1] is None
+    outlet.bind(bojan)  # no report of bojan's yet: ana's clock must not stay on, nor
+    packet(bojan, 7, 50, KEY)  # may a send time go among the pairs of bojan's clock
+    assert wire.synced[-1] == (0, 0)
     bojan.sender_report(NTP + 1, 40)
     assert wire.synced[-1] == (NTP + 1, (wire.sent[-1][1] - 10) & 0xFFFFFFFF)
     outlet.lip_sync(False)
