@@ -65,7 +65,7 @@ class Api:
         raise AssertionError(f"camera {camera_id} never {state} ({error}): went {seen}")
 
 
-async def test_a_camera_goes_live_and_comes_back_when_its_server_restarts(
+async def test_a_camera_goes_live_comes_back_by_itself_and_outlives_a_restart(
     served: ServerProcess, rtsp_camera: RtspCamera
 ) -> None:
     async with aiohttp.ClientSession() as http:
@@ -78,6 +78,11 @@ async def test_a_camera_goes_live_and_comes_back_when_its_server_restarts(
         assert dropped["message"]
         await rtsp_camera.start()
         await api.until(added["id"], "live")
+
+        await served.stop()  # the camera is kept: it comes back with the server
+        await served.start()
+        back = await api.until(added["id"], "live")
+        assert (back["name"], back["url"]) == ("Front of the room", rtsp_camera.url)
 
 
 async def test_refusals_say_why_and_credentials_are_never_shown(

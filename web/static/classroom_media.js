@@ -52,6 +52,8 @@ export async function mountFeatures(room) {
     $("#polls").hidden = false;
     polls.mountPolls($("#polls"), room.connection, you);
   }
+  const cameras = room.can("moderate") ? await importIfPresent("/static/cameras.js") : null;
+  cameras?.mountCameras?.($("#cameras"), room.connection, you);
   const recording = await importIfPresent("/static/recording.js");
   recording?.mountRecording?.($("#recording"), room.connection, you);
   const interpretation = await importIfPresent("/static/interpretation.js");
