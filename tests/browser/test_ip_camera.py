@@ -125,3 +125,37 @@ async def test_the_trainer_adds_a_camera_that_trainees_see_and_that_comes_back(
     await item.locator(".camera-remove").click()
     await expect(trainer.locator("#camera-list li[data-camera]")).to_have_count(0)
     await expect(trainee.locator(f'[data-participant="{participant}"]')).to_have_count(0)
+
+
+async def test_a_high_profile_camera_is_copied_and_decoded(
+    served: ServerProcess, launch_browser: LaunchBrowser
+) -> None:
+    """Most IP cameras send High profile: it is copied too (labelled constrained baseline,
+    the profiles the router negotiates), and Chromium decodes it by its SPS."""
+    camera = RtspCamera("--profile", "high")
+    await camera.start()
+    try:
+        token = served.mint("trainer", "Ana", sub="ana", lang="en")
+        headers = {"Authorization": f"Bearer {token}"}
+        body = {"name": "Hall", "url": camera.url}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{served.url}/api/rooms/demo/cameras", json=body, headers=headers) as reply,
+        ):
+            assert reply.status == 201
+            participant = f"camera-{(await reply.json())['id']}"
+        trainee = await chromium_join(
+            await launch_browser(),
+            f"{served.url}/join?token={served.mint('trainee', 'Ben', sub='ben', lang='en')}",
+            camera=False,
+            microphone=False,
+        )
+        await sees(trainee, participant, "camera", "the trainee sees the High profile camera")
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{served.url}/api/rooms/demo/cameras", headers=headers) as listed,
+        ):
+            (state,) = (await listed.json())["cameras"]
+        assert (state["state"], state["profile"]) == ("live", "High")
+    finally:
+        await camera.kill()

@@ -22,8 +22,9 @@ from gi.repository import GLib, Gst, GstRtspServer  # type: ignore[import-not-fo
 PIPELINES = {
     "h264": (
         "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1"
-        " ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bitrate=400"
-        " ! video/x-h264,profile={profile} ! rtph264pay name=pay0 pt=96 config-interval=1"
+        " ! x264enc tune=zerolatency speed-preset={preset} key-int-max=15 bitrate=400"
+        " option-string=repeat-headers={repeat}"
+        " ! video/x-h264,profile={profile} ! rtph264pay name=pay0 pt=96 config-interval={interval}"
     ),
     "mjpeg": (
         "videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=240,framerate=10/1"
@@ -37,6 +38,9 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("--codec", choices=sorted(PIPELINES), default="h264")
     parser.add_argument("--profile", default="constrained-baseline")
+    parser.add_argument(
+        "--out-of-band", action="store_true", help="parameter sets in the SDP only, as some cameras"
+    )
     parser.add_argument("--user")
     parser.add_argument("--password")
     args = parser.parse_args()
@@ -45,7 +49,17 @@ def main() -> None:
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch("( " + PIPELINES[args.codec].format(profile=args.profile) + " )")
+    factory.set_launch(
+        "( "
+        + PIPELINES[args.codec].format(
+            profile=args.profile,
+            # ultrafast turns off CABAC and 8x8 transforms: x264 writes constrained baseline then.
+            preset="ultrafast" if args.profile == "constrained-baseline" else "superfast",
+            repeat=0 if args.out_of_band else 1,
+            interval=0 if args.out_of_band else 1,
+        )
+        + " )"
+    )
     factory.set_shared(True)
     if args.user:
         auth = GstRtspServer.RTSPAuth()

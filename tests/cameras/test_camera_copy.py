@@ -4,12 +4,15 @@ The app runs in this process so that the test can watch aiortc's codecs: no H.26
 VP8) decoder is made and nothing is encoded while a viewer receives the camera. The
 viewer (``tests.media.clients.ViewingClient``, which keeps frames encoded) gets the
 camera's own parameter sets: the SPS in its keyframes is, byte for byte, the one the
-RTSP server announces, so no encoder stood in between.
+RTSP server announces, so no encoder stood in between. A camera that sends its parameter
+sets only in the RTSP description (``--out-of-band``) has them put before each keyframe,
+or no viewer could start decoding.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import av
@@ -37,6 +40,16 @@ def camera_sps(url: str) -> bytes:
     with av.open(url, format="rtsp", options={"rtsp_transport": "tcp"}) as container:
         extradata = container.streams.video[0].codec_context.extradata or b""
     return next(u for u in nal_units(extradata) if u[0] & 0x1F == 7)
+
+
+@pytest.fixture(params=["in-band", "out-of-band"])
+async def rtsp_camera(request: pytest.FixtureRequest) -> AsyncIterator[RtspCamera]:
+    camera = RtspCamera(*(["--out-of-band"] if request.param == "out-of-band" else []))
+    await camera.start()
+    try:
+        yield camera
+    finally:
+        await camera.kill()
 
 
 async def test_the_camera_is_copied_never_decoded_nor_encoded(
@@ -77,9 +90,13 @@ async def test_the_camera_is_copied_never_decoded_nor_encoded(
         await viewer.wait_for(
             lambda: any(f.keyframe for f in viewer.frames(participant, "camera")), within_s=30
         )
-        keyframe = next(f for f in viewer.frames(participant, "camera") if f.keyframe)
-        sent_sps = next(u for u in nal_units(keyframe.data) if u[0] & 0x1F == 7)
-        assert sent_sps == await asyncio.to_thread(camera_sps, rtsp_camera.url)
+        await viewer.wait_for(
+            lambda: sum(f.keyframe for f in viewer.frames(participant, "camera")) >= 2
+        )
+        sps = await asyncio.to_thread(camera_sps, rtsp_camera.url)
+        for keyframe in [f for f in viewer.frames(participant, "camera") if f.keyframe]:
+            parameter_sets = {u for u in nal_units(keyframe.data) if u[0] & 0x1F == 7}
+            assert parameter_sets == {sps}, "each keyframe carries the camera's own SPS"
         offered = viewer.pc.remoteDescription.sdp
         assert "H264/90000" in offered and "profile-level-id=42e01f" in offered
         assert made == [], f"the server decoded or encoded: {made}"
