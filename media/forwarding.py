@@ -23,6 +23,11 @@ A browser then lines up one participant's audio and video of one stream by the
 publisher's own clock. An outlet told not to (``lip_sync(False)``: its stream's
 other track shows someone else) reports the server's send time instead.
 
+Loss: viewers' receiver reports of an audio outlet give their loss to the track
+(``viewer_reported``); the publisher's next receiver report from the server carries the
+worst of them (``take_viewer_loss``, as mediasoup does), so that its Opus encoder adds
+in-band FEC for the viewers' links, not only for its own lossless uplink.
+
 Whole encoded frames (``av.Packet``, assembled by ``media.passthrough``) go to the
 track's taps (the recorder) through ``deliver``.
 """
@@ -46,6 +51,11 @@ log = logging.getLogger("classroom.media")
 
 #: RTP clock step between the last packet of one source and the first of the next.
 SWITCH_STEP = {"audio": 960, "video": 3000}
+#: The most viewer loss a publisher is told of (RTCP fraction, /256: 10%). Enough for an
+#: Opus encoder's strongest in-band FEC step; a browser also counts the reported loss in
+#: its loss-based bandwidth estimate, which cuts its rate above 10%: one viewer on a bad
+#: link must not make a publisher send less to everyone.
+VIEWER_LOSS_CAP = 26
 #: Video packets kept per track to answer viewers' NACKs (a power of two).
 HISTORY_PACKETS = 1024
 
@@ -212,6 +222,12 @@ class Outlet:
             self.synced = on
             self.sync()
 
+    def viewer_reported(self, fraction_lost: int) -> None:
+        """A viewer's receiver report on this m-line: its loss (RTCP fraction, /256) goes
+        to the source, whose publisher hears of it (audio only: for Opus in-band FEC)."""
+        if self.kind == "audio" and self.source is not None and not self.waiting:
+            self.source.viewer_reported(fraction_lost)
+
     def resend(self, out_seq: int) -> bool:
         """A viewer's NACK: send that packet again if the source still has it."""
         source, wire = self.source, self.wire
@@ -269,6 +285,8 @@ class PublishedTrack:
         self._last_ts: int | None = None
         #: The publisher's last sender report: (NTP time, 64-bit; its RTP time then).
         self.clock: tuple[int, int] | None = None
+        #: The worst loss viewers reported since the publisher was last told (``take_viewer_loss``).
+        self.viewer_loss = 0
 
     @property
     def outlets(self) -> tuple[Outlet, ...]:
@@ -310,6 +328,16 @@ class PublishedTrack:
             except Exception:  # one viewer's fault must not stop the others
                 log.exception("forwarding to a viewer failed", extra={"track": self.info.id})
                 outlet.connect(None)
+
+    def viewer_reported(self, fraction_lost: int) -> None:
+        if fraction_lost > self.viewer_loss:
+            self.viewer_loss = fraction_lost
+
+    def take_viewer_loss(self) -> int:
+        """The worst loss viewers reported since the last call (RTCP fraction, /256), at
+        most ``VIEWER_LOSS_CAP``."""
+        loss, self.viewer_loss = self.viewer_loss, 0
+        return min(loss, VIEWER_LOSS_CAP)
 
     def sender_report(self, ntp: int, rtp: int) -> None:
         """The publisher's RTCP sender report: every outlet maps it for its viewer."""

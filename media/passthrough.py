@@ -17,13 +17,14 @@ run before the receiver gets its first packet (before the answer is applied).
 
 from __future__ import annotations
 
+import dataclasses
 import fractions
 import time
 from collections.abc import Awaitable, Callable
 
 import av
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
-from aiortc.rtp import AnyRtcpPacket, RtcpSrPacket, RtpPacket
+from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSrPacket, RtpPacket
 from aiortc.utils import uint16_add, uint16_gt
 
 from media.codecs import Codec, starts_frame
@@ -236,13 +237,16 @@ def keep_encoded(
     forward: Forward | None = None,
     on_audio_level: Callable[[int], None] | None = None,
     on_sender_report: Callable[[SenderReport], None] | None = None,
+    viewer_loss: Callable[[], int] | None = None,
 ) -> Frames:
     """Make the receiver hand on encoded frames to ``deliver`` instead of decoding them,
     and every RTP packet, as it arrives, to ``forward``.
 
     Call it before the receiver gets media (before applying the description).
     ``on_audio_level`` gets the RFC 6464 level of each audio packet, when negotiated;
-    ``on_sender_report`` each RTCP sender report, with its RTP time as a ``pts``.
+    ``on_sender_report`` each RTCP sender report, with its RTP time as a ``pts``;
+    ``viewer_loss`` gives the worst loss viewers reported since it was last asked (RTCP
+    fraction, /256), which each receiver report to the publisher carries at least.
     """
     if not hasattr(receiver, JITTER_BUFFER):
         raise SeamMissing(f"aiortc's RTCRtpReceiver has no {JITTER_BUFFER}")
@@ -254,7 +258,26 @@ def keep_encoded(
     setattr(receiver, JITTER_BUFFER, frames)
     if on_sender_report is not None:
         _watch_sender_reports(receiver, frames, on_sender_report)
+    if viewer_loss is not None:
+        _report_viewer_loss(receiver, frames, viewer_loss)
     return frames
+
+
+def _report_viewer_loss(receiver: RTCRtpReceiver, frames: Frames, take: Callable[[], int]) -> None:
+    send: Callable[[AnyRtcpPacket], Awaitable[None]] = receiver._send_rtcp
+
+    async def send_rtcp(packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, RtcpRrPacket):
+            worst = take()
+            packet.reports = [
+                dataclasses.replace(r, fraction_lost=worst)
+                if r.ssrc == frames.ssrc and worst > r.fraction_lost
+                else r
+                for r in packet.reports
+            ]
+        await send(packet)
+
+    receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
 
 
 def _watch_sender_reports(

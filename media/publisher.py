@@ -47,6 +47,9 @@ class Inbound:
         if self.target is not None:
             self.target.deliver(packet)
 
+    def viewer_loss(self) -> int:
+        return self.target.take_viewer_loss() if self.target is not None else 0
+
     def forward(
         self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int, data: bytes
     ) -> None:
@@ -180,6 +183,7 @@ class Publisher:
                     forward=inbound.forward,
                     on_audio_level=functools.partial(self._on_audio_level, inbound),
                     on_sender_report=functools.partial(self._sender_report, inbound),
+                    viewer_loss=inbound.viewer_loss if media.kind == "audio" else None,
                 )
                 fresh.append(inbound)
         codecs = {media.rtp.muxId: codec for media, _, codec, _ in plan}

@@ -38,6 +38,8 @@ _METHODS: tuple[tuple[type[Any], str, str], ...] = (
     (RTCRtpReceiver, "_send_rtcp_pli", "keyframes are asked of a publisher"),
     (RTCRtpSender, "_retransmit", "a viewer's NACKs are answered from our history"),
     (RTCRtpSender, "_send_keyframe", "a viewer's PLI/FIR is passed to the publisher"),
+    (RTCRtpSender, "_handle_rtcp_packet", "a viewer's receiver reports give its loss"),
+    (RTCRtpReceiver, "_send_rtcp", "a publisher is told its viewers' loss (for Opus FEC)"),
 )
 _ATTRIBUTES: tuple[tuple[type[Any], str, str], ...] = (
     (RTCRtpReceiver, JITTER_BUFFER, "frames are handed on encoded"),

@@ -13,7 +13,8 @@ a TURN relay). A full socket buffer drops the packet (UDP), it never queues.
 The m-line itself is still negotiated and served by aiortc: ``attach`` gives the
 sender an ``IdleTrack`` (it has nothing of its own to send), makes the wire when
 the sender starts (the DTLS handshake is done by then), answers the viewer's
-NACKs from the outlet's source, passes PLI/FIR on, and keeps the sender's RTCP
+NACKs from the outlet's source, passes PLI/FIR and the loss in the viewer's receiver
+reports on, and keeps the sender's RTCP
 sender reports true to what the wire sent (packet and octet counts) and to the
 publisher's capture clock (``sync``: an NTP and RTP time pair the outlet mapped
 from the publisher's sender report), else to the newest RTP time sent with the
@@ -35,6 +36,7 @@ from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.clock import current_ntp_time
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
+from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSrPacket
 from pylibsrtp._binding import ffi, lib
 
 from media.forwarding import Counters, Outlet
@@ -198,12 +200,22 @@ def attach(sender: RTCRtpSender, outlet: Outlet, counters: Counters) -> None:
     async def retransmit(seq: int) -> None:
         outlet.resend(seq)
 
+    handle_rtcp = sender._handle_rtcp_packet
+
+    async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, RtcpRrPacket | RtcpSrPacket):  # the viewer's loss, per m-line
+            for report in packet.reports:
+                if report.ssrc == sender._ssrc:
+                    outlet.viewer_reported(report.fraction_lost)
+        await handle_rtcp(packet)
+
     # aiortc calls these on the instance (send/stop from the peer connection and
     # transceiver, the others for NACK and PLI/FIR): instance attributes win.
     sender.send = send  # type: ignore[method-assign]
     sender.stop = stop_sending  # type: ignore[method-assign]
     sender._retransmit = retransmit  # type: ignore[method-assign,assignment]
     sender._send_keyframe = outlet.request_keyframe  # type: ignore[method-assign]
+    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
 
 
 def wire_for(sender: RTCRtpSender, parameters: RTCRtpSendParameters, counters: Counters) -> Wire:
