@@ -21,8 +21,9 @@ from gi.repository import GLib, Gst, GstRtspServer  # type: ignore[import-not-fo
 
 PIPELINES = {
     "h264": (
-        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1"
-        " ! x264enc tune=zerolatency speed-preset={preset} key-int-max=15 bitrate=400"
+        "videotestsrc is-live=true pattern=ball"
+        " ! video/x-raw,width={width},height={height},framerate=15/1"
+        " ! x264enc tune=zerolatency speed-preset={preset} key-int-max=15 bitrate={bitrate}"
         " option-string=repeat-headers={repeat}"
         " ! video/x-h264,profile={profile} ! rtph264pay name=pay0 pt=96 config-interval={interval}"
     ),
@@ -41,6 +42,8 @@ def main() -> None:
     parser.add_argument(
         "--out-of-band", action="store_true", help="parameter sets in the SDP only, as some cameras"
     )
+    parser.add_argument("--size", default="320x240", help="the picture's width x height")
+    parser.add_argument("--bitrate", type=int, default=400, help="kbit/s")
     parser.add_argument("--user")
     parser.add_argument("--password")
     args = parser.parse_args()
@@ -53,6 +56,9 @@ def main() -> None:
         "( "
         + PIPELINES[args.codec].format(
             profile=args.profile,
+            width=args.size.partition("x")[0],
+            height=args.size.partition("x")[2],
+            bitrate=args.bitrate,
             # ultrafast turns off CABAC and 8x8 transforms: x264 writes constrained baseline then.
             preset="ultrafast" if args.profile == "constrained-baseline" else "superfast",
             repeat=0 if args.out_of_band else 1,
