@@ -9,7 +9,8 @@ fails or the camera is removed. Then it leaves the room and tries again after a 
 (1, 2, 4, 8, then every 15 s), its state saying why, until the camera is removed.
 Joining and leaving a room are the transport's (``web.cameras`` gives them).
 
-States: ``connecting`` (first attempt), ``live``, ``reconnecting`` (with the last
+States: ``connecting`` (first attempt; or waiting in a locked room's lobby, error
+``lobby``, until a trainer lets it in), ``live``, ``reconnecting`` (with the last
 error's code and words), ``stopped`` (a trainer removed the camera's participant).
 Trainers in the room are told each change (``cameras`` message).
 """
@@ -38,6 +39,7 @@ log = logging.getLogger("classroom.cameras")
 KEY = "cameras"
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 MAX_CAMERAS_PER_ROOM = 16
+LOBBY = CameraError("lobby", "the room is locked: the camera waits in the lobby to be let in")
 Enter = Callable[[Camera], Awaitable[tuple[LiveRoom, Connection]]]
 Leave = Callable[[LiveRoom, Connection], Awaitable[None]]
 
@@ -63,6 +65,7 @@ class Feed:
         self.state = State()
         self._media, self._enter, self._leave, self._changed = media, enter, leave, changed
         self._end: asyncio.Future[CameraError] | None = None
+        self._admission: asyncio.Future[None] | None = None
         self.task = asyncio.get_running_loop().create_task(self._run(), name=f"camera-{camera.id}")
 
     def _set(self, state: str, error: CameraError | None = None) -> None:
@@ -123,16 +126,28 @@ class Feed:
             sdp, mid = await peer.offer()
             joined = await self._enter(self.camera)
             live, conn = joined
+            if conn.pid in live.core.lobby:  # a locked room: a trainer lets the camera in
+                self._set("connecting", LOBBY)
+                self._admission = asyncio.get_running_loop().create_future()
+                either: set[asyncio.Future[Any]] = {self._admission, self._end}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                if self._end.done():
+                    raise self._end.result()
             answer = await self._media.publish(conn, live, sdp, {mid: "camera"})
             await peer.answered(answer)
             raise await self._end
         finally:
-            self._end = None
+            self._end = self._admission = None
             if joined is not None:
                 with contextlib.suppress(Exception):
                     await self._media.left(joined[1], joined[0])
                 await self._leave(*joined)
             await peer.close()
+
+    def admitted(self) -> None:
+        """A trainer let the camera in from the lobby."""
+        if self._admission is not None and not self._admission.done():
+            self._admission.set_result(None)
 
     async def stop(self) -> None:
         self.task.cancel()
@@ -194,12 +209,19 @@ class Cameras:
             live.send(message, live.core.moderator_ids())
 
     def on_events(self, live: LiveRoom, events: list[core.Event]) -> None:
-        """Hub listener: a camera a trainer removed from the room stops."""
+        """Hub listener: a camera a trainer removed from the room (or turned away at the
+        lobby) stops; one let in from the lobby goes on."""
+        feeds = {f.camera.participant: f for f in self.feeds.values() if f.camera.room == live.name}
         for event in events:
+            feed = feeds.get(getattr(event, "id", ""))
+            if feed is None:
+                continue
             if isinstance(event, core.Removed):
-                for feed in self.feeds.values():
-                    if feed.camera.participant == event.id and feed.camera.room == live.name:
-                        feed.end(CameraError("removed", "a trainer removed the camera"))
+                feed.end(CameraError("removed", "a trainer removed the camera"))
+            elif isinstance(event, core.ParticipantLeft) and event.reason == "denied":
+                feed.end(CameraError("removed", "a trainer turned the camera away at the lobby"))
+            elif isinstance(event, core.Admitted):
+                feed.admitted()
 
     async def close(self) -> None:
         feeds, self.feeds = list(self.feeds.values()), {}

@@ -26,7 +26,6 @@ from live.camera_records import Camera, new_camera
 from live.cameras import Cameras, Enter
 from live.cameras import Leave as LeaveRoom
 from live.hub import Connection, LiveRoom
-from media.rtsp import CameraError
 from web.api import authorize
 from web.context import HUB, STORE
 from web.errors import read_json
@@ -84,9 +83,6 @@ def _ways(app: web.Application) -> tuple[Enter, LeaveRoom]:
         await take_presence(conn, live, app[DISPATCHER])
         if live.connections.get(conn.pid) is not conn:
             raise Forbidden(f"the camera {camera.name} may not join the room now")
-        if conn.pid in live.core.lobby:
-            await leave(live, conn)
-            raise CameraError("lobby", "the room is locked: unlock it for the camera to join")
         return live, conn
 
     async def leave(live: LiveRoom, conn: Connection) -> None:

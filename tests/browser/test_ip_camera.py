@@ -6,7 +6,9 @@ side panel, which says it is live, and a trainee in Chromium decodes its frames,
 H.264 with the camera's profile (copied, not transcoded: the server has no encoder
 that would keep it). The camera's server dies: the panel says the camera is
 reconnecting, with why; it comes back by itself and the trainee sees it again. The
-panel's form refuses an address that is not RTSP, in the page's language.
+panel's form refuses an address that is not RTSP, in the page's language. A High profile
+camera added to a locked room waits in the lobby (the panel says so) until the trainer
+lets it in, then is seen.
 """
 
 from __future__ import annotations
@@ -127,33 +129,44 @@ async def test_the_trainer_adds_a_camera_that_trainees_see_and_that_comes_back(
     await expect(trainee.locator(f'[data-participant="{participant}"]')).to_have_count(0)
 
 
-async def test_a_high_profile_camera_is_copied_and_decoded(
+async def test_a_high_profile_camera_waits_in_a_locked_rooms_lobby_then_is_seen(
     served: ServerProcess, launch_browser: LaunchBrowser
 ) -> None:
     """Most IP cameras send High profile: it is copied too (labelled constrained baseline,
-    the profiles the router negotiates), and Chromium decodes it by its SPS."""
+    the profiles the router negotiates), and Chromium decodes it by its SPS. In a locked
+    room the camera waits in the lobby, the panel says so, until the trainer lets it in."""
     camera = RtspCamera("--profile", "high")
     await camera.start()
     try:
+        browser = await launch_browser()
         token = served.mint("trainer", "Ana", sub="ana", lang="en")
-        headers = {"Authorization": f"Bearer {token}"}
-        body = {"name": "Hall", "url": camera.url}
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(f"{served.url}/api/rooms/demo/cameras", json=body, headers=headers) as reply,
-        ):
-            assert reply.status == 201
-            participant = f"camera-{(await reply.json())['id']}"
+        trainer = await chromium_join(
+            browser, f"{served.url}/join?token={token}", camera=False, microphone=False
+        )
         trainee = await chromium_join(
-            await launch_browser(),
+            browser,
             f"{served.url}/join?token={served.mint('trainee', 'Ben', sub='ben', lang='en')}",
             camera=False,
             microphone=False,
         )
+        await trainer.locator("#lock-room").click()
+        await expect(trainer.locator("#lock-room")).to_have_attribute("aria-pressed", "true")
+        await add_in_panel(trainer, "Hall", camera.url)
+        item = trainer.locator("#camera-list li[data-camera]")
+        await expect(item.locator(".camera-state")).to_have_text(
+            "Connecting: waiting in the lobby of the locked room: let it in", timeout=WAIT_MS
+        )
+        participant = f"camera-{await camera_id(served, token)}"
+        waiting = trainer.locator(f'#lobby-list li[data-id="{participant}"]')
+        await waiting.locator("button.admit").click()
+        await expect(item).to_have_attribute("data-state", "live", timeout=WAIT_MS)
         await sees(trainee, participant, "camera", "the trainee sees the High profile camera")
         async with (
             aiohttp.ClientSession() as http,
-            http.get(f"{served.url}/api/rooms/demo/cameras", headers=headers) as listed,
+            http.get(
+                f"{served.url}/api/rooms/demo/cameras",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as listed,
         ):
             (state,) = (await listed.json())["cameras"]
         assert (state["state"], state["profile"]) == ("live", "High")
