@@ -11,6 +11,7 @@ the video and the sound are never touched (the MP4 is copied with the new tracks
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -27,6 +28,7 @@ from recordings.render import three_letter
 from recordings.uploads import FileRefused
 
 SUBTITLES_DIR = "subtitles"
+DOWNLOAD_RECORD = "in-download.json"  # which subtitles the MP4 carries now
 GROUP = "subs"
 MAX_BYTES = 4 * 1024 * 1024  # a module's subtitles are a few hundred kB at most
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
@@ -73,14 +75,28 @@ def publish(out: Path, languages: Iterable[str], duration_s: float) -> list[dict
     ordered += [lang for lang in present if lang not in ordered]
     for language in ordered:
         playlist = folder / f"{language}.m3u8"
-        playlist.write_text(_playlist(f"{language}.vtt", duration_s))
+        text = _playlist(f"{language}.vtt", duration_s)
+        if not playlist.is_file() or playlist.read_text() != text:
+            playlist.write_text(text)
     master = out / "hls" / MASTER
     if master.is_file():
-        master.write_text(with_subtitles(master.read_text(), ordered))
+        before = master.read_text()
+        after = with_subtitles(before, ordered)
+        if after != before:  # (a step done is not done again)
+            master.write_text(after)
     download = out / "download.mp4"
-    if download.is_file():
+    carried = folder / DOWNLOAD_RECORD
+    wanted = [[lang, _digest(folder / f"{lang}.vtt")] for lang in ordered]
+    had = json.loads(carried.read_text()) if carried.is_file() else []
+    if download.is_file() and wanted != had:
         remux(download, [(lang, folder / f"{lang}.vtt") for lang in ordered])
+        folder.mkdir(exist_ok=True)
+        carried.write_text(json.dumps(wanted))
     return [{"language": lang, "file": f"{SUBTITLES_DIR}/{lang}.vtt"} for lang in ordered]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _playlist(file: str, duration_s: float) -> str:
