@@ -69,6 +69,19 @@ def h264_profile(parameters: Mapping[str, object]) -> str:
     return str(parameters.get("profile-level-id", "42e01f")).lower()
 
 
+def h264_family(profile: str) -> str:
+    """The profile aiortc negotiates for an offered one: encoders write the same baseline
+    profile with other constraint flags and levels (``42c01e``, ``4240 1f``): constrained
+    baseline (constraint_set1) is ``42e01f``, plain baseline ``42001f``; others as given."""
+    try:
+        idc, flags = int(profile[:2], 16), int(profile[2:4], 16)
+    except ValueError:
+        return profile
+    if idc != 0x42:
+        return profile
+    return H264_PROFILES[0] if flags & 0x40 else H264_PROFILES[1]
+
+
 def offered_video_codecs(
     offered: Iterable[tuple[str, Mapping[str, object]]],
 ) -> dict[str, Codec]:
@@ -81,7 +94,7 @@ def offered_video_codecs(
         elif name == H264 and H264 not in found:
             if str(parameters.get("packetization-mode", "0")) != "1":
                 continue
-            profile = h264_profile(parameters)
+            profile = h264_family(h264_profile(parameters))
             for capability in RTCRtpSender.getCapabilities("video").codecs:
                 if capability.name == "H264" and h264_profile(capability.parameters) == profile:
                     found[H264] = Codec(H264, capability)

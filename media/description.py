@@ -203,3 +203,13 @@ def opus_fullband(answer: str) -> str:
         if m:
             out.append(fmtp(m.group(1)))
     return "\r\n".join(out)
+
+
+def answer_passive(offer: str) -> str:
+    """The offer as if it asked to start DTLS itself (``a=setup:actpass`` read as
+    ``active``), so the answer says ``passive`` and the offerer begins the handshake when
+    it is ready. A WHIP encoder applies the answer only once the HTTP reply is back: a
+    handshake the server began before that is refused by some (GStreamer's webrtcbin)."""
+    return re.sub(
+        r"(?m)^a=setup:actpass\r?$", lambda m: m.group(0).replace("actpass", "active"), offer
+    )

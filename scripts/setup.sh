@@ -16,6 +16,7 @@ if [ "$purpose" = "test" ]; then
     need[firefox-esr]=firefox-esr
     need[ip]=iproute2  # network namespaces of the tests/net harness (ip netns, tc tbf)
     need[tc]=iproute2
+    need[espeak-ng]=espeak-ng  # speech for the audio-under-loss benchmark (tests/bench)
 fi
 
 missing=()
@@ -31,6 +32,12 @@ if [ "$purpose" = "test" ]; then
         >/dev/null 2>&1 || ! compgen -G '/usr/lib/*/gstreamer-1.0/libgstx264.so' >/dev/null; then
         missing+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
             gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+    fi
+    # The WHIP tests' hardware-like encoder: GStreamer's webrtcbin (with libnice for ICE).
+    if ! /usr/bin/python3 -c 'import gi; gi.require_version("GstWebRTC", "1.0")' \
+        >/dev/null 2>&1 || ! compgen -G '/usr/lib/*/gstreamer-1.0/libgstnice.so' >/dev/null; then
+        missing+=(python3-gi gir1.2-gst-plugins-bad-1.0 gstreamer1.0-plugins-bad
+            gstreamer1.0-nice gstreamer1.0-plugins-base gstreamer1.0-plugins-ugly)
     fi
 fi
 

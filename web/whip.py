@@ -27,7 +27,7 @@ from classroom.identity import Identity
 from classroom.permissions import Action, require
 from classroom.room import Leave
 from live.hub import Connection, LiveRoom
-from media.description import BadDescription, parse_description
+from media.description import BadDescription, answer_passive, parse_description
 from web.api import authenticate
 from web.context import HUB
 from web.errors import error_reply, json_error
@@ -110,6 +110,7 @@ async def _ingest(request: web.Request) -> web.StreamResponse:
         raise InvalidCommand(f"an SDP offer is at most {MAX_OFFER_BYTES} bytes")
     offer = (await request.content.read(MAX_OFFER_BYTES + 1)).decode(errors="replace")
     sources = _sources(offer)
+    offer = answer_passive(offer)  # the encoder starts DTLS once it has the answer
     live = request.app[HUB].room(room)
     await _end_previous(request.app, identity)
     conn = Connection(_Nowhere(), identity, f"whip-{secrets.token_hex(8)}")

@@ -11,6 +11,7 @@ and a token of another room are refused with clear errors.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -120,3 +121,50 @@ async def test_bad_whip_requests_are_refused_clearly(served: ServerProcess) -> N
         async with http.options(f"{served.url}/whip/demo") as preflight:
             assert preflight.status == 204
             assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+
+
+GST_PUBLISHER = Path(__file__).with_name("gst_whip.py")
+DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+async def test_a_gstreamer_encoder_publishes_h264_over_whip_and_stops(
+    served: ServerProcess, launch_browser: LaunchBrowser
+) -> None:
+    """A hardware-like encoder (GStreamer's webrtcbin, x264enc, Opus) publishes over WHIP:
+    the trainee sees and hears it, the H.264 arrives as H.264 (forwarded, not encoded
+    again), and when the encoder stops (DELETE) its participant leaves."""
+    token = served.mint("trainee", "Hall camera", sub="cam-hall", lang="en")
+    viewer = await chromium_join(
+        await launch_browser(),
+        f"{served.url}/join?token={served.mint('trainee', 'Ana', sub='ana', lang='en')}",
+        camera=False,
+        microphone=False,
+    )
+    process = await asyncio.create_subprocess_exec(
+        DEBIAN_PYTHON, str(GST_PUBLISHER), f"{served.url}/whip/demo", token,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        if line.decode().strip() != "published 201":
+            rest = await asyncio.wait_for(process.stdout.read(), 10)
+            raise AssertionError((line + rest).decode(errors="replace")[-3000:])
+        await sees(viewer, "cam-hall", "camera", "the trainee sees the GStreamer encoder")
+        await hears(viewer, "cam-hall", "microphone", "the trainee hears the GStreamer encoder")
+        codecs = await viewer.evaluate(
+            """(async () => {
+              const found = [];
+              (await window.classroom.media.subscriber.getStats()).forEach((r) => {
+                if (r.type === "codec") found.push(r.mimeType);
+              });
+              return found;
+            })()"""
+        )
+        assert "video/H264" in codecs, codecs
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        output, _ = await asyncio.wait_for(process.communicate(), 20)
+    assert "deleted 200" in output.decode(), output.decode()[-2000:]
+    await viewer.locator('[data-participant="cam-hall"]').first.wait_for(state="detached")
