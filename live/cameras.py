@@ -99,7 +99,8 @@ class Feed:
             attempt = 0 if was_live else attempt + 1
             self._set("reconnecting", failure)
             log.info(
-                "camera reconnecting",
+                "camera reconnecting: %s",
+                failure.message,  # never the URL: it may hold credentials
                 extra={"camera": self.camera.id, "room": self.camera.room, "why": failure.code},
             )
             await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])

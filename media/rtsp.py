@@ -31,7 +31,7 @@ from media.ice import rtc_configuration
 
 #: Seconds to open the stream, and to wait for each packet before the camera counts as gone.
 OPEN_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 10.0
 #: H.264 profiles by what FFmpeg calls them: profile_idc and constraint flags, as
 #: ``profile-level-id`` writes them (level 3.1, as aiortc's capabilities do).
 PROFILE_IDS = {"Constrained Baseline": "42e01f", "Baseline": "42001f"}
@@ -156,6 +156,9 @@ class CameraTrack(MediaStreamTrack):
             try:
                 packet = next(self.camera.container.demux(self.camera.stream))
             except StopIteration:
+                break
+            except av.error.ExitError:  # PyAV's read timeout
+                reason = "the camera sent nothing for too long"
                 break
             except av.FFmpegError as error:
                 if error.errno == errno.EAGAIN:

@@ -121,7 +121,11 @@ async def test_the_trainer_adds_a_camera_that_trainees_see_and_that_comes_back(
     await expect(item).to_have_attribute("data-state", "reconnecting", timeout=WAIT_MS)
     await expect(item.locator(".camera-state")).to_contain_text("Reconnecting: ")
     await rtsp_camera.start()
-    await expect(item).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    try:
+        await expect(item).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    except AssertionError as error:
+        tried = [line for line in served.output().splitlines() if "classroom.cameras" in line]
+        raise AssertionError(f"the camera did not come back: {tried}") from error
     await sees(trainee, participant, "camera", "the trainee sees the IP camera again")
 
     await item.locator(".camera-remove").click()
