@@ -1,0 +1,143 @@
+"""A viewer's video budget, transition by transition, on an injected clock."""
+
+from __future__ import annotations
+
+from media.congestion import (
+    MAX_UP_AFTER_S,
+    MIN_PACKETS,
+    PROBE_FAILED_S,
+    SETTLE_S,
+    UP_AFTER_S,
+    VideoBudget,
+)
+
+VIDEO, VOICE = 1111, 2222
+
+
+class Viewer:
+    """A viewer's receiver reports: each m-line reports every ``step`` seconds."""
+
+    def __init__(self, ceiling: int = 6) -> None:
+        self.now = 0.0
+        self.budget = VideoBudget(ceiling, clock=lambda: self.now)
+        self.highest = {VIDEO: 1000, VOICE: 5000}
+        self.changes: list[tuple[float, int]] = []
+        for ssrc, highest in self.highest.items():  # the first report starts the count
+            assert not self.budget.report(ssrc, highest, 0)
+
+    def run(self, seconds: float, loss: float, step: float = 0.25, packets: int = 50) -> None:
+        """Reports for ``seconds`` at this loss, ``packets`` expected on each."""
+        end = self.now + seconds
+        while self.now + step <= end + 1e-9:
+            self.now += step
+            for ssrc in self.highest:
+                self.highest[ssrc] += packets
+                if self.budget.report(ssrc, self.highest[ssrc], round(loss * 256)):
+                    self.changes.append((self.now, self.budget.videos))
+
+
+def test_a_clean_link_keeps_every_video() -> None:
+    viewer = Viewer()
+    viewer.run(30, loss=0.0)
+    assert viewer.budget.videos == 6
+    assert viewer.changes == []
+
+
+def test_heavy_loss_steps_down_one_video_a_settle_apart() -> None:
+    viewer = Viewer()
+    viewer.run(3.0, loss=0.5)
+    steps = [videos for _, videos in viewer.changes]
+    assert steps == [5, 4, 3]
+    gaps = [b[0] - a[0] for a, b in zip(viewer.changes, viewer.changes[1:], strict=False)]
+    assert all(SETTLE_S <= gap <= SETTLE_S + 0.5 for gap in gaps)
+
+
+def test_loss_goes_down_to_no_video_and_never_below() -> None:
+    viewer = Viewer(ceiling=3)
+    viewer.run(20, loss=0.3)
+    assert [videos for _, videos in viewer.changes] == [2, 1, 0]
+    assert viewer.budget.videos == 0
+
+
+def test_loss_between_the_thresholds_changes_nothing() -> None:
+    viewer = Viewer()
+    viewer.run(4, loss=0.5)
+    held = viewer.budget.videos
+    assert held < 6
+    viewer.run(60, loss=0.05)
+    assert viewer.budget.videos == held
+
+
+def test_a_clean_link_probes_one_more_video_after_a_wait() -> None:
+    viewer = Viewer()
+    viewer.run(1.0, loss=0.5)
+    assert viewer.budget.videos == 5
+    start = viewer.changes.pop()[0]
+    viewer.run(UP_AFTER_S + SETTLE_S + 1, loss=0.0)
+    assert [videos for _, videos in viewer.changes] == [6]
+    waited = viewer.changes[0][0] - start
+    assert SETTLE_S + UP_AFTER_S <= waited <= SETTLE_S + UP_AFTER_S + 1
+
+
+def test_probes_that_fail_wait_twice_as_long_up_to_a_limit() -> None:
+    viewer = Viewer(ceiling=2)
+    viewer.run(5, loss=0.5)
+    assert viewer.budget.videos == 0
+    waits = []
+    for _ in range(5):
+        start = viewer.now
+        while viewer.budget.videos == 0:
+            viewer.run(0.25, loss=0.0)
+        waits.append(viewer.now - start)
+        viewer.run(0.5, loss=0.4)  # the link cannot take the video tried
+        assert viewer.budget.videos == 0
+    assert waits[0] < waits[1] < waits[2] == waits[3] == waits[4]
+    assert waits[1] >= 2 * UP_AFTER_S
+    assert MAX_UP_AFTER_S <= waits[2] <= MAX_UP_AFTER_S + SETTLE_S + 0.5
+
+
+def test_a_probe_that_holds_resets_the_wait() -> None:
+    viewer = Viewer(ceiling=2)
+    viewer.run(3, loss=0.5)
+    assert viewer.budget.videos == 0
+    while viewer.budget.videos == 0:
+        viewer.run(0.25, loss=0.0)
+    viewer.run(0.5, loss=0.4)  # failed: the wait doubles
+    assert viewer.budget.wait == 2 * UP_AFTER_S
+    while viewer.budget.videos == 0:
+        viewer.run(0.25, loss=0.0)
+    viewer.run(PROBE_FAILED_S + 0.25, loss=0.0)  # held: the next probe is sooner
+    assert viewer.budget.wait == UP_AFTER_S
+    assert viewer.budget.videos == 2
+
+
+def test_the_budget_never_probes_past_what_the_viewer_wants() -> None:
+    viewer = Viewer()
+    viewer.budget.wanted = 2
+    viewer.run(1, loss=0.5)
+    assert viewer.budget.videos == 1  # from the two it got, not from six
+    viewer.run(60, loss=0.0)
+    assert viewer.budget.videos == 2
+    viewer.budget.wanted = 4  # two cameras more on a link long clean: tried one at a time
+    viewer.run(0.25, loss=0.0)
+    assert viewer.budget.videos == 3
+    viewer.run(UP_AFTER_S - 0.5, loss=0.0)
+    assert viewer.budget.videos == 3
+    viewer.run(1, loss=0.0)
+    assert viewer.budget.videos == 4
+
+
+def test_too_few_packets_decide_nothing() -> None:
+    viewer = Viewer()
+    viewer.run(10, loss=1.0, step=1.0, packets=MIN_PACKETS // 8)
+    assert viewer.budget.videos == 6
+
+
+def test_an_idle_m_line_counts_for_nothing() -> None:
+    budget = VideoBudget(3, clock=lambda: 0.0)
+    budget.report(VIDEO, 100, 0)
+    for _ in range(10):
+        assert not budget.report(VIDEO, 100, 255)  # no packet expected: nothing lost
+    budget.report(VOICE, 100, 0)
+    assert not budget.report(VOICE, 100 + 10 * MIN_PACKETS, 0)
+    assert budget.videos == 3
