@@ -13,6 +13,10 @@ States: ``connecting`` (first attempt; or waiting in a locked room's lobby, erro
 ``lobby``, until a trainer lets it in), ``live``, ``reconnecting`` (with the last
 error's code and words), ``stopped`` (a trainer removed the camera's participant).
 Trainers in the room are told each change (``cameras`` message).
+
+What anyone is shown of a camera (``public_view``) has its URL without credentials and
+no password; credentials written in the URL (``rtsp://user:pass@host/...``) are taken
+out of it and kept beside it.
 """
 
 from __future__ import annotations
@@ -25,14 +29,14 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from classroom import room as core
 from classroom.errors import ClassroomError, InvalidCommand, NotFound
 from classroom.ports import Store
-from live.camera_records import Camera, public_view
 from live.hub import Connection, Hub, LiveRoom
 from live.media import Media
-from media.rtsp import CameraError, CameraPeer, CameraTrack, open_camera
+from media.rtsp import CameraError, CameraPeer, CameraTrack, open_camera, with_credentials
 
 log = logging.getLogger("classroom.cameras")
 
@@ -40,6 +44,80 @@ KEY = "cameras"
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 MAX_CAMERAS_PER_ROOM = 16
 LOBBY = CameraError("lobby", "the room is locked: the camera waits in the lobby to be let in")
+
+
+SCHEMES = ("rtsp", "rtsps")
+
+
+class BadCameraUrl(ClassroomError):
+    """The camera's URL is not one the server can pull (HTTP 400)."""
+
+    code = "bad_url"
+
+
+@dataclasses.dataclass(frozen=True)
+class Camera:
+    id: str
+    room: str
+    name: str
+    url: str  # without credentials
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def participant(self) -> str:
+        """The camera's participant id in its room."""
+        return f"camera-{self.id}"
+
+    @property
+    def source_url(self) -> str:
+        """What the server opens: the URL with the credentials in it."""
+        return with_credentials(self.url, self.username, self.password)
+
+    def to_record(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Camera:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in fields})
+
+
+def new_camera(
+    room: str, name: str, url: str, username: str | None, password: str | None
+) -> Camera:
+    """A camera to add, its URL checked (BadCameraUrl says what is wrong)."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise BadCameraUrl(f"the camera's URL is malformed: {error}") from None
+    if parts.scheme.lower() not in SCHEMES:
+        raise BadCameraUrl("the camera's URL must start with rtsp:// or rtsps://")
+    if not parts.hostname:
+        raise BadCameraUrl("the camera's URL names no host")
+    if parts.username is not None and not username:
+        username = unquote(parts.username)
+        password = password or unquote(parts.password or "")
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc = host if port is None else f"{host}:{port}"
+    clean = urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, ""))
+    return Camera("", room, name.strip(), clean, username or None, password or None)
+
+
+def public_view(camera: Camera) -> dict[str, Any]:
+    """What trainers are shown: no password, a URL without credentials."""
+    return {
+        "id": camera.id,
+        "name": camera.name,
+        "url": camera.url,
+        "username": camera.username,
+        "has_password": bool(camera.password),
+    }
+
+
+#: How a camera enters its room and leaves it (the transport's: ``web.cameras``).
 Enter = Callable[[Camera], Awaitable[tuple[LiveRoom, Connection]]]
 Leave = Callable[[LiveRoom, Connection], Awaitable[None]]
 

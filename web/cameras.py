@@ -22,8 +22,7 @@ from classroom.errors import ClassroomError, Forbidden
 from classroom.identity import Identity
 from classroom.permissions import Action, Role, can
 from classroom.room import Leave
-from live.camera_records import Camera, new_camera
-from live.cameras import Cameras, Enter
+from live.cameras import Camera, Cameras, Enter, new_camera
 from live.cameras import Leave as LeaveRoom
 from live.hub import Connection, LiveRoom
 from web.api import authorize

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from live.camera_records import BadCameraUrl, new_camera, public_view
+from live.cameras import BadCameraUrl, new_camera, public_view
 from media.rtsp import with_credentials
 
 
