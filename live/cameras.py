@@ -257,6 +257,11 @@ class Cameras:
             if camera.id not in self.feeds:
                 self._start(camera)
 
+    async def write_back(self) -> None:
+        """The store lost its data (Redis restarted empty): the cameras running are kept again."""
+        for feed in list(self.feeds.values()):
+            await self.store().hset(KEY, feed.camera.id, json.dumps(feed.camera.to_record()))
+
     def of_room(self, room: str) -> list[dict[str, Any]]:
         """What trainers see of the room's cameras: never a password, nor a URL's credentials."""
         feeds = sorted((f for f in self.feeds.values() if f.camera.room == room), key=_order)

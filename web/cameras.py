@@ -25,6 +25,7 @@ from classroom.room import Leave
 from live.cameras import Camera, Cameras, Enter, new_camera
 from live.cameras import Leave as LeaveRoom
 from live.hub import Connection, LiveRoom
+from live.store import RedisStore
 from web.api import authorize
 from web.context import HUB, STORE
 from web.errors import read_json
@@ -102,6 +103,9 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
             conn.send({"type": "cameras", "cameras": cameras.of_room(live.name)})
 
     async def start(app: web.Application) -> None:
+        store = app[STORE]
+        if isinstance(store, RedisStore):  # what Redis loses, this process writes back
+            store.on_data_lost.append(cameras.write_back)
         await cameras.load()
 
     async def stop(app: web.Application) -> None:
