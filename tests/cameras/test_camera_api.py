@@ -79,7 +79,7 @@ async def test_a_camera_goes_live_comes_back_by_itself_and_outlives_a_restart(
         await rtsp_camera.start()
         await api.until(added["id"], "live")
 
-        await served.stop()  # the camera is kept: it comes back with the server
+        await served.kill()  # kill -9: the camera was kept before the trainer was told
         await served.start()
         back = await api.until(added["id"], "live")
         assert (back["name"], back["url"]) == ("Front of the room", rtsp_camera.url)
