@@ -67,12 +67,17 @@ async def test_a_viewer_plays_a_participants_voice_and_camera_in_step(
     viewer = await join(open_page, live_server, mint("observer", "Olja", sub="olja"), None, False)
     await viewer.evaluate(PLAY_AUDIO)
     await join(open_page, live_server, mint("trainer", "Ana", sub="ana"), None)
-    await viewer.wait_for_function(f"({OFFSET})().then((o) => o !== null)", timeout=30_000)
+    async with asyncio.timeout(45):  # until both streams play with a capture time
+        while True:
+            if await viewer.evaluate(OFFSET) is not None:
+                break
+            await asyncio.sleep(0.25)  # polling the page's statistics
     # The browser lines the streams up once it has two sender reports of each (Chromium
     # sends one for audio about every 5 s) and moves its delays by at most 80 ms a
-    # second: 20 s to settle, then 10 s measured.
+    # second: 20 s to settle, then 20 s measured (on a busy machine the offset wanders
+    # while Chromium corrects it; the median of the window is what is held to the limits).
     await offsets(viewer, 40)
-    sampled = await offsets(viewer, 20)
+    sampled = await offsets(viewer, 40)
     measured = [o for o in sampled if o is not None]
     median = statistics.median(measured) if measured else float("nan")
     spread = f"{min(measured, default=0):.0f}..{max(measured, default=0):.0f}"
