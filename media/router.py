@@ -78,6 +78,7 @@ from classroom.errors import InvalidCommand
 from classroom.forwarding import VIDEOS, Pairs, Scope
 from config import Settings
 from media.codecs import Codec, choose_video_codec
+from media.congestion import VideoBudget
 from media.description import BadDescription
 from media.forwarding import Counters, PublishedTrack
 from media.ice import gather_loopback_when_alone, rtc_configuration
@@ -281,6 +282,8 @@ class MediaRouter:
             send_offer=lambda sdp, tracks: self.signalling.subscribe_offer(pid, sdp, tracks),
             send_tracks=lambda tracks: self.signalling.subscribe_tracks(pid, tracks),
             on_failed=self._subscriber_failed,
+            budget=VideoBudget(self.settings.max_videos_per_viewer, self.clock),
+            on_budget=self._budget_changed,
         )
         self.refresh(Scope.viewer(pid))
         self._ask_republish()
@@ -433,6 +436,16 @@ class MediaRouter:
         self._spawn(subscriber.close())
         self.signalling.media_failed(pid, "subscribe", "ice_failed")
 
+    def _budget_changed(self, subscriber: Subscriber) -> None:
+        """A viewer's link carries more or fewer videos now: its videos are chosen again
+        (the others' are left as they are)."""
+        view = self._views.get(subscriber.pid)
+        if self.closed or view is None or view.subscriber is not subscriber:
+            return
+        videos = subscriber.budget.videos if subscriber.budget is not None else None
+        log.info("video budget %s", videos, extra={"participant": subscriber.pid})
+        self._assign(view, choose=True)
+
     def _start_health_checks(self) -> None:
         if self._health_task is None or self._health_task.done():
             self._health_task = asyncio.get_running_loop().create_task(self._watch_health())
@@ -525,6 +538,10 @@ class MediaRouter:
             speaker=self.active_speaker,
             last_spoke=self.speaker.last_spoke,
         )
+        budget = view.subscriber.budget if isinstance(view.subscriber, Subscriber) else None
+        if budget is not None:  # the viewer's link: the first (the stage) is the last to go
+            budget.wanted = len(chosen)
+            chosen = chosen[: budget.videos]
         return [videos[track_id] for track_id in chosen]
 
     def allowed(self, track: PublishedTrack, subscriber: str) -> bool:

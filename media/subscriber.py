@@ -11,9 +11,11 @@ from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
+from aiortc.rtp import RtcpReceiverInfo
 
 from classroom.errors import InvalidCommand
 from media.codecs import Codec
+from media.congestion import VideoBudget
 from media.description import AIORTC_ERRORS, BadDescription, parse_description
 from media.forwarding import Counters, Outlet, PublishedTrack
 from media.ice import announce_public_ip
@@ -57,7 +59,10 @@ class Slot:
 class Subscriber:
     """The connection a participant receives on; the server offers, renegotiating as
     slots are added. Re-binding a slot to another source needs no renegotiation,
-    only a ``send_tracks`` update of which participant each m-line now shows."""
+    only a ``send_tracks`` update of which participant each m-line now shows.
+
+    ``budget`` (when given) learns from the viewer's receiver reports how many videos its
+    downlink carries; ``on_budget`` is called when that number changed."""
 
     def __init__(
         self,
@@ -69,6 +74,8 @@ class Subscriber:
         send_offer: Callable[[str, dict[str, Any]], None],
         send_tracks: Callable[[dict[str, Any]], None],
         on_failed: Callable[[Subscriber], None] | None = None,
+        budget: VideoBudget | None = None,
+        on_budget: Callable[[Subscriber], None] | None = None,
     ) -> None:
         self.pid = pid
         self.codecs = codecs  # video codecs the client decodes (named as in media.tracks)
@@ -83,6 +90,8 @@ class Subscriber:
         self._send_offer = send_offer
         self._send_tracks = send_tracks
         self._on_failed = on_failed
+        self.budget = budget
+        self._on_budget = on_budget
         self._sent: dict[str, Any] = {}  # what the client was last told it shows
         self._desired: list[PublishedTrack] = []
         self._task: asyncio.Task[None] | None = None
@@ -182,7 +191,7 @@ class Subscriber:
                 transceiver.setCodecPreferences(slot.codec.preferences())
                 # Browsers lip-sync the tracks of one stream together (see Slot.partner).
                 transceiver.sender._stream_id = slot.stream_id
-                attach(transceiver.sender, slot.outlet, self.counters)
+                attach(transceiver.sender, slot.outlet, self.counters, self._reported)
                 slot.transceiver = transceiver
         await self.pc.setLocalDescription(await self.pc.createOffer())
         if self.closed:
@@ -198,6 +207,15 @@ class Subscriber:
         state = self.pc.connectionState if self.pc is not None else "new"
         if state in ("failed", "closed") and not self.closed and self._on_failed is not None:
             self._on_failed(self)
+
+    def _reported(self, report: RtcpReceiverInfo) -> None:
+        """A report block of the viewer about one m-line: to the video budget."""
+        budget = self.budget
+        if budget is None or self.closed:
+            return
+        changed = budget.report(report.ssrc, report.highest_sequence, report.packets_lost)
+        if changed and self._on_budget is not None:
+            self._on_budget(self)
 
     def _keyframe(self, slot: Slot) -> None:
         """A viewer's PLI/FIR: forwarded to the publisher of what the slot shows."""

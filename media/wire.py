@@ -36,7 +36,7 @@ from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.clock import current_ntp_time
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
-from aiortc.rtp import AnyRtcpPacket, RtcpRrPacket, RtcpSrPacket
+from aiortc.rtp import AnyRtcpPacket, RtcpReceiverInfo, RtcpRrPacket, RtcpSrPacket
 from pylibsrtp._binding import ffi, lib
 
 from media.forwarding import Counters, Outlet
@@ -171,11 +171,17 @@ class IdleTrack(MediaStreamTrack):
         super().stop()
 
 
-def attach(sender: RTCRtpSender, outlet: Outlet, counters: Counters) -> None:
+def attach(
+    sender: RTCRtpSender,
+    outlet: Outlet,
+    counters: Counters,
+    on_report: Callable[[RtcpReceiverInfo], None] | None = None,
+) -> None:
     """Let ``outlet`` send on this sender's m-line (call before the sender starts).
 
     The sender's track must be an ``IdleTrack``. The outlet gets its wire when the
-    sender starts and loses it when the sender stops.
+    sender starts and loses it when the sender stops. ``on_report`` gets each report
+    block of the viewer about this m-line (its loss, for the viewer's video budget).
     """
     for name in (PACKET_COUNT, OCTET_COUNT, RTP_TIMESTAMP, NTP_TIMESTAMP):
         if not hasattr(sender, name):
@@ -207,6 +213,8 @@ def attach(sender: RTCRtpSender, outlet: Outlet, counters: Counters) -> None:
             for report in packet.reports:
                 if report.ssrc == sender._ssrc:
                     outlet.viewer_reported(report.fraction_lost)
+                    if on_report is not None:
+                        on_report(report)
         await handle_rtcp(packet)
 
     # aiortc calls these on the instance (send/stop from the peer connection and

@@ -21,6 +21,7 @@ class Viewer:
         self.now = 0.0
         self.budget = VideoBudget(ceiling, clock=lambda: self.now)
         self.highest = {VIDEO: 1000, VOICE: 5000}
+        self.lost = {VIDEO: 0, VOICE: 0}
         self.changes: list[tuple[float, int]] = []
         for ssrc, highest in self.highest.items():  # the first report starts the count
             assert not self.budget.report(ssrc, highest, 0)
@@ -32,7 +33,8 @@ class Viewer:
             self.now += step
             for ssrc in self.highest:
                 self.highest[ssrc] += packets
-                if self.budget.report(ssrc, self.highest[ssrc], round(loss * 256)):
+                self.lost[ssrc] += round(loss * packets)
+                if self.budget.report(ssrc, self.highest[ssrc], self.lost[ssrc]):
                     self.changes.append((self.now, self.budget.videos))
 
 
@@ -49,7 +51,7 @@ def test_heavy_loss_steps_down_one_video_a_settle_apart() -> None:
     steps = [videos for _, videos in viewer.changes]
     assert steps == [5, 4, 3]
     gaps = [b[0] - a[0] for a, b in zip(viewer.changes, viewer.changes[1:], strict=False)]
-    assert all(SETTLE_S <= gap <= SETTLE_S + 0.5 for gap in gaps)
+    assert all(SETTLE_S + 0.25 <= gap <= SETTLE_S + 0.5 for gap in gaps)  # a report later
 
 
 def test_loss_goes_down_to_no_video_and_never_below() -> None:
@@ -136,8 +138,40 @@ def test_too_few_packets_decide_nothing() -> None:
 def test_an_idle_m_line_counts_for_nothing() -> None:
     budget = VideoBudget(3, clock=lambda: 0.0)
     budget.report(VIDEO, 100, 0)
-    for _ in range(10):
-        assert not budget.report(VIDEO, 100, 255)  # no packet expected: nothing lost
+    for lost in range(10):
+        assert not budget.report(VIDEO, 100, lost)  # no packet expected: nothing counted
     budget.report(VOICE, 100, 0)
     assert not budget.report(VOICE, 100 + 10 * MIN_PACKETS, 0)
     assert budget.videos == 3
+
+
+def test_packets_sent_again_in_time_are_not_lost() -> None:
+    """Chromium's reports a few hundredths of a second apart: packets missing at one
+    arrive on a NACK before the next, and the cumulative count goes back down."""
+    now = 0.0
+    budget = VideoBudget(3, clock=lambda: now)
+    budget.report(VIDEO, 0, 0)
+    highest = 0
+    for n in range(200):
+        now += 0.03
+        highest += 3
+        assert not budget.report(VIDEO, highest, 2 if n % 2 == 0 else 0)
+    assert budget.videos == 3
+
+
+def test_a_report_over_time_before_a_step_down_does_not_step_again() -> None:
+    """A voice reported seldom: its next report still covers the loss before the step."""
+    now = 0.0
+    budget = VideoBudget(3, clock=lambda: now)
+    budget.report(VIDEO, 0, 0)
+    budget.report(VOICE, 0, 0)
+    now = 0.25
+    assert budget.report(VIDEO, 100, 50)  # half lost: one video less
+    now = SETTLE_S + 0.5
+    assert not budget.report(VOICE, 200, 100)  # covers 0-1.5 s, since before the step
+    now += 0.25
+    assert not budget.report(VIDEO, 200, 51)  # covers 0.25-1.75 s: not counted either
+    for _ in range(8):
+        now += 0.25
+        assert not budget.report(VIDEO, 200 + round(now * 100), 51)  # clean since
+    assert budget.videos == 2
