@@ -14,6 +14,7 @@ the server's by the offset seen on that sender's tracks.
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from typing import Any
 
 from media.tracks import TrackInfo
@@ -21,6 +22,9 @@ from media.tracks import TrackInfo
 ORIGINAL = "original"
 UNDETERMINED = "und"  # ISO 639-2: a language that is not known
 DUPLICATE_CHAPTER_S = 5.0
+#: How far apart a sender's clock may seem from its packets' arrival (network delay, a
+#: busy server) before its sender reports are not believed.
+CLOCK_GAP_S = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,27 +174,38 @@ def plan(entries: list[dict[str, Any]]) -> Plan:
 
 
 def align(tracks: list[TrackPlan], reports: dict[str, list[tuple[float, int]]], t0: float) -> None:
-    """Set each track's ``offset_s`` (see the module's docstring for the method)."""
+    """Set each track's ``offset_s`` (see the module's docstring for the method).
+
+    A sender report can be wrong for the track it is filed under: one the publisher sent
+    for the stream a codec switch just replaced arrives under the new track's id, its RTP
+    time on another clock. So a track's sender clock is the median of its reports, a
+    sender's skew ignores a track that disagrees with the sender's others by more than
+    ``CLOCK_GAP_S``, and a track whose reports would place it that far from when its
+    packets arrived is placed by its arrivals."""
     by_arrival: dict[str, float] = {}
     for track in tracks:
         if track.segments:
             rate = track.info.clock_rate
             by_arrival[track.id] = min(s.arrival - s.pts / rate for s in track.segments)
-    # Per sender: how far the server's clock is ahead of the sender's (least delayed).
-    skew: dict[str, float] = {}
     sender_time: dict[str, float] = {}
+    ahead: dict[str, list[float]] = {}  # per sender: how far the server's clock is ahead
     for track in tracks:
         if track.id in by_arrival and reports.get(track.id):
-            ntp, pts = reports[track.id][0]
-            sender_time[track.id] = ntp - pts / track.info.clock_rate
-            ahead = by_arrival[track.id] - sender_time[track.id]
-            who = track.info.participant
-            skew[who] = min(skew.get(who, ahead), ahead)
+            rate = track.info.clock_rate
+            sender_time[track.id] = statistics.median(n - p / rate for n, p in reports[track.id])
+            gap = by_arrival[track.id] - sender_time[track.id]
+            ahead.setdefault(track.info.participant, []).append(gap)
+    skew: dict[str, float] = {}
+    for who, gaps in ahead.items():
+        # The gaps most of the sender's tracks agree on; the least delayed of them.
+        agreeing = max(([h for h in gaps if abs(h - g) <= CLOCK_GAP_S] for g in gaps), key=len)
+        skew[who] = min(agreeing)
     for track in tracks:
+        wall = by_arrival.get(track.id, t0)
         if track.id in sender_time:
-            wall = sender_time[track.id] + skew[track.info.participant]
-        else:
-            wall = by_arrival.get(track.id, t0)
+            reported = sender_time[track.id] + skew[track.info.participant]
+            if abs(reported - wall) <= CLOCK_GAP_S:
+                wall = reported
         track.offset_s = wall - t0
 
 

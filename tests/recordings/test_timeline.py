@@ -67,6 +67,51 @@ def test_sender_reports_line_up_one_senders_tracks() -> None:
     assert made.track("cam").offset_s == pytest.approx(1.0)  # not 1.1: lip sync kept
 
 
+def test_a_sender_report_of_the_stream_a_codec_switch_replaced_misplaces_nothing() -> None:
+    # Ana's camera went from H.264 (cam) to VP8 (cam#2) at 10 s. A last report of the H.264
+    # stream, filed under the new track, carries an RTP time of another clock: alone it
+    # would shift every track of hers by hours, and drop the first camera's packets.
+    journal = [
+        START,
+        track("mic", "ana", "microphone"),
+        track("cam", "ana", "camera", "video"),
+        track("cam#2", "ana", "camera", "video"),
+        segment("mic", 1, 0, T0 + 1.00),
+        segment("cam", 1, 0, T0 + 1.05),
+        segment("cam#2", 1, 0, T0 + 10.05),
+        {"kind": "sender_report", "t": T0 + 2, "track": "mic", "ntp": T0 + 4.0, "pts": 0},
+        {"kind": "sender_report", "t": T0 + 2, "track": "cam", "ntp": T0 + 4.0, "pts": 0},
+        {
+            "kind": "sender_report",
+            "t": T0 + 11,
+            "track": "cam#2",
+            "ntp": T0 + 13.0,
+            "pts": -90000 * 7300,
+        },
+        {"kind": "sender_report", "t": T0 + 12, "track": "cam#2", "ntp": T0 + 14.0, "pts": 90000},
+        {"kind": "sender_report", "t": T0 + 13, "track": "cam#2", "ntp": T0 + 15.0, "pts": 180000},
+    ]
+    made = plan(journal)
+    assert made.track("mic").offset_s == pytest.approx(1.0)
+    assert made.track("cam").offset_s == pytest.approx(1.0)
+    assert made.track("cam#2").offset_s == pytest.approx(10.0)
+
+
+def test_a_track_whose_reports_disagree_with_its_arrivals_is_placed_by_them() -> None:
+    journal = [
+        START,
+        track("cam", "ana", "camera", "video"),
+        track("cam#2", "ana", "camera", "video"),
+        segment("cam", 1, 0, T0 + 1.0),
+        segment("cam#2", 1, 0, T0 + 10.0),
+        {"kind": "sender_report", "t": T0 + 2, "track": "cam", "ntp": T0 + 1.0, "pts": 0},
+        {"kind": "sender_report", "t": T0 + 11, "track": "cam#2", "ntp": T0 + 500.0, "pts": 0},
+    ]
+    made = plan(journal)
+    assert made.track("cam").offset_s == pytest.approx(1.0)
+    assert made.track("cam#2").offset_s == pytest.approx(10.0)
+
+
 def test_languages_are_the_floor_then_each_channel_with_audio() -> None:
     journal = [
         START,
