@@ -139,6 +139,7 @@ def summary(
         "step": status.step,
         "error": status.error if manages else None,
         "can_retry": manages and status.status == "failed",
+        "can_edit": manages,  # add or replace its subtitles
         "duration_s": status.duration_s,
         "languages": status.languages,
         "poster": f"{media}/{poster}" if media and poster else None,
@@ -313,8 +314,13 @@ async def upload_page(request: web.Request) -> web.Response:
 @routes.get("/library/{id}")
 async def player_page(request: web.Request) -> web.Response:
     _library(request).directory(request.match_info["id"])  # a malformed id: 404
+    spoken = [code for code in LANGUAGES if code not in SIGNED]
     return render(
-        request, "player.html", lang=_token_language(request), recording_id=request.match_info["id"]
+        request,
+        "player.html",
+        lang=_token_language(request),
+        recording_id=request.match_info["id"],
+        languages=spoken,
     )
 
 

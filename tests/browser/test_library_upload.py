@@ -20,7 +20,7 @@ from playwright.async_api import Page
 
 from tests.browser.conftest import LaunchBrowser
 from tests.server import ServerProcess
-from tests.web.test_uploads import SRT, make_sound, make_video
+from tests.web.test_uploads import SRT, VTT_EN, make_sound, make_video
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -118,3 +118,17 @@ async def test_a_trainer_uploads_a_module_and_a_learner_watches_it_with_subtitle
         ".some((t) => t.mode === 'showing' && t.kind === 'subtitles')",
         within_s=10,
     )
+
+    # The trainer adds English subtitles from the player; a learner's player offers them.
+    vtt = tmp_path / "en.vtt"
+    vtt.write_text(VTT_EN)
+    await page.goto(f"{served.url}{link}")
+    editor = page.locator("#subtitles-editor")
+    await editor.wait_for(state="visible")
+    assert await watcher.locator("#subtitles-editor").is_hidden(), "only trainers edit"
+    await page.select_option("#subtitles-language", "en")
+    await page.set_input_files("#subtitles-file", str(vtt))
+    await page.click("#subtitles-send")
+    await until(page, "document.querySelectorAll('#subtitles-present li').length === 2")
+    await watcher.reload()
+    await until(watcher, "document.querySelectorAll('#subtitles option').length === 3")

@@ -5,6 +5,7 @@ import { joinToken } from "/static/join.js";
 import { titleOf } from "/static/catalogue.js";
 import { errorText, loadLanguage, t } from "/static/i18n.js";
 import { languageName } from "/static/languages.js";
+import { offerSubtitleEditing } from "/static/player_subtitles.js";
 
 const SAVE_EVERY_S = 10;
 const RESUME_MARGIN_S = 5; // closer than this to either end: start from the beginning
@@ -224,6 +225,7 @@ async function start() {
   download.href = `${recording.download}?download=1`;
   if (recording.poster) video.poster = recording.poster;
   showChapters(recording);
+  offerSubtitleEditing(recording, /** @type {string} */ (token));
   speed.addEventListener("change", () => {
     video.playbackRate = Number(speed.value);
   });
