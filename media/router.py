@@ -43,6 +43,9 @@ Video selection
     decisions kept and without asking the policies, for a viewer when a decision
     about a video changed for it, and for everyone on a pin, a shared screen or a
     new active speaker (``Scope.videos``); a voice muted or unmuted leaves them.
+    A viewer whose link loses packets gets fewer (``media.congestion``: its video
+    budget, from its receiver reports; the first of that order is the last to go);
+    a change of budget chooses that viewer's videos again, nobody else's.
 
 Codec changes
     An m-line keeps the codec it was negotiated with. When a viewer arrives that cannot
