@@ -173,19 +173,21 @@ class Feed:
             if failure.code == "removed":
                 self._set("stopped", failure)
                 return
-            was_live = self.state.state == "live"
-            attempt = 0 if was_live else attempt + 1
+            if self.state.state == "live":
+                attempt = 0  # a camera that was live starts the backoff again
+            delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+            attempt += 1
             self._set("reconnecting", failure)
             log.info(
                 "camera reconnecting: %s",
                 failure.message,  # never the URL: it may hold credentials
                 extra={"camera": self.camera.id, "room": self.camera.room, "why": failure.code},
             )
-            await asyncio.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+            await asyncio.sleep(delay)
 
     async def _once(self) -> None:
-        self._end = asyncio.get_running_loop().create_future()
         stream = await open_camera(self.camera.source_url)
+        self._end = asyncio.get_running_loop().create_future()
         self.state.profile = stream.profile
         track = CameraTrack(stream)
         peer = CameraPeer(track)
@@ -217,10 +219,23 @@ class Feed:
             raise await self._end
         finally:
             self._end = self._admission = None
+            # Stopped while closing (a drop during shutdown), the connection closes all the
+            # same: an ICE transport cut short would leave its sockets open.
+            closing = asyncio.ensure_future(self._close(joined, peer))
+            try:
+                await asyncio.shield(closing)
+            except asyncio.CancelledError:
+                await closing
+                raise
+
+    async def _close(self, joined: tuple[LiveRoom, Connection] | None, peer: CameraPeer) -> None:
+        """Out of the room, and the camera's connection and stream closed."""
+        try:
             if joined is not None:
                 with contextlib.suppress(Exception):
                     await self._media.left(joined[1], joined[0])
                 await self._leave(*joined)
+        finally:
             await peer.close()
 
     def admitted(self) -> None:

@@ -55,7 +55,7 @@ async def rtsp_camera(request: pytest.FixtureRequest) -> AsyncIterator[RtspCamer
 async def test_the_camera_is_copied_never_decoded_nor_encoded(
     client: TestClient[Any, Any],
     mint: Mint,
-    rtsp_camera: RtspCamera,
+    rtsp_camera: RtspCamera,  # killed before the app stops: its camera drops meanwhile
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     made: list[str] = []
