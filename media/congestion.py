@@ -22,7 +22,7 @@ that arrives late or again as lost (measured: 50-80% while the viewer got nearly
 - Loss above ``DOWN_LOSS`` over the reports of the last ``WINDOW_S`` steps the budget down
   by one video, at once (the window must span ``MIN_SPAN_S``); reports count after that
   from ``SETTLE_S`` after the step (before, they still count what was sent before, and
-  the link's queue drains), so the next step down follows two seconds or so later if
+  the link's queue drains), so the next step down follows a second and a half later if
   loss goes on. After a step up, reports count from the step.
 - Loss below ``UP_LOSS`` for ``wait`` seconds steps it up by one (a probe: the next
   video is the only way to learn whether the link takes it), up to what the viewer would
@@ -30,7 +30,10 @@ that arrives late or again as lost (measured: 50-80% while the viewer got nearly
 - Between the two nothing changes (hysteresis). A probe that fails (loss above
   ``DOWN_LOSS`` within ``PROBE_FAILED_S`` of it) doubles ``wait``, up to
   ``MAX_UP_AFTER_S``, so a link that cannot take one more video is not flooded every few
-  seconds; a probe that holds sets it back to ``UP_AFTER_S``.
+  seconds; a probe that holds, or loss that comes without a probe (the link changed:
+  what failed before says nothing now), sets it back to ``UP_AFTER_S``.
+- Loss above ``HEAVY_LOSS`` is not jitter: it needs reports spanning ``HEAVY_SPAN_S``
+  only, so a viewer far over its link loses a video every second or so.
 
 REMB is not used: the wire sends no ``abs-send-time``, so a browser's receive-side estimate
 means nothing (docs/design.md, "Adapting to each viewer").
@@ -49,11 +52,11 @@ UP_LOSS = 0.02
 #: The reports a decision looks at: those of the last this many seconds.
 WINDOW_S = 2.0
 #: After a step down, reports this young still count the rate before it.
-SETTLE_S = 1.0
+SETTLE_S = 0.5
 #: Clean this long before one more video is tried.
 UP_AFTER_S = 4.0
 #: The longest wait before trying again a number of videos the link refused.
-MAX_UP_AFTER_S = 8.0
+MAX_UP_AFTER_S = 16.0
 #: Loss this soon after a step up is blamed on it.
 PROBE_FAILED_S = 4.0
 #: A window's loss counts only over at least this many packets expected...
@@ -62,6 +65,8 @@ MIN_PACKETS = 40
 #: hundredths of a second apart, and a packet overtaken by later ones (jitter) counts as
 #: lost until it comes, which over a short span looks like heavy loss.
 MIN_SPAN_S = 1.0
+#: Loss this heavy is not jitter: it takes a video away over reports of this short a span.
+HEAVY_LOSS, HEAVY_SPAN_S = 0.3, 0.3
 #: A jump in a report's highest sequence number larger than this is a new count, not packets.
 MAX_GAP = 0x4000
 #: Each end of an m-line's reports in the window is its report with the fewest packets
@@ -92,6 +97,7 @@ class VideoBudget:
         self._decided_at = float("-inf")
         self._clean_since: float | None = None
         self._raised_at: float | None = None  # the last probe, until it holds or fails
+        self._changed_at = float("-inf")  # the last step, up or down
 
     @property
     def level(self) -> int:
@@ -116,38 +122,45 @@ class VideoBudget:
         self._decided_at = now
         return self._decide(now)
 
-    def _loss(self, now: float) -> float | None:
-        """The share of packets lost over the window (None: too little to say)."""
+    def _loss(self, now: float) -> tuple[float, float] | None:
+        """The share of packets lost over the window, and the seconds it spans (None: too
+        few packets to say)."""
         lost = expected = 0
         began = now
         for reports in self._reports.values():
             first, last = reports[0], reports[-1]
             if last[1] == first[1]:
                 continue  # nothing sent on it
-            head = min((r for r in reports if r[0] <= first[0] + EDGE_S), key=_lost)
-            tail = min((r for r in reports if r[0] >= last[0] - EDGE_S), key=_lost)
+            edge = min(EDGE_S, (last[0] - first[0]) / 3)
+            head = min((r for r in reports if r[0] <= first[0] + edge), key=_lost)
+            tail = min((r for r in reports if r[0] >= last[0] - edge), key=_lost)
             if tail[1] > head[1]:
                 began = min(began, head[0])
                 lost += tail[2] - head[2]
                 expected += tail[1] - head[1]
-        if expected < MIN_PACKETS or now - began < MIN_SPAN_S:
+        if expected < MIN_PACKETS:
             return None
-        return lost / expected
+        return lost / expected, now - began
 
     def _decide(self, now: float) -> bool:
-        loss = self._loss(now)
-        if loss is None:
+        measured = self._loss(now)
+        if measured is None:
+            return False
+        loss, span = measured
+        if span < (HEAVY_SPAN_S if loss > HEAVY_LOSS else MIN_SPAN_S):
             return False
         if self._raised_at is not None and now - self._raised_at > PROBE_FAILED_S:
             self._raised_at = None  # the probe held
             self.wait = UP_AFTER_S
         if loss > DOWN_LOSS:
             self._clean_since = None
-            if self.level == 0:
-                return False
             if self._raised_at is not None:  # the probe failed: try it again later
                 self.wait = min(2 * self.wait, MAX_UP_AFTER_S)
                 self._raised_at = None
+            elif now - self._changed_at > PROBE_FAILED_S:  # the link got worse than it
+                self.wait = UP_AFTER_S  # was: what failed before says nothing now
+            if self.level == 0:
+                return False
             self.videos = self.level - 1
             self._restart(now + SETTLE_S)
             return True
@@ -164,6 +177,7 @@ class VideoBudget:
         return True
 
     def _restart(self, counted_from: float) -> None:
+        self._changed_at = self.clock()
         self._reports.clear()
         self._counted_from = counted_from
         self._clean_since = None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from media.congestion import (
+    HEAVY_SPAN_S,
     MAX_UP_AFTER_S,
     MIN_PACKETS,
     MIN_SPAN_S,
@@ -48,14 +50,26 @@ def test_a_clean_link_keeps_every_video() -> None:
     assert viewer.changes == []
 
 
-def test_heavy_loss_steps_down_one_video_a_settle_apart() -> None:
+def gaps(changes: list[tuple[float, int]]) -> list[float]:
+    return [b[0] - a[0] for a, b in itertools.pairwise(changes)]
+
+
+def test_loss_steps_down_one_video_a_settle_and_a_second_apart() -> None:
+    viewer = Viewer()
+    viewer.run(5.0, loss=0.2)
+    assert [videos for _, videos in viewer.changes] == [5, 4, 3]
+    assert viewer.changes[0][0] == MIN_SPAN_S
+    assert all(gap == SETTLE_S + MIN_SPAN_S for gap in gaps(viewer.changes))
+
+
+def test_heavy_loss_steps_down_faster() -> None:
     viewer = Viewer()
     viewer.run(5.0, loss=0.5)
-    steps = [videos for _, videos in viewer.changes]
-    assert steps == [5, 4, 3]
-    assert viewer.changes[0][0] == MIN_SPAN_S
-    gaps = [b[0] - a[0] for a, b in zip(viewer.changes, viewer.changes[1:], strict=False)]
-    assert all(gap == SETTLE_S + MIN_SPAN_S for gap in gaps)
+    assert [videos for _, videos in viewer.changes] == [5, 4, 3, 2, 1]
+    assert all(
+        SETTLE_S + HEAVY_SPAN_S <= gap <= SETTLE_S + HEAVY_SPAN_S + 0.25
+        for gap in gaps(viewer.changes)
+    )
 
 
 def test_loss_goes_down_to_no_video_and_never_below() -> None:
@@ -97,8 +111,21 @@ def test_probes_that_fail_wait_twice_as_long_up_to_a_limit() -> None:
         waits.append(viewer.now - start)
         viewer.run(MIN_SPAN_S + 0.25, loss=0.4)  # the link cannot take the video tried
         assert viewer.budget.videos == 0
-    assert waits[0] < waits[1] == waits[2] == waits[3] == waits[4]
-    assert MAX_UP_AFTER_S == 2 * UP_AFTER_S <= waits[1] <= MAX_UP_AFTER_S + SETTLE_S + MIN_SPAN_S
+    assert waits[0] < waits[1] < waits[2] == waits[3] == waits[4]
+    assert MAX_UP_AFTER_S <= waits[2] <= MAX_UP_AFTER_S + SETTLE_S + MIN_SPAN_S + 1
+
+
+def test_loss_long_after_a_step_resets_the_wait() -> None:
+    """Congested even with no video: the link changed, so when it clears the next probe
+    comes after the shortest wait, whatever failed before."""
+    viewer = Viewer(ceiling=1)
+    viewer.run(3, loss=0.5)
+    while viewer.budget.videos == 0:
+        viewer.run(0.25, loss=0.0)
+    viewer.run(MIN_SPAN_S + 0.25, loss=0.4)  # failed
+    assert viewer.budget.wait == 2 * UP_AFTER_S
+    viewer.run(PROBE_FAILED_S + 2, loss=0.4)  # still lost long after: worse than before
+    assert viewer.budget.wait == UP_AFTER_S
 
 
 def test_a_probe_that_holds_resets_the_wait() -> None:
