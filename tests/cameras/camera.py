@@ -38,7 +38,10 @@ class RtspCamera:
             line = await self.process.stdout.readline()
         if line.strip() != b"ready":
             error = await self.process.stderr.read()
-            raise RuntimeError(f"the RTSP server did not start: {error.decode(errors='replace')}")
+            raise RuntimeError(
+                "the RTSP server did not start (`make test` installs GStreamer's RTSP server):"
+                f" {error.decode(errors='replace')}"
+            )
 
     async def kill(self) -> None:
         """The camera dies (a power cut): its connections drop at once."""
