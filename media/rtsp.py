@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import errno
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -36,6 +37,9 @@ READ_TIMEOUT_S = 10.0
 #: ``profile-level-id`` writes them (level 3.1, as aiortc's capabilities do).
 PROFILE_IDS = {"Constrained Baseline": "42e01f", "Baseline": "42001f"}
 _START = b"\x00\x00\x00\x01"
+#: Threads of their own for opening cameras and waiting for their readers to end (each up
+#: to a timeout): many cameras that do not answer never hold the loop's default executor.
+_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="camera")
 _NAL_SPS = 7
 
 
@@ -117,7 +121,7 @@ def _open(url: str) -> CameraStream:
 
 async def open_camera(url: str) -> CameraStream:
     """Open the camera's stream (in a thread); raises CameraError saying why not."""
-    return await asyncio.to_thread(_open, url)
+    return await asyncio.get_running_loop().run_in_executor(_THREADS, _open, url)
 
 
 def _has_sps(data: bytes) -> bool:
@@ -213,7 +217,7 @@ class CameraTrack(MediaStreamTrack):
         """Stop reading and close the stream (the reader leaves within the read timeout)."""
         self._quit.set()
         self.stop()
-        await asyncio.to_thread(self._thread.join)
+        await asyncio.get_running_loop().run_in_executor(_THREADS, self._thread.join)
         self.camera.close()
 
 
