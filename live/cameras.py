@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from classroom import room as core
-from classroom.errors import ClassroomError, InvalidCommand, NotFound
+from classroom.errors import ClassroomError, InvalidCommand, NotFound, StoreUnavailable
 from classroom.ports import Store
 from live.hub import Connection, Hub, LiveRoom
 from live.media import Media
@@ -43,6 +43,7 @@ log = logging.getLogger("classroom.cameras")
 KEY = "cameras"
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)
 MAX_CAMERAS_PER_ROOM = 16
+LOAD_RETRY_S = 5.0
 LOBBY = CameraError("lobby", "the room is locked: the camera waits in the lobby to be let in")
 
 
@@ -265,8 +266,19 @@ class Cameras:
             camera, self.media, self.enter, self.leave, lambda: self.tell(camera.room)
         )
 
+    async def load_when_possible(self) -> None:
+        """At start-up: the cameras kept come back, once the store answers (the server
+        starts and serves while Redis is away)."""
+        while True:
+            try:
+                await self.load()
+                return
+            except StoreUnavailable:
+                log.warning("cameras not loaded: the store is unavailable; trying again")
+                await asyncio.sleep(LOAD_RETRY_S)
+
     async def load(self) -> None:
-        """At start-up: every camera kept comes back."""
+        """Every camera kept comes back."""
         for value in (await self.store().hgetall(KEY)).values():
             camera = Camera.from_record(json.loads(value))
             if camera.id not in self.feeds:

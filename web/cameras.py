@@ -10,6 +10,7 @@ room the cameras' states (``cameras`` message).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import time
@@ -102,13 +103,18 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
         if can(conn.identity.role, Action.MODERATE):
             conn.send({"type": "cameras", "cameras": cameras.of_room(live.name)})
 
+    loading: list[asyncio.Task[None]] = []
+
     async def start(app: web.Application) -> None:
         store = app[STORE]
         if isinstance(store, RedisStore):  # what Redis loses, this process writes back
             store.on_data_lost.append(cameras.write_back)
-        await cameras.load()
+        loading.append(asyncio.get_running_loop().create_task(cameras.load_when_possible()))
 
     async def stop(app: web.Application) -> None:
+        for task in loading:
+            task.cancel()
+        await asyncio.gather(*loading, return_exceptions=True)
         await cameras.close()
 
     dispatcher.on_join.append(greet)
