@@ -165,6 +165,10 @@ async def test_a_gstreamer_encoder_publishes_h264_over_whip_and_stops(
     finally:
         if process.returncode is None:
             process.terminate()
-        output, _ = await asyncio.wait_for(process.communicate(), 20)
+        try:
+            output, _ = await asyncio.wait_for(process.communicate(), 20)
+        except TimeoutError:
+            process.kill()  # an encoder that does not stop: it must not outlive the test
+            output, _ = await process.communicate()
     assert "deleted 200" in output.decode(), output.decode()[-2000:]
     await viewer.locator('[data-participant="cam-hall"]').first.wait_for(state="detached")
