@@ -256,6 +256,11 @@ class FirefoxPage:
                     return last
                 await asyncio.sleep(every)
 
+    async def activate(self) -> None:
+        """Bring this tab to the front, as a person does before clicking or typing in it
+        (several tabs of one Firefox: keys sent to a tab behind may never arrive)."""
+        await self.browser.send("browsingContext.activate", {"context": self.context})
+
     async def click(self, selector: str) -> None:
         """Click what the selector finds, once it is there, visible and enabled."""
         found = json.dumps(selector)
@@ -269,6 +274,7 @@ class FirefoxPage:
             " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
             " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
         )
+        await self.activate()
         await self.browser.send(
             "input.performActions",
             {

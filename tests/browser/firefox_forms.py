@@ -18,7 +18,7 @@ ENTER = "\ue007"
 
 async def type_into(page: FirefoxPage, selector: str, text: str) -> None:
     """Click into the field and type the text key by key ("\\n" presses Enter)."""
-    await page.click(selector)
+    await page.click(selector)  # (the tab comes to the front: see FirefoxPage.activate)
     actions: list[dict[str, Any]] = []
     for char in text:
         key = ENTER if char == "\n" else char
