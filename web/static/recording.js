@@ -67,18 +67,29 @@ export function mountRecording(root, connection, you) {
     }
   }
 
+  // News that came while a look was on its way is newer than the look's answer: a look
+  // asked before recording_started may answer "not recording" after it.
+  let news = 0;
+
   // What was under way before this panel listened (and after a reconnect).
   async function refresh() {
+    const asked = news;
     const response = await fetch(`/api/rooms/${encodeURIComponent(you.room)}/recording`, {
       headers: { Authorization: `Bearer ${joinToken()}` },
     }).catch(() => null);
-    if (response?.ok) show(Boolean((await response.json()).recording));
+    if (!response?.ok) return;
+    const recording = Boolean((await response.json()).recording);
+    if (asked === news) show(recording);
   }
   refresh();
   connection.addEventListener("open", refresh);
 
-  connection.addEventListener("recording_started", () => show(true));
+  connection.addEventListener("recording_started", () => {
+    news += 1;
+    show(true);
+  });
   connection.addEventListener("recording_stopped", (event) => {
+    news += 1;
     const reason = /** @type {CustomEvent} */ (event).detail.reason;
     notice.textContent = t(reason === "disk_full" ? "recording.stopped_disk_full" : "recording.stopped");
     show(false);
