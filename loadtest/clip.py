@@ -3,7 +3,9 @@
 aiortc's RTCRtpSender only packetizes what a track's ``recv()`` returns when it
 is an ``av.Packet``, so a simulated publisher costs no encoding at all: the clip
 is encoded once at start-up and its packets are sent again and again, with
-timestamps that keep running and at the clip's own pace.
+timestamps that keep running and at the clip's own pace. A camera in simulcast is a
+``SimulcastClip``: a clip per layer, of the same frames at other sizes and bitrates
+(``loadtest.simulcast`` sends it).
 """
 
 from __future__ import annotations
@@ -127,6 +129,86 @@ def encode_video(
     return best
 
 
+#: The rids of a camera's three simulcast layers, smallest first (as Chromium names them).
+SIMULCAST_RIDS = ("q", "h", "f")
+#: The bitrates of the quarter- and half-size layers (the full-size one has the camera's).
+QUARTER_BITRATE = 150_000
+HALF_BITRATE = 500_000
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulcastClip:
+    """One camera as simulcast layers, smallest first: a clip per layer, each named by its rid.
+
+    Frame ``n`` of every layer is the picture captured at the same moment (same rate,
+    same number of frames), so a receiver switching layers lands on the same capture
+    times. ``loadtest.simulcast.SimulcastSender`` sends it.
+    """
+
+    clips: tuple[Clip, ...]
+    rids: tuple[str, ...] = SIMULCAST_RIDS
+
+    def __post_init__(self) -> None:
+        if not self.clips or len(self.clips) != len(self.rids):
+            raise ValueError("a simulcast clip needs one rid per layer, and a layer at least")
+        if len(set(self.rids)) != len(self.rids):
+            raise ValueError("simulcast layers need distinct rids")
+        first = self.clips[0]
+        for clip in self.clips:
+            if clip.kind != "video" or clip.clock != VIDEO_CLOCK:
+                raise ValueError("simulcast layers are video clips")
+            if clip.rate != first.rate or len(clip.frames) != len(first.frames):
+                raise ValueError("simulcast layers need the same frame rate and frame count")
+
+    @property
+    def kind(self) -> str:
+        return "video"
+
+    @property
+    def rate(self) -> float:
+        return self.clips[0].rate
+
+    @property
+    def full(self) -> Clip:
+        """The largest layer: what is sent alone when the answer takes no simulcast."""
+        return self.clips[-1]
+
+
+def encode_simulcast(
+    *,
+    bitrate: int = 1_000_000,
+    width: int = 640,
+    height: int = 480,
+    fps: int = 30,
+    seconds: float = 2.0,
+    keyframe_every_s: float = 1.0,
+) -> SimulcastClip:
+    """A camera of ``width`` x ``height`` at ``bitrate`` in three layers ("q", "h", "f"):
+    a quarter of its size at 150 kbit/s, half at 500 kbit/s and full size at ``bitrate``,
+    all at ``fps`` with the same frames."""
+
+    def even(n: int) -> int:
+        return max(2, n - n % 2)
+
+    sizes = [
+        (even(width // 4), even(height // 4), QUARTER_BITRATE),
+        (even(width // 2), even(height // 2), HALF_BITRATE),
+        (width, height, bitrate),
+    ]
+    clips = tuple(
+        encode_video(
+            bitrate=rate,
+            width=w,
+            height=h,
+            fps=fps,
+            seconds=seconds,
+            keyframe_every_s=keyframe_every_s,
+        )
+        for w, h, rate in sizes
+    )
+    return SimulcastClip(clips)
+
+
 def encode_audio(*, seconds: float = 1.0, tone_hz: float = 440.0, bitrate: int = 32_000) -> Clip:
     """Opus frames of 20 ms of a sine tone (stereo, 48 kHz)."""
     codec = av.CodecContext.create("libopus", "w")
@@ -151,6 +233,35 @@ def encode_audio(*, seconds: float = 1.0, tone_hz: float = 440.0, bitrate: int =
     return Clip("audio", frames, AUDIO_RATE / AUDIO_FRAME_SAMPLES, AUDIO_RATE)
 
 
+class Playhead:
+    """Where a looping clip is: the frame to send next, and a keyframe when one is asked for.
+
+    ``request_keyframe()`` makes the next frame the clip's next keyframe (the first one
+    again past the last), as an encoder would on a keyframe request.
+    """
+
+    def __init__(self, clip: Clip) -> None:
+        self.clip = clip
+        self.index = 0
+        self.keyframe_requests = 0
+        self._keyframes = clip.keyframes
+        self._keyframe_wanted = False
+
+    def request_keyframe(self) -> None:
+        self.keyframe_requests += 1
+        self._keyframe_wanted = True
+
+    def next_frame(self) -> EncodedFrame:
+        if self._keyframe_wanted and self._keyframes:
+            self._keyframe_wanted = False
+            if not self.clip.frames[self.index].keyframe:
+                later = [k for k in self._keyframes if k > self.index]
+                self.index = later[0] if later else self._keyframes[0]
+        frame = self.clip.frames[self.index]
+        self.index = (self.index + 1) % len(self.clip.frames)
+        return frame
+
+
 class ClipTrack(MediaStreamTrack):
     """Plays a clip in a loop, paced in real time, as ``av.Packet``s the sender only packetizes.
 
@@ -162,22 +273,22 @@ class ClipTrack(MediaStreamTrack):
         super().__init__()
         self.kind = clip.kind
         self.clip = clip
-        self._keyframes = clip.keyframes
-        self._index = 0
+        self._playhead = Playhead(clip)
         self._sent = 0
         self._start: float | None = None
         self._time_base = fractions.Fraction(1, clip.clock)
         self._step = clip.clock / clip.rate
-        self._keyframe_wanted = False
-        self.keyframe_requests = 0
 
     @property
     def frames_sent(self) -> int:
         return self._sent
 
+    @property
+    def keyframe_requests(self) -> int:
+        return self._playhead.keyframe_requests
+
     def request_keyframe(self) -> None:
-        self.keyframe_requests += 1
-        self._keyframe_wanted = True
+        self._playhead.request_keyframe()
 
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
@@ -188,17 +299,11 @@ class ClipTrack(MediaStreamTrack):
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        if self._keyframe_wanted and self._keyframes:
-            self._keyframe_wanted = False
-            if not self.clip.frames[self._index].keyframe:
-                later = [k for k in self._keyframes if k > self._index]
-                self._index = later[0] if later else self._keyframes[0]
-        frame = self.clip.frames[self._index]
+        frame = self._playhead.next_frame()
         packet = av.Packet(frame.data)
         packet.pts = round(self._sent * self._step)
         packet.time_base = self._time_base
         self._sent += 1
-        self._index = (self._index + 1) % len(self.clip.frames)
         return packet
 
 

@@ -51,6 +51,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     load.add_argument("--bitrate", type=parse_bitrate, default=1_000_000, help="video (1M)")
     load.add_argument("--size", type=parse_size, default=(640, 480), help="video (640x480)")
     load.add_argument(
+        "--simulcast",
+        action="store_true",
+        help="cameras in three layers, as browsers send them (a quarter and half size too)",
+    )
+    load.add_argument(
         "--late-subscribers",
         type=int,
         default=0,
@@ -122,6 +127,7 @@ def run_command(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             bitrate=args.bitrate,
             size=args.size,
+            simulcast=args.simulcast,
             quiz_burst=args.quiz_burst,
             late_subscribers=args.late_subscribers,
             signing_key=key,

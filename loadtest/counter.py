@@ -8,9 +8,9 @@ with a server forwarding to hundreds of viewers. (Everything else, STUN, DTLS
 and RTCP, goes on to aiortc as usual.) A video frame is counted when its last
 packet (the RTP marker bit) arrives; an audio packet is a frame; a frame is counted
 once, when it is newer (by RTP timestamp) than the last one counted, so that a
-packet that arrives twice or late adds no frame. Byte counts are
-of the SRTP payload less its 10-byte authentication tag. The packets' contents are
-not checked here: the browser tests check that real viewers decode them.
+packet that arrives twice or late adds no frame. Byte counts are of the SRTP payload
+(after any header extensions) less its 10-byte authentication tag. The packets'
+contents are not checked here: the browser tests check that real viewers decode them.
 A packet belongs to the m-line whose SSRC the remote description signals
 (``a=ssrc``), as a browser demultiplexes a bundle; an SSRC no m-line signals
 belongs to the one m-line that signals none and has its payload type, else to
@@ -201,6 +201,8 @@ class Tap:
                 return
             self._by_ssrc[ssrc] = counter
         header = 12 + 4 * (data[0] & 0x0F)
+        if data[0] & 0x10 and len(data) >= header + 4:  # header extensions (send time)
+            header += 4 + 4 * int.from_bytes(data[header + 2 : header + 4], "big")
         size = len(data) - header - SRTP_TAG
         counter.count(
             ssrc,

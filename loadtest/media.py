@@ -2,8 +2,9 @@
 
 Follows docs/protocol.md: ``media_ready`` (answered with ``media_config``), then a
 publish connection the client offers (``publish`` -> ``publish_answer``) carrying
-the pre-encoded clip, and a subscribe connection the server offers (``subscribe``
--> ``subscribe_answer``) whose RTP a ``Tap`` counts instead of decoding.
+the pre-encoded clips (the camera in simulcast layers if given a ``SimulcastClip``),
+and a subscribe connection the server offers (``subscribe`` -> ``subscribe_answer``)
+whose RTP a ``Tap`` counts instead of decoding.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from loadtest.clip import Clip, ClipTrack, add_clip_track
+from loadtest.clip import Clip, ClipTrack, SimulcastClip, add_clip_track
 from loadtest.counter import Reading, StreamCounter, Tap, rates
 from loadtest.participant import Participant
+from loadtest.simulcast import SimulcastSender
 from media.ice import gather_loopback_when_alone
 
 #: What the load tool says it receives: it decodes nothing, and its clips are VP8.
@@ -45,17 +47,27 @@ class Received:
 
 
 class MediaClient:
-    """Publishes clips (if given) and counts the streams the server forwards to this participant."""
+    """Publishes clips (if given) and counts the streams the server forwards to this participant.
+
+    A ``SimulcastClip`` as ``video`` (``encode_simulcast()``) publishes the camera in its
+    layers, as Chromium does; ``sent["camera"].frames_sent`` then counts capture times.
+    """
 
     def __init__(
-        self, participant: Participant, video: Clip | None = None, audio: Clip | None = None
+        self,
+        participant: Participant,
+        video: Clip | SimulcastClip | None = None,
+        audio: Clip | None = None,
     ) -> None:
         # aioice gathers no 127.0.0.1: on a machine with only a loopback address the
         # client would have no candidate at all (a no-op anywhere else).
         gather_loopback_when_alone()
         self.participant = participant
-        self.clips = {"camera": video, "microphone": audio}
-        self.sent: dict[str, ClipTrack] = {}
+        self.clips: dict[str, Clip | SimulcastClip | None] = {
+            "camera": video,
+            "microphone": audio,
+        }
+        self.sent: dict[str, ClipTrack | SimulcastSender] = {}
         self.tracks: dict[str, dict[str, Any]] = {}  # subscribe m-lines shown: mid -> what
         self.configuration = RTCConfiguration(iceServers=[])
         self.publish_pc: RTCPeerConnection | None = None
@@ -84,14 +96,24 @@ class MediaClient:
     async def publish(self) -> None:
         pc = self.publish_pc = RTCPeerConnection(self.configuration)
         transceivers = {}
+        layered: list[SimulcastSender] = []
         for source, clip in self.clips.items():
-            if clip is not None:
+            if isinstance(clip, SimulcastClip):
+                sender = SimulcastSender(pc, clip)
+                self.sent[source], transceivers[source] = sender, sender.transceiver
+                layered.append(sender)
+            elif clip is not None:
                 self.sent[source], transceivers[source] = add_clip_track(pc, clip)
         await pc.setLocalDescription(await pc.createOffer())
+        offer = pc.localDescription.sdp
+        for sender in layered:
+            offer = sender.offer(offer)
         sources = {t.mid: source for source, t in transceivers.items()}
         answer = await self.participant.request(
-            "publish", "publish_answer", sdp=pc.localDescription.sdp, sources=sources
+            "publish", "publish_answer", sdp=offer, sources=sources
         )
+        for sender in layered:
+            sender.answer(answer["sdp"])
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
 
     async def _on_subscribe(self, message: dict[str, Any]) -> None:

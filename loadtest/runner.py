@@ -12,7 +12,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from classroom.identity import mint_token
-from loadtest.clip import encode_audio, encode_video
+from loadtest.clip import Clip, SimulcastClip, encode_audio, encode_simulcast, encode_video
 from loadtest.counter import Reading
 from loadtest.media import MediaClient, start_all
 from loadtest.participant import JoinRefused, Participant, RequestFailed
@@ -42,6 +42,7 @@ class LoadConfig:
     algorithm: str = "HS256"
     bitrate: int = 1_000_000
     size: tuple[int, int] = (640, 480)
+    simulcast: bool = False  # cameras in three layers (a quarter, half, full size)
     quiz_burst: int = 0
     late_subscribers: int = 0  # join once media flows, measured from warmup_s after
     warmup_s: float = 3.0
@@ -151,15 +152,18 @@ class LoadTest:
     async def run(self, session: aiohttp.ClientSession) -> Report:
         """Join everyone over websockets, let media flow, measure; ``session`` reads /metrics."""
         config = self.config
-        video = audio = None
+        video: Clip | SimulcastClip | None = None
+        audio = None
         if config.publishers:
+            layers = " in three simulcast layers" if config.simulcast else ""
             self.progress.note(
                 f"encoding a {config.size[0]}x{config.size[1]} {config.bitrate / 1e6:g} Mbit/s "
-                "clip once"
+                f"clip{layers} once"
             )
             width, height = config.size
+            encode = encode_simulcast if config.simulcast else encode_video
             video = await asyncio.to_thread(
-                encode_video, bitrate=config.bitrate, width=width, height=height
+                encode, bitrate=config.bitrate, width=width, height=height
             )
             audio = await asyncio.to_thread(encode_audio)
         publishers = [self._add("trainee", f"pub-{n}") for n in range(config.publishers)]

@@ -20,23 +20,32 @@ apart, and a fraction over so short an interval, never below zero, counts every 
 that arrives late or again as lost (measured: 50-80% while the viewer got nearly all).
 
 - Loss above ``DOWN_LOSS`` over the reports of the last ``WINDOW_S`` steps the budget down
-  by one video, at once (the window must span ``MIN_SPAN_S``); reports count after that
+  at once, by one rung or the share of its rungs that is lost if more (40% lost of
+  seven: two) (the window must span ``MIN_SPAN_S``); reports count after that
   from ``SETTLE_S`` after the step (before, they still count what was sent before, and
   the link's queue drains), so the next step down follows a second and a half later if
   loss goes on. After a step up, reports count from the step.
-- Loss below ``UP_LOSS`` for ``wait`` seconds steps it up by one (a probe: the next
-  video is the only way to learn whether the link takes it), up to what the viewer would
-  get without a budget (``wanted``, set by the router).
-- Between the two nothing changes (hysteresis). A probe that fails (loss above
-  ``DOWN_LOSS`` within ``PROBE_FAILED_S`` of it) doubles ``wait``, up to
-  ``MAX_UP_AFTER_S``, so a link that cannot take one more video is not flooded every few
-  seconds; a probe that holds, or loss that comes without a probe (the link changed:
-  what failed before says nothing now), sets it back to ``UP_AFTER_S``.
+- Loss below ``UP_LOSS`` for ``wait`` seconds steps it up (a probe: more is the only
+  way to learn whether the link takes it), up to what the viewer would get without a
+  budget (``wanted``, set by the router): by ``stride`` rungs, one at first, twice as
+  many after each probe that held (up to ``MAX_STRIDE``), each ``CLIMB_AFTER_S`` after
+  the last while they hold, so a link that came back is climbed in a few probes and
+  seconds (a ladder of layers has many rungs: ``media.layers``).
+- Between the two nothing changes (hysteresis), unless the round trip to the viewer
+  (from the receiver reports' LSR and DLSR) says its link holds a queue: then that loss
+  is the link's overflow, not noise, and takes one rung away; a queue also forbids
+  probes. At a link's limit the budget otherwise settles one rung above it, losing a
+  few percent of every voice's packets for good. A probe that fails (loss above
+  ``DOWN_LOSS`` within ``PROBE_FAILED_S`` of it) goes back to where it started, sets the
+  stride back to one and doubles ``wait``, up to ``MAX_UP_AFTER_S``, so a link that
+  cannot take more is not flooded every few seconds; a probe that holds, or loss that
+  comes without a probe (the link changed: what failed before says nothing now), sets
+  the wait back to ``UP_AFTER_S``.
 - Loss above ``HEAVY_LOSS`` is not jitter: it needs reports spanning ``HEAVY_SPAN_S``
   only, so a viewer far over its link loses a video every second or so.
 
-REMB is not used: the wire sends no ``abs-send-time``, so a browser's receive-side estimate
-means nothing (docs/design.md, "Adapting to each viewer").
+REMB is not used (docs/design.md, "Adapting to each viewer": tried with the send time
+written on video packets, and measured worse than loss alone).
 """
 
 from __future__ import annotations
@@ -55,8 +64,13 @@ WINDOW_S = 2.0
 SETTLE_S = 0.5
 #: Clean this long before one more video is tried.
 UP_AFTER_S = 4.0
-#: The longest wait before trying again a number of videos the link refused.
-MAX_UP_AFTER_S = 16.0
+#: Clean this long after a probe, the next one follows (the link took more).
+CLIMB_AFTER_S = 2.0
+#: The longest wait before trying again a number of videos the link refused (a link that
+#: comes back is found by the next probe: at most this late).
+MAX_UP_AFTER_S = 8.0
+#: The most rungs one probe climbs.
+MAX_STRIDE = 8
 #: Loss this soon after a step up is blamed on it.
 PROBE_FAILED_S = 4.0
 #: A window's loss counts only over at least this many packets expected...
@@ -73,6 +87,11 @@ MAX_GAP = 0x4000
 #: lost among those of this many seconds (packets overtaken by others count as lost
 #: until they come: the least lost is the count least inflated by them).
 EDGE_S = 0.5
+#: The round trip's floor is its least over this long (the link's own delay); now, its
+#: least over ``NOW_S`` (from at least ``MIN_TRIPS`` reports); this much more is a queue
+#: on the viewer's link, which makes loss congestion (a rung down) rather than noise
+#: (nothing to do: sending less loses as much), and forbids probes.
+FLOOR_S, NOW_S, MIN_TRIPS, QUEUED_S = 300.0, 1.0, 3, 0.08
 #: Decisions are taken at most this often (Chromium reports dozens of times a second).
 DECIDE_EVERY_S = 0.25
 
@@ -97,7 +116,11 @@ class VideoBudget:
         self._decided_at = float("-inf")
         self._clean_since: float | None = None
         self._raised_at: float | None = None  # the last probe, until it holds or fails
+        self._held = False  # the last probe held (the next one climbs further)
+        self._before_probe = ceiling  # where the last probe started
+        self.stride = 1
         self._changed_at = float("-inf")  # the last step, up or down
+        self._trips: collections.deque[tuple[float, float]] = collections.deque()
 
     @property
     def level(self) -> int:
@@ -121,6 +144,23 @@ class VideoBudget:
             return False
         self._decided_at = now
         return self._decide(now)
+
+    def round_trip(self, seconds: float) -> None:
+        """A round trip to the viewer, from one of its receiver report blocks."""
+        now = self.clock()
+        trips = self._trips
+        trips.append((now, seconds))
+        while trips[0][0] < now - FLOOR_S:
+            trips.popleft()
+
+    def queued(self, now: float) -> bool:
+        """Whether the viewer's link holds a queue now: the least round trip of the last
+        ``NOW_S`` is ``QUEUED_S`` over the least of the last ``FLOOR_S`` (jitter lifts
+        some samples, a queue every one)."""
+        recent = [rtt for at, rtt in self._trips if at >= now - NOW_S]
+        if len(recent) < MIN_TRIPS:
+            return False
+        return min(recent) - min(rtt for _, rtt in self._trips) >= QUEUED_S
 
     def _loss(self, now: float) -> tuple[float, float] | None:
         """The share of packets lost over the window, and the seconds it spans (None: too
@@ -151,29 +191,60 @@ class VideoBudget:
             return False
         if self._raised_at is not None and now - self._raised_at > PROBE_FAILED_S:
             self._raised_at = None  # the probe held
+            self._held = True
             self.wait = UP_AFTER_S
+        queued = self.queued(now)
         if loss > DOWN_LOSS:
-            self._clean_since = None
-            if self._raised_at is not None:  # the probe failed: try it again later
-                self.wait = min(2 * self.wait, MAX_UP_AFTER_S)
-                self._raised_at = None
-            elif now - self._changed_at > PROBE_FAILED_S:  # the link got worse than it
-                self.wait = UP_AFTER_S  # was: what failed before says nothing now
-            if self.level == 0:
-                return False
-            self.videos = self.level - 1
-            self._restart(now + SETTLE_S)
-            return True
+            # As much down as is lost (at least one rung): far over the link, the viewer
+            # is not left losing its voices for a step and a half-second per rung.
+            return self._down(now, max(1, int(self.level * loss)))
         if loss >= UP_LOSS:
+            self._clean_since = None
+            if queued:  # the link's queue overflows: its loss, one rung down
+                return self._down(now, 1)
+            return False
+        if queued:  # no probe into a queue
             self._clean_since = None
             return False
         if self._clean_since is None:
             self._clean_since = now
-        if self.videos >= min(self.ceiling, self.wanted) or now - self._clean_since < self.wait:
+        if self.videos >= min(self.ceiling, self.wanted):
+            self.stride, self._held = 1, False  # the climb is over
             return False
-        self.videos += 1
+        # The last probe held so far (clean since): the link took more, the next comes
+        # sooner, counted from it.
+        climbing = self._raised_at is not None or self._held
+        if climbing:
+            since = self._raised_at if self._raised_at is not None else self._clean_since
+            if now - since < min(self.wait, CLIMB_AFTER_S):
+                return False
+        elif now - self._clean_since < self.wait:
+            return False
+        if climbing:
+            self.stride = min(2 * self.stride, MAX_STRIDE)
+        self._held = False
+        self._before_probe = self.level
+        self.videos = min(self.level + self.stride, self.ceiling, self.wanted)
         self._raised_at = now
         self._restart(now)
+        return True
+
+    def _down(self, now: float, rungs: int) -> bool:
+        """Down by ``rungs``; a probe that failed goes back to where it started."""
+        self._clean_since = None
+        self.stride, self._held = 1, False
+        if self._raised_at is not None:  # the probe failed: back, and again later
+            self.wait = min(2 * self.wait, MAX_UP_AFTER_S)
+            self._raised_at = None
+            self.videos = min(self._before_probe, self.level - 1)
+            self._restart(now + SETTLE_S)
+            return True
+        if now - self._changed_at > PROBE_FAILED_S:  # the link got worse than it was:
+            self.wait = UP_AFTER_S  # what failed before says nothing now
+        if self.level == 0:
+            return False
+        self.videos = self.level - rungs
+        self._restart(now + SETTLE_S)
         return True
 
     def _restart(self, counted_from: float) -> None:

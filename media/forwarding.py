@@ -44,8 +44,9 @@ from typing import Protocol
 import av
 
 from media.codecs import Codec, starts_frame
+from media.layers import TapFeed
 from media.tap import Tap
-from media.tracks import TrackInfo, is_keyframe
+from media.tracks import TrackInfo, frame_size, is_keyframe
 
 log = logging.getLogger("classroom.media")
 
@@ -128,6 +129,7 @@ class Outlet:
     __slots__ = (
         "counters",
         "kind",
+        "pending",
         "seq_offset",
         "source",
         "start_seq",
@@ -143,6 +145,7 @@ class Outlet:
         self.kind = kind
         self.counters = counters
         self.source: PublishedTrack | None = None
+        self.pending: PublishedTrack | None = None  # another layer, switched to at its keyframe
         self.wire: Wire | None = None
         self.waiting = True  # for a packet to start at
         self.start_seq = 0  # the source's sequence number of that packet
@@ -155,6 +158,7 @@ class Outlet:
 
     def bind(self, source: PublishedTrack | None) -> None:
         """Send this source from now on (None: send nothing until bound again)."""
+        self._cancel_switch()
         if source is self.source:
             return
         if self.source is not None:
@@ -167,6 +171,38 @@ class Outlet:
             self.counters.tracks_forwarded += 1
             if self.wire is not None:
                 source.request_keyframe()
+
+    def switch(self, layer: PublishedTrack) -> None:
+        """Send another layer of the same video: the current one goes on until the new
+        one's next keyframe (asked for), which continues this viewer's stream without a
+        gap, so the picture never stops (``PublishedTrack.forward`` makes the switch)."""
+        if layer is self.pending:
+            return
+        if layer is self.source:
+            self._cancel_switch()
+            return
+        if self.source is None or self.waiting or self.wire is None or self.kind != "video":
+            self.bind(layer)
+            return
+        self._cancel_switch()
+        self.pending = layer
+        layer.pending[self] = None
+        layer.request_keyframe()
+
+    def _cancel_switch(self) -> None:
+        pending = self.pending
+        if pending is not None:
+            self.pending = None
+            pending.pending.pop(self, None)
+
+    def switched(self, layer: PublishedTrack) -> None:
+        """``layer``'s keyframe starts now: send it from this packet on."""
+        self.pending = None
+        if self.source is not None:
+            self.source.remove(self)
+        self.source = layer
+        self.waiting = True
+        layer.add(self)
 
     def connect(self, wire: Wire | None) -> None:
         """The viewer's connection is up (a wire to send on) or gone (None)."""
@@ -255,7 +291,11 @@ class Outlet:
 
 
 class PublishedTrack:
-    """A track received from a publisher, and everyone it is forwarded to right now."""
+    """A track received from a publisher, and everyone it is forwarded to right now.
+
+    A camera sent in simulcast is one ``PublishedTrack`` per layer, all with the same
+    ``info`` and the same ``layers`` (smallest first); the router knows the largest.
+    """
 
     def __init__(
         self,
@@ -280,6 +320,18 @@ class PublishedTrack:
             [None] * HISTORY_PACKETS if self.video else []
         )
         self.keyframes = 0
+        #: The layers of its video this is one of (smallest first), its place among them,
+        #: the picture height of its last keyframe, and the packets received (activity).
+        self.layers: tuple[PublishedTrack, ...] = (self,)
+        self.layer = 0
+        self.height: int | None = None
+        self.received = 0
+        self.active = True  # packets came since the router last looked (``look``)
+        self._looked = 0
+        #: Of the largest layer of several: which layer its taps get (``media.layers``).
+        self.feed: TapFeed | None = None
+        #: Outlets switching to this layer at its next keyframe (``Outlet.switch``).
+        self.pending: dict[Outlet, None] = {}
         self._send_pli = send_pli
         self._deferred: asyncio.TimerHandle | None = None
         self._last_ts: int | None = None
@@ -312,6 +364,7 @@ class PublishedTrack:
         counters = self.counters
         counters.packets_received += 1
         counters.bytes_received += len(payload)
+        self.received += 1
         if self.video:
             starts = (
                 timestamp != self._last_ts
@@ -320,6 +373,10 @@ class PublishedTrack:
             )
             self._last_ts = timestamp
             self.history[seq & (HISTORY_PACKETS - 1)] = (seq, timestamp, marker, payload, padding)
+            if starts and self.pending:
+                for outlet in list(self.pending):
+                    outlet.switched(self)
+                self.pending.clear()
         else:
             starts = True
         for outlet in self.outlets:
@@ -328,6 +385,14 @@ class PublishedTrack:
             except Exception:  # one viewer's fault must not stop the others
                 log.exception("forwarding to a viewer failed", extra={"track": self.info.id})
                 outlet.connect(None)
+
+    def look(self) -> bool:
+        """Note whether packets came since the last look (``active``); whether that changed."""
+        flowing = self.received != self._looked
+        self._looked = self.received
+        changed = flowing != self.active
+        self.active = flowing
+        return changed
 
     def viewer_reported(self, fraction_lost: int) -> None:
         if fraction_lost > self.viewer_loss:
@@ -346,17 +411,28 @@ class PublishedTrack:
             outlet.sync()
 
     def deliver(self, packet: av.Packet) -> None:
-        """A whole frame from the publisher: to every tap (never blocks)."""
+        """A whole frame from the publisher: to every tap (never blocks); a layer's
+        frames go to the largest layer's taps when its feed says so."""
         counters = self.counters
         counters.frames_received += 1
         if packet.is_keyframe and self.video:
             self.keyframes += 1
-        for tap in list(self.taps):
+            size = frame_size(self.codec.name, bytes(packet))
+            if size is not None:
+                self.height = size[1]
+        top = self.layers[-1]  # holds the taps of every layer
+        if not top.taps or (top.feed is not None and not top.feed.frame(self.layer, packet)):
+            return
+        for tap in list(top.taps):
             counters.frames_tapped += 1
             try:
                 tap.consumer.on_packet(self.info.id, packet)
             except Exception:  # a faulty consumer must not stop forwarding
                 log.exception("tap consumer failed", extra={"track": self.info.id})
+
+    def tapped(self) -> PublishedTrack:
+        """The layer whose frames the taps get, or await a keyframe of."""
+        return self.layers[self.feed.wanted] if self.feed is not None else self
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per interval (audio: ignored)."""
@@ -384,6 +460,8 @@ class PublishedTrack:
 
     def close(self) -> None:
         """Unpublished: unbind every outlet and cancel a deferred request."""
+        for outlet in list(self.pending):
+            outlet.bind(outlet.source if outlet.source is not self else None)
         for outlet in list(self._outlets):
             outlet.bind(None)
         if self._deferred is not None:

@@ -17,6 +17,7 @@ from media.description import (
     AIORTC_ERRORS,
     BadDescription,
     Description,
+    accept_simulcast,
     opus_fullband,
     parse_description,
     reject_in_answer,
@@ -24,9 +25,13 @@ from media.description import (
 from media.forwarding import PublishedTrack
 from media.ice import announce_public_ip
 from media.passthrough import Frames, keep_encoded
+from media.seams import negotiate_stream_ids
+from media.simulcast import SimulcastFrames, keep_layers, route_layers
 from media.tracks import AUDIO_CODEC, SOURCE_KINDS, VP8, SenderReport, codec_name
 
 log = logging.getLogger("classroom.media")
+
+negotiate_stream_ids()  # simulcast layers are told apart by them
 
 
 @dataclasses.dataclass
@@ -41,11 +46,39 @@ class Inbound:
     #: The forwardable video codecs the client offered when the m-line was negotiated.
     offered: dict[str, Codec] = dataclasses.field(default_factory=dict)
     target: PublishedTrack | None = None
-    frames: Frames | None = None
+    frames: Frames | SimulcastFrames | None = None
+    #: Its simulcast layers' rids, smallest first (none: one stream).
+    rids: tuple[str, ...] = ()
 
     def deliver(self, packet: av.Packet) -> None:
         if self.target is not None:
             self.target.deliver(packet)
+
+    def layer(self, index: int) -> PublishedTrack | None:
+        """The track of one of its simulcast layers (0: the smallest)."""
+        target = self.target
+        if target is None or index >= len(target.layers):
+            return None
+        return target.layers[index]
+
+    def deliver_layer(self, index: int, packet: av.Packet) -> None:
+        layer = self.layer(index)
+        if layer is not None:
+            layer.deliver(packet)
+
+    def forward_layer(
+        self,
+        index: int,
+        seq: int,
+        timestamp: int,
+        marker: int,
+        payload: bytes,
+        padding: int,
+        data: bytes,
+    ) -> None:
+        layer = self.layer(index)
+        if layer is not None:
+            layer.forward(seq, timestamp, marker, payload, padding, data)
 
     def viewer_loss(self) -> int:
         return self.target.take_viewer_loss() if self.target is not None else 0
@@ -66,7 +99,7 @@ class Publisher:
         configuration: RTCConfiguration,
         public_ip: str,
         on_audio_level: Callable[[Inbound, int], None],
-        on_sender_report: Callable[[Inbound, SenderReport], None],
+        on_sender_report: Callable[[Inbound, int, SenderReport], None],
         on_failed: Callable[[Publisher], None] | None = None,
     ) -> None:
         self.pid = pid
@@ -98,9 +131,9 @@ class Publisher:
         """Whether the client is meant to send on any m-line now."""
         return any(inbound.source is not None for inbound in self.inbound)
 
-    def _sender_report(self, inbound: Inbound, report: SenderReport) -> None:
+    def _sender_report(self, inbound: Inbound, layer: int, report: SenderReport) -> None:
         self.reports += 1
-        self._on_sender_report(inbound, report)
+        self._on_sender_report(inbound, layer, report)
 
     def by_mid(self, mid: str) -> Inbound | None:
         return next((i for i in self.inbound if i.mid == mid), None)
@@ -176,15 +209,32 @@ class Publisher:
                 transceiver = self.pc.addTransceiver(media.kind, direction="recvonly")
                 transceiver.setCodecPreferences(codec.preferences())
                 inbound = Inbound(None, media.kind, codec, transceiver, offered=video)
-                inbound.frames = keep_encoded(
-                    transceiver.receiver,
-                    codec,
-                    inbound.deliver,
-                    forward=inbound.forward,
-                    on_audio_level=functools.partial(self._on_audio_level, inbound),
-                    on_sender_report=functools.partial(self._sender_report, inbound),
-                    viewer_loss=inbound.viewer_loss if media.kind == "audio" else None,
-                )
+                rids = description.simulcast.get(media.rtp.muxId, ())
+                if rids and not description.rejected(media):
+                    inbound.rids = rids
+                    inbound.frames = keep_layers(
+                        transceiver.receiver,
+                        codec,
+                        rids,
+                        [
+                            (
+                                functools.partial(inbound.deliver_layer, i),
+                                functools.partial(inbound.forward_layer, i),
+                            )
+                            for i in range(len(rids))
+                        ],
+                        on_sender_report=functools.partial(self._sender_report, inbound),
+                    )
+                else:
+                    inbound.frames = keep_encoded(
+                        transceiver.receiver,
+                        codec,
+                        inbound.deliver,
+                        forward=inbound.forward,
+                        on_audio_level=functools.partial(self._on_audio_level, inbound),
+                        on_sender_report=functools.partial(self._sender_report, inbound, 0),
+                        viewer_loss=inbound.viewer_loss if media.kind == "audio" else None,
+                    )
                 fresh.append(inbound)
         codecs = {media.rtp.muxId: codec for media, _, codec, _ in plan}
         applicable = description.for_aiortc(sdp, lambda media: codecs[media.rtp.muxId])
@@ -196,16 +246,29 @@ class Publisher:
         for inbound in fresh:
             inbound.mid = inbound.transceiver.mid
             self.inbound.append(inbound)
+            if inbound.rids:
+                route_layers(inbound.transceiver.receiver.transport)
         for media, source, _, _ in plan:
             found = self.by_mid(media.rtp.muxId)
             if found is not None:
                 found.source = source
         answer = reject_in_answer(self.pc.localDescription.sdp, description.rejected_mids)
+        layered = {
+            i.mid: i.rids
+            for i in self.inbound
+            if i.rids and i.mid is not None and i.mid not in description.rejected_mids
+        }
+        answer = accept_simulcast(answer, layered)
         return announce_public_ip(opus_fullband(answer), self.public_ip)
 
-    def send_pli(self, inbound: Inbound) -> None:
-        """Ask the publisher for a keyframe on this m-line (RTCP PLI)."""
-        ssrc = inbound.frames.ssrc if inbound.frames is not None else None
+    def send_pli(self, inbound: Inbound, layer: int = 0) -> None:
+        """Ask the publisher for a keyframe on this m-line (RTCP PLI), of one of its
+        simulcast layers."""
+        frames = inbound.frames
+        if isinstance(frames, SimulcastFrames):
+            ssrc = frames.ssrc(layer)
+        else:
+            ssrc = frames.ssrc if frames is not None else None
         if ssrc is None:
             return
         task = asyncio.get_running_loop().create_task(

@@ -85,6 +85,7 @@ from media.congestion import VideoBudget
 from media.description import BadDescription
 from media.forwarding import Counters, PublishedTrack
 from media.ice import gather_loopback_when_alone, rtc_configuration
+from media.layers import TapFeed, fitting, ladder
 from media.publisher import Inbound, Publisher
 from media.speaker import ActiveSpeaker, VideoCandidate, choose_videos
 from media.subscriber import Subscriber
@@ -98,8 +99,12 @@ Policy = Callable[[str, str, str], bool]
 SPEAKER_TICK_S = 0.25
 #: Keyframe requests to one publisher's track are sent at most this often.
 KEYFRAME_INTERVAL_S = 0.5
-#: How often the publishers' sender-report counts are looked at.
+#: How often the publishers' sender-report counts are looked at...
 HEALTH_TICK_S = 2.5
+#: ... and which simulcast layers flow.
+LAYERS_TICK_S = 0.5
+#: A viewer's budget counts rungs of ``media.layers.ladder``, never more than this.
+MAX_RUNGS = 64
 #: A connected publisher that should send and whose sender reports stop this long is
 #: dead (browsers send one at least every 7.5 s for audio, every second for video).
 SILENT_PUBLISHER_S = 20.0
@@ -178,6 +183,7 @@ class MediaRouter:
         self.tracks: dict[str, PublishedTrack] = {}
         self._sources: dict[str, dict[str, PublishedTrack]] = {}  # pid -> source -> track
         self._views: dict[str, View] = {}  # what was decided for each subscriber
+        self._view_heights: dict[str, dict[str, int]] = {}  # viewer -> track id -> pixels
         self.policies: list[Policy] = []
         self.taps: list[Tap] = []
         self.pinned: str | None = None
@@ -248,6 +254,15 @@ class MediaRouter:
         self.pinned = pid
         self.refresh(VIDEOS)
 
+    def view_sizes(self, pid: str, heights: Mapping[str, int]) -> None:
+        """How tall ``pid``'s page shows each video it gets now (track id -> device pixels;
+        0 or absent: not seen, e.g. a hidden tile): each video goes to it in the smallest
+        layer at least that tall (``media.layers``), the rest of its link permitting."""
+        self._view_heights[pid] = {tid: max(0, int(h)) for tid, h in heights.items()}
+        view = self._views.get(pid)
+        if view is not None and not self.closed:
+            self._assign(view, choose=False)
+
     def add_tap(self, consumer: TapConsumer, pid: str = "recorder") -> Tap:
         """Hand every packet of the tracks the policy allows for ``pid`` to ``consumer``."""
         tap = Tap(consumer, pid, self.request_keyframe, self._remove_tap)
@@ -259,7 +274,7 @@ class MediaRouter:
         """Ask the publisher of a track for a keyframe (rate-limited)."""
         track = self.tracks.get(track_id)
         if track is not None:
-            track.request_keyframe()
+            track.tapped().request_keyframe()
 
     def published(self) -> list[TrackInfo]:
         return [track.info for track in self.tracks.values()]
@@ -285,7 +300,7 @@ class MediaRouter:
             send_offer=lambda sdp, tracks: self.signalling.subscribe_offer(pid, sdp, tracks),
             send_tracks=lambda tracks: self.signalling.subscribe_tracks(pid, tracks),
             on_failed=self._subscriber_failed,
-            budget=VideoBudget(self.settings.max_videos_per_viewer, self.clock),
+            budget=VideoBudget(MAX_RUNGS, self.clock),
             on_budget=self._budget_changed,
         )
         self.refresh(Scope.viewer(pid))
@@ -374,6 +389,7 @@ class MediaRouter:
         self._drop_publisher(pid)
         subscriber = self.subscribers.pop(pid, None)
         self._views.pop(pid, None)
+        self._view_heights.pop(pid, None)
         if subscriber is not None:
             self._spawn(subscriber.close())
         self.speaker.forget(pid)
@@ -408,6 +424,27 @@ class MediaRouter:
                 self._heard[pid] = (publisher.reports, now)
             elif now - since >= self.silent_publisher_s:
                 self._publisher_failed(publisher, reason="no_packets")
+
+    def check_layers(self) -> None:
+        """Note which simulcast layers flow; the viewers of a video one of whose layers
+        started or stopped get their layers chosen again, and its taps the largest
+        layer that flows (from that layer's next keyframe)."""
+        changed = {
+            track.info.id
+            for track in self.tracks.values()
+            if len(track.layers) > 1 and any([layer.look() for layer in track.layers])
+        }
+        for track in self.tracks.values():
+            if track.feed is not None and track.taps:
+                flowing = [layer for layer in track.layers if layer.active]
+                wanted = flowing[-1] if flowing else track
+                if track.feed.want(wanted.layer):
+                    wanted.request_keyframe()  # rate-limited: once per interval at most
+        if not changed or self.closed:
+            return
+        for view in list(self._views.values()):
+            if any(video.info.id in changed for video in view.videos):
+                self._assign(view, choose=False)
 
     # -- inside ----------------------------------------------------------------
 
@@ -454,16 +491,22 @@ class MediaRouter:
             self._health_task = asyncio.get_running_loop().create_task(self._watch_health())
 
     async def _watch_health(self) -> None:
-        while not self.closed and self.publishers:
-            await asyncio.sleep(HEALTH_TICK_S)
-            self.check_health()
+        every = round(HEALTH_TICK_S / LAYERS_TICK_S)
+        for tick in itertools.count(1):
+            if self.closed or not self.publishers:
+                break
+            await asyncio.sleep(LAYERS_TICK_S)
+            self.check_layers()
+            if tick % every == 0:
+                self.check_health()
         self._health_task = None  # started again by the next publisher
 
     def selection(self, viewer: str, subscriber: Receiver) -> list[PublishedTrack]:
         """What ``viewer`` gets: every allowed audio track, and the videos chosen for it
         (decided afresh, without changing what the router keeps)."""
         view = self._decide_afresh(viewer, subscriber)
-        return [*view.audio(), *self._choose(view)]
+        view.videos = self._choose(view)
+        return [*view.audio(), *self._layers(view)]
 
     def _forwards(self, track: PublishedTrack, viewer: str, subscriber: Receiver) -> bool:
         """The decision about one pair: not one's own, decodable, and every policy agrees."""
@@ -525,7 +568,31 @@ class MediaRouter:
     def _assign(self, view: View, choose: bool) -> None:
         if choose:
             view.videos = self._choose(view)
-        view.subscriber.assign([*view.audio(), *view.videos])
+        view.subscriber.assign([*view.audio(), *self._layers(view)])
+
+    def _layers(self, view: View) -> list[PublishedTrack]:
+        """The layer of each chosen video this viewer gets now (``media.layers``): the one
+        that fits its tile, as far down its budget's ladder as its link needs."""
+        shown = self._view_heights.get(view.subscriber.pid, {})
+        wanted: list[int] = []
+        lowest: list[int] = []
+        for video in view.videos:
+            layers = video.layers
+            active = [layer.active for layer in layers]
+            heights = [layer.height for layer in layers]
+            wanted.append(fitting(heights, active, shown.get(video.info.id)))
+            lowest.append(next((i for i, flows in enumerate(active) if flows), 0))
+        budget = view.subscriber.budget if isinstance(view.subscriber, Subscriber) else None
+        rung: tuple[int | None, ...] = tuple(wanted)
+        if budget is not None:  # the viewer's link: the first (the stage) is the last to go
+            rungs = ladder(wanted, lowest)
+            budget.wanted = len(rungs) - 1
+            rung = rungs[budget.wanted - budget.level]
+        return [
+            video.layers[index]
+            for video, index in zip(view.videos, rung, strict=True)
+            if index is not None
+        ]
 
     def _choose(self, view: View) -> list[PublishedTrack]:
         """The videos of those allowed that this viewer gets (``media.speaker.choose_videos``)."""
@@ -541,10 +608,6 @@ class MediaRouter:
             speaker=self.active_speaker,
             last_spoke=self.speaker.last_spoke,
         )
-        budget = view.subscriber.budget if isinstance(view.subscriber, Subscriber) else None
-        if budget is not None:  # the viewer's link: the first (the stage) is the last to go
-            budget.wanted = len(chosen)
-            chosen = chosen[: budget.videos]
         return [videos[track_id] for track_id in chosen]
 
     def allowed(self, track: PublishedTrack, subscriber: str) -> bool:
@@ -605,13 +668,21 @@ class MediaRouter:
             codec=codec.name,
             clock_rate=codec.clock_rate,
         )
-        track = PublishedTrack(
-            info,
-            codec,
-            self.counters,
-            functools.partial(publisher.send_pli, inbound),
-            self.keyframe_interval_s,
+        layers = tuple(
+            PublishedTrack(
+                info,
+                codec,
+                self.counters,
+                functools.partial(publisher.send_pli, inbound, index),
+                self.keyframe_interval_s,
+            )
+            for index in range(max(1, len(inbound.rids)))
         )
+        for index, layer in enumerate(layers):
+            layer.layers, layer.layer = layers, index
+        track = layers[-1]  # the largest: it holds the taps (the recorder)
+        if len(layers) > 1:  # which get the largest layer that flows
+            track.feed = TapFeed(track.layer, codec.clock_rate, self.clock)
         inbound.target = track
         self._publish(track)
 
@@ -636,7 +707,8 @@ class MediaRouter:
                 del self._sources[info.participant]
         self._published_at.pop(info.id, None)
         self.counters.tracks_published -= 1
-        track.close()
+        for layer in track.layers:
+            layer.close()
         for tap in list(track.taps):
             self._end_for_tap(tap, track)
         if info.source == "microphone":
@@ -646,12 +718,22 @@ class MediaRouter:
         if inbound.target is not None and inbound.target.info.source == "microphone":
             self.speaker.observe(inbound.target.info.participant, level, self.clock())
 
-    def _sender_report(self, inbound: Inbound, report: SenderReport) -> None:
-        track = inbound.target
+    def _sender_report(self, inbound: Inbound, layer: int, report: SenderReport) -> None:
+        track = inbound.layer(layer)
         if track is None:
             return
         track.sender_report(report.ntp_timestamp, report.wire_rtp_timestamp)
-        for tap in list(track.taps):
+        top = inbound.target
+        if top is None:
+            return
+        if top.feed is not None:  # the taps' layer, on their timeline
+            mapped = top.feed.report(layer, report)
+            if mapped is None:
+                return
+            report = mapped
+        elif track is not top:
+            return
+        for tap in list(top.taps):
             try:
                 tap.consumer.on_sender_report(track.info.id, report)
             except Exception:
@@ -680,7 +762,7 @@ class MediaRouter:
             tap.tracks.add(track_id)
             track.taps.add(tap)
             self._call(tap, functools.partial(tap.consumer.on_track, track.info), track.info)
-            track.request_keyframe()
+            track.tapped().request_keyframe()
 
     def _end_for_tap(self, tap: Tap, track: PublishedTrack) -> None:
         track.taps.discard(tap)

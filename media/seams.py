@@ -19,6 +19,9 @@ from typing import Any
 
 from aioice import Connection
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
+from aiortc import codecs as aiortc_codecs
+from aiortc.rtcdtlstransport import RtpRouter
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
 
 #: The releases these seams were read from (pyproject.toml pins the same).
 VERSIONS = {"aiortc": "1.16.0", "aioice": "0.13.0", "pylibsrtp": "1.0.0"}
@@ -30,6 +33,17 @@ PACKET_COUNT = "_RTCRtpSender__packet_count"
 OCTET_COUNT = "_RTCRtpSender__octet_count"
 RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
 NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
+#: Sender: the middle of its last sender report's NTP time and when it went (wall clock),
+#: which a viewer's receiver report echoes (LSR, DLSR): the round trip to the viewer.
+LAST_REPORT = "_RTCRtpSender__lsr"
+LAST_REPORT_AT = "_RTCRtpSender__lsr_time"
+#: Receiver: its NACK generator (one sequence space) and its map of RTX SSRC -> media SSRC,
+#: both made per simulcast layer by ``media.passthrough``.
+NACK_GENERATOR = "_RTCRtpReceiver__nack_generator"
+RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+#: The header extensions a simulcast publisher marks its layers' streams with (RFC 8852).
+RTP_STREAM_ID = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
+REPAIRED_RTP_STREAM_ID = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
 
 # (class, attribute, what we do with it). Methods must exist on the class; attributes
 # set on instances must be named by the class's own code.
@@ -40,6 +54,7 @@ _METHODS: tuple[tuple[type[Any], str, str], ...] = (
     (RTCRtpSender, "_send_keyframe", "a viewer's PLI/FIR is passed to the publisher"),
     (RTCRtpSender, "_handle_rtcp_packet", "a viewer's receiver reports give its loss"),
     (RTCRtpReceiver, "_send_rtcp", "a publisher is told its viewers' loss (for Opus FEC)"),
+    (RtpRouter, "route_rtp", "a simulcast layer's stream finds its m-line by its mid"),
 )
 _ATTRIBUTES: tuple[tuple[type[Any], str, str], ...] = (
     (RTCRtpReceiver, JITTER_BUFFER, "frames are handed on encoded"),
@@ -47,6 +62,12 @@ _ATTRIBUTES: tuple[tuple[type[Any], str, str], ...] = (
     (RTCRtpSender, OCTET_COUNT, "sender reports count forwarded bytes"),
     (RTCRtpSender, RTP_TIMESTAMP, "sender reports carry the forwarded RTP time"),
     (RTCRtpSender, NTP_TIMESTAMP, "sender reports carry the forwarded wall time"),
+    (RTCRtpSender, LAST_REPORT, "a viewer's round trip is measured (its link's queue)"),
+    (RTCRtpSender, LAST_REPORT_AT, "a viewer's round trip is measured (its link's queue)"),
+    (RTCRtpReceiver, NACK_GENERATOR, "each simulcast layer's losses are asked for again"),
+    (RTCRtpReceiver, RTX_SSRC, "each simulcast layer's retransmissions are unwrapped"),
+    (RtpRouter, "mid_table", "a simulcast layer's stream finds its m-line by its mid"),
+    (RtpRouter, "ssrc_table", "a simulcast layer's stream is routed by its SSRC from then on"),
     (RTCRtpSender, "_ssrc", "the wire sends with the sender's SSRC"),
     (RTCRtpSender, "_stream_id", "a reused m-line gets a new stream id"),
     (RTCDtlsTransport, "_tx_srtp", "the wire encrypts with the connection's SRTP session"),
@@ -84,6 +105,8 @@ def problems() -> list[str]:
     for cls, name, why in _ATTRIBUTES:
         if name not in _named_by(cls):
             found.append(f"{cls.__name__} no longer sets {name} ({why})")
+    if not isinstance(getattr(aiortc_codecs, "HEADER_EXTENSIONS", None), dict):
+        found.append("aiortc.codecs.HEADER_EXTENSIONS is gone (simulcast layers' stream ids)")
     try:
         from pylibsrtp import Session
         from pylibsrtp._binding import lib
@@ -93,6 +116,20 @@ def problems() -> list[str]:
         if not hasattr(lib, "srtp_protect") or "_srtp" not in _named_by(Session):
             found.append("pylibsrtp no longer exposes srtp_protect and Session._srtp")
     return found
+
+
+def negotiate_stream_ids() -> None:
+    """Let aiortc negotiate the rtp-stream-id and repaired-rtp-stream-id header extensions
+    on video m-lines (it parses both, but offers and answers neither): a simulcast
+    publisher's layers are told apart by them. Idempotent; ``media.publisher`` calls it."""
+    video = aiortc_codecs.HEADER_EXTENSIONS["video"]
+    # One id means one extension across a BUNDLE group's m-lines (RFC 8285): none of audio's.
+    used = {e.id for kind in aiortc_codecs.HEADER_EXTENSIONS.values() for e in kind}
+    for uri in (RTP_STREAM_ID, REPAIRED_RTP_STREAM_ID):
+        if all(extension.uri != uri for extension in video):
+            free = next(i for i in range(1, 15) if i not in used)
+            used.add(free)
+            video.append(RTCRtpHeaderExtensionParameters(id=free, uri=uri))
 
 
 def check() -> None:

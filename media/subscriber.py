@@ -102,11 +102,15 @@ class Subscriber:
     def assign(self, tracks: list[PublishedTrack]) -> None:
         """Forward exactly these tracks from now on (bindings are kept where possible)."""
         self._desired = [t for t in tracks if self.accepts(t)]
-        wanted = {t.info.id for t in self._desired}
+        wanted = {t.info.id: t for t in self._desired}
         for slot in self.slots:
             source = slot.outlet.source
-            if source is not None and (source.info.id not in wanted or slot.broken):
+            if source is None:
+                continue
+            if source.info.id not in wanted or slot.broken:
                 slot.outlet.bind(None)
+            else:  # another layer of the same video, or back to this one
+                slot.outlet.switch(wanted[source.info.id])
         bound = {s.outlet.source.info.id for s in self.slots if s.outlet.source is not None}
         for track in self._desired:
             if track.info.id not in bound:
@@ -208,11 +212,14 @@ class Subscriber:
         if state in ("failed", "closed") and not self.closed and self._on_failed is not None:
             self._on_failed(self)
 
-    def _reported(self, report: RtcpReceiverInfo) -> None:
-        """A report block of the viewer about one m-line: to the video budget."""
+    def _reported(self, report: RtcpReceiverInfo, round_trip: float | None = None) -> None:
+        """A report block of the viewer about one m-line (and the round trip it tells):
+        to the video budget."""
         budget = self.budget
         if budget is None or self.closed:
             return
+        if round_trip is not None:
+            budget.round_trip(round_trip)
         changed = budget.report(report.ssrc, report.highest_sequence, report.packets_lost)
         if changed and self._on_budget is not None:
             self._on_budget(self)

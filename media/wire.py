@@ -29,6 +29,7 @@ import asyncio
 import logging
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +41,15 @@ from aiortc.rtp import AnyRtcpPacket, RtcpReceiverInfo, RtcpRrPacket, RtcpSrPack
 from pylibsrtp._binding import ffi, lib
 
 from media.forwarding import Counters, Outlet
-from media.seams import NTP_TIMESTAMP, OCTET_COUNT, PACKET_COUNT, RTP_TIMESTAMP, SeamMissing
+from media.seams import (
+    LAST_REPORT,
+    LAST_REPORT_AT,
+    NTP_TIMESTAMP,
+    OCTET_COUNT,
+    PACKET_COUNT,
+    RTP_TIMESTAMP,
+    SeamMissing,
+)
 
 log = logging.getLogger("classroom.media")
 
@@ -175,15 +184,17 @@ def attach(
     sender: RTCRtpSender,
     outlet: Outlet,
     counters: Counters,
-    on_report: Callable[[RtcpReceiverInfo], None] | None = None,
+    on_report: Callable[[RtcpReceiverInfo, float | None], None] | None = None,
 ) -> None:
     """Let ``outlet`` send on this sender's m-line (call before the sender starts).
 
     The sender's track must be an ``IdleTrack``. The outlet gets its wire when the
     sender starts and loses it when the sender stops. ``on_report`` gets each report
-    block of the viewer about this m-line (its loss, for the viewer's video budget).
+    block of the viewer about this m-line (its loss, for the viewer's video budget), with
+    the round trip it tells (seconds; None when it echoes no sender report of ours, or
+    an older one).
     """
-    for name in (PACKET_COUNT, OCTET_COUNT, RTP_TIMESTAMP, NTP_TIMESTAMP):
+    for name in (PACKET_COUNT, OCTET_COUNT, RTP_TIMESTAMP, NTP_TIMESTAMP, LAST_REPORT):
         if not hasattr(sender, name):
             raise SeamMissing(f"aiortc's RTCRtpSender has no {name}")
     start, stop = sender.send, sender.stop
@@ -214,7 +225,7 @@ def attach(
                 if report.ssrc == sender._ssrc:
                     outlet.viewer_reported(report.fraction_lost)
                     if on_report is not None:
-                        on_report(report)
+                        on_report(report, round_trip(sender, report))
         await handle_rtcp(packet)
 
     # aiortc calls these on the instance (send/stop from the peer connection and
@@ -224,6 +235,22 @@ def attach(
     sender._retransmit = retransmit  # type: ignore[method-assign,assignment]
     sender._send_keyframe = outlet.request_keyframe  # type: ignore[method-assign]
     sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
+
+
+def round_trip(sender: RTCRtpSender, report: RtcpReceiverInfo) -> float | None:
+    """The round trip a viewer's report block tells (RFC 3550 6.4.1): now, less when
+    the sender report it echoes went, less the delay the viewer says it held it.
+
+    aiortc keeps the time of its last sender report only, and ours repeat their NTP
+    time (the publisher's capture clock, mapped, changes with the publisher's reports):
+    a block that echoes the report before, with the same LSR, would count from the
+    wrong one and come out shorter by the reports' interval (half a second or more),
+    so below zero for any round trip shorter than that. Those are left out."""
+    last, sent_at = getattr(sender, LAST_REPORT), getattr(sender, LAST_REPORT_AT)
+    if sent_at is None or not report.lsr or report.lsr != last:
+        return None
+    trip: float = time.time() - sent_at - report.dlsr / 65536
+    return trip if trip >= 0 else None
 
 
 def wire_for(sender: RTCRtpSender, parameters: RTCRtpSendParameters, counters: Counters) -> Wire:

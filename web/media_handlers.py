@@ -29,6 +29,18 @@ Source = Literal["camera", "microphone", "screen", "interpretation", "booth", "s
 Mid = Annotated[str, pydantic.Field(min_length=1, max_length=64)]
 CodecName = Annotated[str, pydantic.Field(min_length=1, max_length=32)]
 Sdp = Annotated[str, pydantic.Field(min_length=1, max_length=SDP_MAX_CHARS)]
+#: How many videos one ``video_sizes`` may describe, and how tall one may be shown.
+VIEW_SIZES_MAX = 64
+VIEW_HEIGHT_MAX = 8192
+#: A video track's id, "<participant>/<source>" (a token's ``sub`` is at most 200
+#: characters, without control characters here).
+TrackId = Annotated[
+    str,
+    pydantic.Field(
+        min_length=3, max_length=208, pattern=r"^[^\x00-\x1f]{1,200}/(camera|screen|signing)$"
+    ),
+]
+Height = Annotated[int, pydantic.Field(ge=0, le=VIEW_HEIGHT_MAX)]
 
 
 class MediaReady(ClientMessage):
@@ -46,6 +58,12 @@ class SubscribeAnswer(ClientMessage):
 
 class ShareScreen(ClientMessage):
     sharing: bool
+
+
+class VideoSizes(ClientMessage):
+    """How tall the page shows each video it receives, in device pixels (0: not seen)."""
+
+    heights: dict[TrackId, Height] = pydantic.Field(max_length=VIEW_SIZES_MAX)
 
 
 def router_for(app: web.Application, live: LiveRoom) -> MediaRouter:
@@ -82,6 +100,15 @@ def setup(app: web.Application, dispatcher: Dispatcher) -> None:
     @route("share_screen", ShareScreen)
     async def share_screen(conn: Connection, live: LiveRoom, msg: ShareScreen) -> None:
         live.apply(core.ShareScreen(conn.pid, msg.sharing))
+
+    @route("video_sizes", VideoSizes)
+    async def video_sizes(conn: Connection, live: LiveRoom, msg: VideoSizes) -> None:
+        # Only the connection that owns the participant's media speaks for its videos;
+        # before the room has a router there is nothing to size (ignored, no reply).
+        router = live.media
+        if router is None or media.owners.get((live.name, conn.pid)) != conn.id:
+            return
+        router.view_sizes(conn.pid, dict(msg.heights))
 
     async def close_routers(app: web.Application) -> None:
         await media.close()

@@ -43,7 +43,9 @@ CLOSE_POLICY = 1008
 CLIENT_ID_MAX = 64
 
 #: What only a classroom page may send: its own media. Side pages get ``invalid_state``.
-CLASSROOM_ONLY = frozenset({"media_ready", "publish", "subscribe_answer", "share_screen"})
+CLASSROOM_ONLY = frozenset(
+    {"media_ready", "publish", "subscribe_answer", "share_screen", "video_sizes"}
+)
 #: What a classroom page on standby (in the class elsewhere) may send before ``join_here``.
 STANDBY_ALLOWED = frozenset({"ping", "join_here"})
 

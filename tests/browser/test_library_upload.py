@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
 from tests.browser.conftest import LaunchBrowser
@@ -26,11 +27,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 
 async def until(page: Page, condition: str, within_s: float = 60) -> None:
-    """Poll a condition in the page (wait_for_function would eval, which its CSP forbids)."""
+    """Poll a condition in the page (wait_for_function would eval, which its CSP forbids).
+    The page may load again meanwhile (the subtitles editor reloads it after a change):
+    the condition is asked again of the new page."""
     async with asyncio.timeout(within_s):
         while True:
-            if await page.evaluate(condition):
-                return
+            try:
+                if await page.evaluate(condition):
+                    return
+            except PlaywrightError as error:
+                if "context was destroyed" not in error.message:
+                    raise
             await asyncio.sleep(0.2)
 
 

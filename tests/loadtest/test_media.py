@@ -18,7 +18,7 @@ from loadtest.clip import (
     encode_audio,
     encode_video,
 )
-from loadtest.counter import Reading, StreamCounter, Tap, rates
+from loadtest.counter import SRTP_TAG, Reading, StreamCounter, Tap, rates
 from media.ice import gather_loopback_when_alone
 
 
@@ -221,3 +221,23 @@ async def test_an_unsignalled_ssrc_goes_to_the_one_m_line_of_its_payload_type(
     packets = [c.packets for c in tap.counters.values()]
     assert packets == ([2] if counted else [0, 0])
     assert tap.unrouted == (0 if counted else 2)
+
+
+async def test_bytes_counted_leave_out_the_header_extensions(
+    peers: tuple[RTCPeerConnection, RTCPeerConnection], video: Clip
+) -> None:
+    """The server writes its send time in a header extension on video: not payload."""
+    pc, viewer = peers
+    sender = add_clip_track(pc, video)[1].sender
+    await pc.setLocalDescription(await pc.createOffer())
+    await viewer.setRemoteDescription(pc.localDescription)
+    tap = Tap(viewer)
+    connection = viewer.getTransceivers()[0].receiver.transport.transport._connection
+    plain = rtp(sender._ssrc, 1, 1, size=110)
+    extended = bytearray(rtp(sender._ssrc, 2, 1, size=100 + 8))
+    extended[0] |= 0x10  # X: one word of one-byte extensions after the header
+    extended[12:20] = b"\xbe\xde\x00\x01\x32\x01\x02\x03"
+    connection.data_received(plain, 1)
+    connection.data_received(bytes(extended), 1)
+    counter = tap.counter(viewer.getTransceivers()[0].receiver)
+    assert counter.packets == 2 and counter.bytes == (110 - SRTP_TAG) + (100 - SRTP_TAG)

@@ -105,6 +105,34 @@ async def test_media_flows_from_a_clip_publisher_to_counting_subscribers(
     assert report.server["packets_forwarded_per_s"] and report.server["packets_forwarded_per_s"] > 0
 
 
+async def test_simulcast_publishers_reach_counting_subscribers(
+    served: str, settings: Settings
+) -> None:
+    """``--simulcast``: the camera in three layers, as browsers send it; the subscribers
+    (who say no tile size) get the full one, decoded nowhere, counted."""
+    report = await run(
+        config(
+            served,
+            settings,
+            publishers=1,
+            subscribers=2,
+            duration_s=2.0,
+            warmup_s=2.0,
+            bitrate=300_000,
+            size=(320, 240),
+            simulcast=True,
+        )
+    )
+    _, *subscribers = report.participants
+    for viewer in subscribers:
+        assert viewer.error is None, viewer.error
+        assert viewer.streams == 2
+        assert viewer.fps and viewer.fps > 20  # the clip's 30 frames a second, one layer
+        # The full layer (300 kbit/s) and the voice: about 330; the quarter layer would be 180.
+        assert viewer.kbps and viewer.kbps > 260
+    assert report.sent_fps and report.sent_fps > 0
+
+
 async def test_a_wrong_secret_is_reported_per_participant(served: str, settings: Settings) -> None:
     report = await run(config(served, settings, signing_key="w" * 40, subscribers=1))
     (result,) = report.participants

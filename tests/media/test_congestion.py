@@ -6,7 +6,9 @@ import itertools
 import random
 
 from media.congestion import (
+    CLIMB_AFTER_S,
     HEAVY_SPAN_S,
+    MAX_STRIDE,
     MAX_UP_AFTER_S,
     MIN_PACKETS,
     MIN_SPAN_S,
@@ -62,10 +64,10 @@ def test_loss_steps_down_one_video_a_settle_and_a_second_apart() -> None:
     assert all(gap == SETTLE_S + MIN_SPAN_S for gap in gaps(viewer.changes))
 
 
-def test_heavy_loss_steps_down_faster() -> None:
-    viewer = Viewer()
-    viewer.run(5.0, loss=0.5)
-    assert [videos for _, videos in viewer.changes] == [5, 4, 3, 2, 1]
+def test_heavy_loss_steps_down_faster_and_further() -> None:
+    viewer = Viewer(ceiling=16)
+    viewer.run(2.5, loss=0.5)
+    assert [videos for _, videos in viewer.changes] == [8, 4, 2]  # half the rungs each time
     assert all(
         SETTLE_S + HEAVY_SPAN_S <= gap <= SETTLE_S + HEAVY_SPAN_S + 0.25
         for gap in gaps(viewer.changes)
@@ -91,10 +93,10 @@ def test_loss_between_the_thresholds_changes_nothing() -> None:
 def test_a_clean_link_probes_one_more_video_after_a_wait() -> None:
     viewer = Viewer()
     viewer.run(1.0, loss=0.5)
-    assert viewer.budget.videos == 5
+    assert viewer.budget.videos == 3  # half of six: half of what was sent was lost
     start = viewer.changes.pop()[0]
     viewer.run(UP_AFTER_S + SETTLE_S + 1, loss=0.0)
-    assert [videos for _, videos in viewer.changes] == [6]
+    assert [videos for _, videos in viewer.changes] == [4]
     waited = viewer.changes[0][0] - start
     assert SETTLE_S + UP_AFTER_S <= waited <= SETTLE_S + UP_AFTER_S + 1
 
@@ -111,8 +113,11 @@ def test_probes_that_fail_wait_twice_as_long_up_to_a_limit() -> None:
         waits.append(viewer.now - start)
         viewer.run(MIN_SPAN_S + 0.25, loss=0.4)  # the link cannot take the video tried
         assert viewer.budget.videos == 0
-    assert waits[0] < waits[1] < waits[2] == waits[3] == waits[4]
-    assert MAX_UP_AFTER_S <= waits[2] <= MAX_UP_AFTER_S + SETTLE_S + MIN_SPAN_S + 1
+    # Twice as long each time (4, 8, 16 s), then the longest wait again and again.
+    top = next(i for i in range(len(waits)) if waits[i] >= MAX_UP_AFTER_S)
+    assert all(a < b for a, b in itertools.pairwise(waits[: top + 1])), waits
+    assert len(set(waits[top:])) == 1 and top < len(waits) - 1, waits
+    assert MAX_UP_AFTER_S <= waits[top] <= MAX_UP_AFTER_S + SETTLE_S + MIN_SPAN_S + 1
 
 
 def test_loss_long_after_a_step_resets_the_wait() -> None:
@@ -128,7 +133,7 @@ def test_loss_long_after_a_step_resets_the_wait() -> None:
     assert viewer.budget.wait == UP_AFTER_S
 
 
-def test_a_probe_that_holds_resets_the_wait() -> None:
+def test_a_probe_that_holds_is_followed_sooner_and_resets_the_wait() -> None:
     viewer = Viewer(ceiling=2)
     viewer.run(3, loss=0.5)
     assert viewer.budget.videos == 0
@@ -138,11 +143,12 @@ def test_a_probe_that_holds_resets_the_wait() -> None:
     assert viewer.budget.wait == 2 * UP_AFTER_S
     while viewer.budget.videos == 0:
         viewer.run(0.25, loss=0.0)
-    viewer.run(PROBE_FAILED_S + 0.25, loss=0.0)  # held: the next probe is sooner
-    assert viewer.budget.wait == UP_AFTER_S
+    viewer.run(CLIMB_AFTER_S - 0.5, loss=0.0)
     assert viewer.budget.videos == 1
-    viewer.run(UP_AFTER_S, loss=0.0)
+    viewer.run(0.75, loss=0.0)  # clean since the probe: the next follows sooner
     assert viewer.budget.videos == 2
+    viewer.run(PROBE_FAILED_S + 0.5, loss=0.0)  # held: the wait is the shortest again
+    assert viewer.budget.wait == UP_AFTER_S
 
 
 def test_the_budget_never_probes_past_what_the_viewer_wants() -> None:
@@ -155,7 +161,7 @@ def test_the_budget_never_probes_past_what_the_viewer_wants() -> None:
     viewer.budget.wanted = 4  # two cameras more on a link long clean: tried one at a time
     viewer.run(0.25, loss=0.0)
     assert viewer.budget.videos == 3
-    viewer.run(UP_AFTER_S - 0.5, loss=0.0)
+    viewer.run(CLIMB_AFTER_S - 0.5, loss=0.0)
     assert viewer.budget.videos == 3
     viewer.run(MIN_SPAN_S + 0.5, loss=0.0)
     assert viewer.budget.videos == 4
@@ -231,3 +237,75 @@ def test_packets_overtaken_by_others_are_not_lost() -> None:
 
 def test_loss_behind_overtaken_packets_still_counts() -> None:
     assert overtaken(0.2).videos < 6
+
+
+def test_a_link_that_came_back_is_climbed_in_growing_strides_and_a_failed_one_undone() -> None:
+    """A ladder of layers has many rungs: each probe that held climbs twice as many as the
+    one before, so a link back from a drop gets its full picture within seconds."""
+    viewer = Viewer(ceiling=20)
+    while viewer.budget.videos > 0:
+        viewer.run(1, loss=0.5)
+    viewer.changes.clear()
+    while viewer.budget.videos < 15:
+        viewer.run(0.25, loss=0.0)
+    levels = [videos for _, videos in viewer.changes]
+    assert levels == [1, 3, 7, 15], viewer.changes
+    # While they hold, a probe follows the last one after 2 s clean.
+    assert viewer.changes[3][0] - viewer.changes[0][0] <= 3 * CLIMB_AFTER_S + 0.5
+    assert viewer.budget.stride == MAX_STRIDE
+    # The next probe (to the top) is more than the link takes: back to where it started,
+    # one rung at a time from there.
+    while viewer.budget.videos == 15:
+        viewer.run(0.25, loss=0.0)
+    assert viewer.budget.videos == 20
+    viewer.run(MIN_SPAN_S + 0.25, loss=0.4)
+    assert viewer.budget.videos == 15 and viewer.budget.stride == 1
+
+
+# -- the round trip: a queue on the viewer's link --------------------------------------
+
+
+class TimedViewer(Viewer):
+    """Reports with a round trip: the link's own ``base``, plus ``queue`` (jitter: each
+    sample lifted by up to ``jitter``)."""
+
+    def __init__(self, ceiling: int = 6) -> None:
+        super().__init__(ceiling)
+        self.rng = random.Random(5)
+
+    def timed(
+        self, seconds: float, loss: float, queue: float, jitter: float = 0.0, base: float = 0.02
+    ) -> None:
+        end = self.now + seconds
+        while self.now + 0.25 <= end + 1e-9:
+            self.budget.round_trip(base + queue + self.rng.uniform(0, jitter))
+            self.budget.round_trip(base + queue + self.rng.uniform(0, jitter))
+            self.run(0.25, loss)
+
+
+def test_loss_with_a_queue_on_the_link_takes_a_rung_without_one_nothing() -> None:
+    """4% lost: at a link's limit (its queue full) a rung goes; with no queue (noise on a
+    radio link: sending less loses as much) nothing changes."""
+    at_limit, noisy = TimedViewer(), TimedViewer()
+    for viewer in (at_limit, noisy):
+        viewer.timed(5, loss=0.0, queue=0.0)
+    at_limit.timed(2.5, loss=0.04, queue=0.3)
+    noisy.timed(10, loss=0.04, queue=0.0)
+    assert at_limit.budget.videos == 5 and noisy.budget.videos == 6
+
+
+def test_jitter_is_not_a_queue() -> None:
+    viewer = TimedViewer()
+    viewer.timed(5, loss=0.0, queue=0.0)
+    viewer.timed(10, loss=0.04, queue=0.0, jitter=0.2)
+    assert viewer.budget.videos == 6
+
+
+def test_no_probe_goes_into_a_queue() -> None:
+    viewer = TimedViewer()
+    viewer.budget.videos = 3
+    viewer.timed(2, loss=0.0, queue=0.0)  # clean, but not yet long enough for a probe
+    viewer.timed(3 * MAX_UP_AFTER_S, loss=0.0, queue=0.2)
+    assert viewer.budget.videos == 3
+    viewer.timed(UP_AFTER_S + MIN_SPAN_S + 0.5, loss=0.0, queue=0.0)
+    assert viewer.budget.videos == 4

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from types import SimpleNamespace
 
 import pytest
 from aiortc import RTCPeerConnection
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtcpReceiverInfo, RtpPacket
 from pylibsrtp import Policy, Session
 
 from media.forwarding import Counters, Outlet
 from media.wire import (
+    LAST_REPORT,
+    LAST_REPORT_AT,
     NTP_TIMESTAMP,
     PACKET_COUNT,
     REPORT_EVERY,
@@ -20,6 +23,7 @@ from media.wire import (
     SeamMissing,
     Wire,
     attach,
+    round_trip,
     wire_for,
 )
 
@@ -122,3 +126,23 @@ def test_a_turn_relayed_viewer_is_sent_to_through_the_relay() -> None:
     ((data, addr),) = relay.sent
     packet = RtpPacket.parse(inbound.unprotect(data))
     assert addr == ("10.0.0.9", 4000) and (packet.payload_type, packet.ssrc) == (111, 7)
+
+
+async def test_a_report_block_that_echoes_our_last_sender_report_tells_the_round_trip() -> None:
+    pc = RTCPeerConnection()
+    try:
+        sender = pc.addTransceiver(IdleTrack("video"), direction="sendonly").sender
+        assert round_trip(sender, RtcpReceiverInfo(1, 0, 0, 0, 0, 0, 0)) is None  # none sent
+        setattr(sender, LAST_REPORT, 0x12345678)
+        setattr(sender, LAST_REPORT_AT, time.time() - 0.3)
+        held = RtcpReceiverInfo(1, 0, 0, 0, 0, lsr=0x12345678, dlsr=65536 // 10)  # 0.1 s
+        trip = round_trip(sender, held)
+        assert trip is not None and 0.19 < trip < 0.25
+        older = RtcpReceiverInfo(1, 0, 0, 0, 0, lsr=0x11111111, dlsr=0)
+        assert round_trip(sender, older) is None  # not our last one: its time is gone
+        # The report before ours, with the same NTP time (held 0.8 s since it came): the
+        # count would start from the wrong report.
+        same = RtcpReceiverInfo(1, 0, 0, 0, 0, lsr=0x12345678, dlsr=65536 * 8 // 10)
+        assert round_trip(sender, same) is None
+    finally:
+        await pc.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from playwright.async_api import Browser, Page, async_playwright
 
-from loadtest.clip import Clip, encode_audio, encode_video
+from loadtest.clip import Clip, SimulcastClip, encode_audio, encode_simulcast, encode_video
 from loadtest.media import MediaClient
 from loadtest.participant import Participant
 from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
@@ -26,13 +26,20 @@ from tests.net.netns import Namespace
 from tests.server import ServerProcess
 
 #: The clips publishers send (encoded once per process: encoding takes seconds).
-_CLIPS: dict[tuple[int, int, int], tuple[Clip, Clip]] = {}
+_CLIPS: dict[tuple[int, int, int, bool], tuple[Clip | SimulcastClip, Clip]] = {}
 
 
-def clips(bitrate: int, width: int, height: int) -> tuple[Clip, Clip]:
-    key = (bitrate, width, height)
+def clips(
+    bitrate: int, width: int, height: int, layered: bool = False
+) -> tuple[Clip | SimulcastClip, Clip]:
+    """A camera clip (in three simulcast layers when ``layered``) and a tone."""
+    key = (bitrate, width, height, layered)
     if key not in _CLIPS:
-        video = encode_video(bitrate=bitrate, width=width, height=height, seconds=2.0)
+        video: Clip | SimulcastClip
+        if layered:
+            video = encode_simulcast(bitrate=bitrate, width=width, height=height, seconds=2.0)
+        else:
+            video = encode_video(bitrate=bitrate, width=width, height=height, seconds=2.0)
         _CLIPS[key] = (video, encode_audio(seconds=1.0))
     return _CLIPS[key]
 
@@ -58,9 +65,14 @@ class Publishers:
         self.people: list[Participant] = []
 
     async def add(
-        self, count: int, bitrate: int = 1_000_000, size: tuple[int, int] = (640, 480)
+        self,
+        count: int,
+        bitrate: int = 1_000_000,
+        size: tuple[int, int] = (640, 480),
+        layered: bool = False,
     ) -> list[MediaClient]:
-        video, audio = await asyncio.to_thread(clips, bitrate, *size)
+        """``count`` cameras of ``bitrate`` (the full layer's, when ``layered``)."""
+        video, audio = await asyncio.to_thread(clips, bitrate, *size, layered)
         started = []
         for _ in range(count):
             n = len(self.people)

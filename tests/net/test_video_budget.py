@@ -57,14 +57,19 @@ async def test_a_viewer_on_a_narrow_link_keeps_the_stage_and_every_voice(
     namespace.shape(LINK)
     assert await shown_videos(page, 1, within_s=15) == ["camera-0"]  # the stage stays
     await measure(page, 1.5)  # the link's queue drains, the stage's keyframe comes
-    streams = await measure(page, 6)
-    videos = [s.participant for s in streams if s.kind == "video" and s.fps > 0]
+    before: list[dict[str, Any]] = await page.evaluate(STATS)
+    counts = []  # how many videos the viewer is sent, every half second of the window
+    for _ in range(12):
+        await asyncio.sleep(0.5)  # the window measured, sampled
+        counts.append(len(await page.evaluate(SHOWN_VIDEOS)))
+    streams = window(before, await page.evaluate(STATS))
     stage = [s.fps for s in streams if s.kind == "video" and s.participant == "camera-0"]
-    print(f"concealed {concealed(streams):.4f}, stage {stage} fps, playing {videos}")
+    print(f"concealed {concealed(streams):.4f}, stage {stage} fps, videos sent {counts}")
     assert concealed(streams) < 0.02
     assert stage and stage[0] >= 15
-    assert len(videos) < CAMERAS  # one more may be tried: the link may take it
+    # More may be tried (a probe: the link may take it), and taken back when it does not.
+    assert sum(count == CAMERAS for count in counts) <= len(counts) // 2, counts
 
-    # The link is back: the cameras come back, one at a time.
+    # The link is back: the cameras come back.
     namespace.shape(None)
     assert len(await shown_videos(page, CAMERAS, within_s=30)) == CAMERAS

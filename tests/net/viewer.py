@@ -2,9 +2,10 @@
 
 ``STATS`` reads every inbound stream of the viewer's subscribe connection with the
 participant it shows (``window.media.shown``); ``Window`` turns two readings into
-figures: bit rate, frames per second, freezes (Chromium's ``freezeCount``: a frame
-shown late by more than three times the usual gap, or 150 ms), packets lost, and the
-share of audio samples the receiver made up to hide missing packets (concealed).
+figures: bit rate, frames per second, the height of the last frame, freezes
+(Chromium's ``freezeCount``: a frame shown late by more than three times the usual gap,
+or 150 ms), packets lost, and the share of audio samples the receiver made up to hide
+missing packets (concealed).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ async () => {
       frames: s.framesDecoded || 0, freezes: s.freezeCount || 0,
       frozen: s.totalFreezesDuration || 0,
       samples: s.totalSamplesReceived || 0, concealed: s.concealedSamples || 0,
+      height: s.frameHeight || 0,
     });
   });
   return found;
@@ -53,6 +55,7 @@ class Stream:
     frozen_s: float
     samples: int
     concealed: int
+    height: int = 0  # of the last frame decoded (video)
 
     @property
     def concealed_ratio(self) -> float:
@@ -86,6 +89,7 @@ def window(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[St
                 frozen_s=grew("frozen"),
                 samples=grew("samples"),
                 concealed=grew("concealed"),
+                height=now["height"],
             )
         )
     return streams

@@ -4,6 +4,7 @@
 
 import { MediaSession } from "/static/media.js";
 import { showMediaState } from "/static/media_health.js";
+import { ViewSizes } from "/static/view_sizes.js";
 import { $, importIfPresent } from "/static/classroom_page.js";
 
 /** @typedef {import("/static/classroom_room.js").Classroom} Classroom */
@@ -17,6 +18,7 @@ export async function startMedia(room) {
   // so tell the session who we are; it learns it again from every later welcome.
   media.you ||= room.you;
   room.media = media;
+  new ViewSizes(media); // tells the server how big each video is shown; stops with the media
   showMediaState(media, $("#media-state"));
   media.addEventListener("track", (/** @type {any} */ event) => {
     room.stage.attach(event.detail);

@@ -24,6 +24,31 @@ import { MediaHealth } from "/static/media_health.js";
 
 const GATHER_TIMEOUT_MS = 5000;
 
+/**
+ * The camera's simulcast layers (RTP stream ids, RFC 8851/8853), smallest first: a
+ * quarter of its height at most 150 kbit/s, half at 400 kbit/s, the full picture at
+ * 1.5 Mbit/s. The server forwards each viewer the one that fits how big it shows the
+ * video and its downlink (video_sizes). Chromium sends at most as many layers as the
+ * picture is large enough for (three from 960x540, two from 480x270, else one) and
+ * drops the largest ones beyond: so a smaller camera is offered fewer, from the full
+ * picture down, and a small one none. Other sources (a screen, a signer's video) go
+ * in one layer.
+ * @param {MediaStreamTrack} track
+ * @returns {RTCRtpEncodingParameters[]}
+ */
+export function cameraLayers(track) {
+  const { width = 0, height = 0 } = track.getSettings();
+  const pixels = width * height;
+  const count = pixels >= 960 * 540 ? 3 : pixels >= 480 * 270 ? 2 : 1;
+  /** @type {RTCRtpEncodingParameters[]} */
+  const layers = [
+    { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+    { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 400_000 },
+    { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+  ];
+  return count > 1 ? layers.slice(3 - count) : [];
+}
+
 /** The video codecs this browser decodes, as the server names them. */
 function receivableCodecs() {
   const names = new Set();
@@ -67,6 +92,41 @@ function gathered(pc) {
     pc.addEventListener("icegatheringstatechange", done);
     setTimeout(resolve, GATHER_TIMEOUT_MS);
   });
+}
+
+/**
+ * Whether an answer takes the layers offered on one m-line (a=simulcast:recv).
+ * @param {string} sdp
+ * @param {string} mid
+ */
+function simulcastTaken(sdp, mid) {
+  for (const section of sdp.split(/\r?\n(?=m=)/)) {
+    const lines = section.split(/\r?\n/).map((line) => line.trim());
+    if (lines.includes(`a=mid:${mid}`)) return lines.some((line) => line.startsWith("a=simulcast:recv "));
+  }
+  return false;
+}
+
+/**
+ * A sending transceiver for a source: the camera in its simulcast layers (one, in a browser
+ * that cannot), the others as they are.
+ * @param {RTCPeerConnection} pc
+ * @param {string} source
+ * @param {MediaStreamTrack} track
+ * @param {MediaStream} stream
+ */
+function addSending(pc, source, track, stream) {
+  /** @type {RTCRtpTransceiverInit} */
+  const init = { direction: "sendonly", streams: [stream] };
+  const layers = source === "camera" ? cameraLayers(track) : [];
+  if (layers.length > 1) {
+    try {
+      return pc.addTransceiver(track, { ...init, sendEncodings: layers });
+    } catch (error) {
+      console.warn("media: the camera goes in one layer here", error);
+    }
+  }
+  return pc.addTransceiver(track, init);
 }
 
 export class MediaSession extends EventTarget {
@@ -304,7 +364,7 @@ export class MediaSession extends EventTarget {
       const transceiver = this.sending.get(source);
       const stream = this.streams.get(source) || new MediaStream([track]);
       if (!transceiver) {
-        this.sending.set(source, pc.addTransceiver(track, { direction: "sendonly", streams: [stream] }));
+        this.sending.set(source, addSending(pc, source, track, stream));
       } else {
         if (transceiver.sender.track !== track) await transceiver.sender.replaceTrack(track);
         transceiver.direction = "sendonly";
@@ -334,6 +394,25 @@ export class MediaSession extends EventTarget {
     }
     if (this.publisher !== pc) return; // restarted meanwhile
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    await this.keepOneLayerWhole(answer.sdp);
+  }
+
+  /**
+   * An answer that does not take the camera's layers (no a=simulcast:recv on its m-line)
+   * leaves it the first, smallest one (webrtc-pc: the encodings are cut to the first):
+   * send that one as a camera without layers is sent, whole and uncapped.
+   * @param {string} answer the publish answer's SDP
+   */
+  async keepOneLayerWhole(answer) {
+    const transceiver = this.sending.get("camera");
+    const sender = transceiver?.sender;
+    if (!sender || !transceiver.mid || simulcastTaken(answer, transceiver.mid)) return;
+    const parameters = sender.getParameters();
+    const [first] = parameters.encodings || [];
+    if (!first?.rid || (first.scaleResolutionDownBy === 1 && first.maxBitrate === undefined)) return;
+    first.scaleResolutionDownBy = 1;
+    delete first.maxBitrate;
+    await sender.setParameters(parameters).catch((error) => console.warn("media: camera layer", error));
   }
 
   /** @param {any} message */
