@@ -26,7 +26,9 @@ other track shows someone else) reports the server's send time instead.
 Loss: viewers' receiver reports of an audio outlet give their loss to the track
 (``viewer_reported``); the publisher's next receiver report from the server carries the
 worst of them (``take_viewer_loss``, as mediasoup does), so that its Opus encoder adds
-in-band FEC for the viewers' links, not only for its own lossless uplink.
+in-band FEC for the viewers' links, not only for its own lossless uplink. A viewer whose
+link loses audio gets each voice packet with the frames before it repeated
+(``redundant``, RFC 2198, ``media.redundancy``), where its answer took the ``red`` codec.
 
 Whole encoded frames (``av.Packet``, assembled by ``media.passthrough``) go to the
 track's taps (the recorder) through ``deliver``.
@@ -45,6 +47,7 @@ import av
 
 from media.codecs import Codec, starts_frame
 from media.layers import TapFeed
+from media.redundancy import Frames
 from media.tap import Tap
 from media.tracks import TrackInfo, frame_size, is_keyframe
 
@@ -71,6 +74,7 @@ class Counters:
     packets_forwarded: int = 0  # RTP packets sent to viewers
     bytes_forwarded: int = 0  # their payload bytes
     packets_retransmitted: int = 0  # sent again on a viewer's NACK
+    packets_redundant: int = 0  # audio packets sent with earlier frames repeated (RED)
     packets_dropped: int = 0  # not sent: before a keyframe, a full socket buffer, an error
     frames_tapped: int = 0  # encoded frames handed to taps
     keyframe_requests_received: int = 0  # PLI/FIR from viewers, joins, switches, taps
@@ -83,8 +87,21 @@ class Counters:
 class Wire(Protocol):
     """Where an outlet's packets go (``media.wire.Wire`` on a real connection)."""
 
-    def send(self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
-        """Send one RTP packet with this header (its SSRC and payload type are the wire's)."""
+    #: The negotiated codec's payload type, and the ``red`` codec's (-1: not negotiated).
+    payload_type: int
+    red_type: int
+
+    def send(
+        self,
+        seq: int,
+        timestamp: int,
+        marker: int,
+        payload: bytes,
+        padding: int,
+        payload_type: int = -1,
+    ) -> None:
+        """Send one RTP packet with this header (its SSRC is the wire's, and its payload
+        type too unless given)."""
 
     def sync(self, ntp: int, rtp: int) -> None:
         """Sender reports say from now on: this RTP time was at this NTP time (64-bit; 0:
@@ -130,6 +147,8 @@ class Outlet:
         "counters",
         "kind",
         "pending",
+        "red",
+        "repeats",
         "seq_offset",
         "source",
         "start_seq",
@@ -152,6 +171,8 @@ class Outlet:
         self.seq_offset = 0  # added to the source's sequence numbers and timestamps
         self.ts_offset = 0
         self.synced = True  # sender reports carry the publisher's clock (``lip_sync``)
+        self.red = 0  # earlier frames each audio packet repeats (``redundant``)
+        self.repeats: Frames | None = None
         # The newest packet sent (this viewer's numbering); the next source goes on from it.
         self.top_seq = random.getrandbits(15)  # low, so that SRTP's rollover is far away
         self.top_ts = random.getrandbits(32)
@@ -231,7 +252,21 @@ class Outlet:
         out_ts = (timestamp + self.ts_offset) & 0xFFFFFFFF
         if not (out_seq - self.top_seq) & 0x8000:  # the newest yet (not a late one)
             self.top_seq, self.top_ts = out_seq, out_ts
+        if self.red:
+            self._send_redundant(wire, out_seq, out_ts, marker, payload, padding)  # type: ignore[arg-type]
+            return
         wire.send(out_seq, out_ts, marker, payload, padding)  # type: ignore[union-attr]
+
+    def _send_redundant(
+        self, wire: Wire, seq: int, timestamp: int, marker: int, payload: bytes, padding: int
+    ) -> None:
+        repeats = self.repeats
+        if wire.red_type < 0 or repeats is None:  # the viewer did not take ``red``
+            wire.send(seq, timestamp, marker, payload, padding)
+            return
+        block = repeats.wrap(wire.payload_type, self.red, timestamp, payload)
+        wire.send(seq, timestamp, marker, block, padding, wire.red_type)
+        self.counters.packets_redundant += 1
 
     def sync(self) -> None:
         """Give the wire the source's capture clock in this viewer's RTP time, or when told
@@ -257,6 +292,17 @@ class Outlet:
         if on != self.synced:
             self.synced = on
             self.sync()
+
+    def redundant(self, frames: int) -> None:
+        """Repeat this many earlier frames in each packet (audio, where the viewer took the
+        ``red`` codec; 0: plain packets)."""
+        if self.kind != "audio":
+            return
+        self.red = frames
+        if frames and self.repeats is None:
+            self.repeats = Frames()
+        elif not frames and self.repeats is not None:
+            self.repeats.clear()
 
     def viewer_reported(self, fraction_lost: int) -> None:
         """A viewer's receiver report on this m-line: its loss (RTCP fraction, /256) goes

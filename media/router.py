@@ -87,6 +87,7 @@ from media.forwarding import Counters, PublishedTrack
 from media.ice import gather_loopback_when_alone, rtc_configuration
 from media.layers import TapFeed, fitting, ladder
 from media.publisher import Inbound, Publisher
+from media.redundancy import AudioRedundancy
 from media.speaker import ActiveSpeaker, VideoCandidate, choose_videos
 from media.subscriber import Subscriber
 from media.tap import Tap, TapConsumer
@@ -302,6 +303,7 @@ class MediaRouter:
             on_failed=self._subscriber_failed,
             budget=VideoBudget(MAX_RUNGS, self.clock),
             on_budget=self._budget_changed,
+            redundancy=AudioRedundancy(self.clock),
         )
         self.refresh(Scope.viewer(pid))
         self._ask_republish()

@@ -21,7 +21,11 @@ from aioice import Connection
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc import codecs as aiortc_codecs
 from aiortc.rtcdtlstransport import RtpRouter
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecCapability,
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+)
 
 #: The releases these seams were read from (pyproject.toml pins the same).
 VERSIONS = {"aiortc": "1.16.0", "aioice": "0.13.0", "pylibsrtp": "1.0.0"}
@@ -105,6 +109,8 @@ def problems() -> list[str]:
     for cls, name, why in _ATTRIBUTES:
         if name not in _named_by(cls):
             found.append(f"{cls.__name__} no longer sets {name} ({why})")
+    if not isinstance(getattr(aiortc_codecs, "CODECS", None), dict):
+        found.append("aiortc.codecs.CODECS is gone (redundant audio's codec)")
     if not isinstance(getattr(aiortc_codecs, "HEADER_EXTENSIONS", None), dict):
         found.append("aiortc.codecs.HEADER_EXTENSIONS is gone (simulcast layers' stream ids)")
     try:
@@ -130,6 +136,34 @@ def negotiate_stream_ids() -> None:
             free = next(i for i in range(1, 15) if i not in used)
             used.add(free)
             video.append(RTCRtpHeaderExtensionParameters(id=free, uri=uri))
+
+
+#: The payload type offered for redundant audio (browsers use the same).
+RED_PAYLOAD_TYPE = 63
+
+
+def negotiate_red() -> RTCRtpCodecCapability:
+    """Let aiortc negotiate the ``red`` audio codec (RFC 2198) beside Opus, whose payload
+    type its ``fmtp`` names (``a=fmtp:63 96/96``); its capability, for a subscribe
+    m-line's codec preferences. aiortc never encodes or decodes it: its senders on
+    subscribe connections send nothing of their own (``media.wire``), and publish
+    connections are offered Opus alone. Idempotent."""
+    audio = aiortc_codecs.CODECS["audio"]
+    opus = next(c for c in audio if c.mimeType.lower() == "audio/opus")
+    fmtp = f"{opus.payloadType}/{opus.payloadType}"
+    if all(c.mimeType.lower() != "audio/red" for c in audio):
+        audio.append(
+            RTCRtpCodecParameters(
+                mimeType="audio/red",
+                clockRate=48000,
+                channels=2,
+                payloadType=RED_PAYLOAD_TYPE,
+                parameters={fmtp: None},
+            )
+        )
+    return RTCRtpCodecCapability(
+        mimeType="audio/red", clockRate=48000, channels=2, parameters={fmtp: None}
+    )
 
 
 def check() -> None:

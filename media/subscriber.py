@@ -19,6 +19,8 @@ from media.congestion import VideoBudget
 from media.description import AIORTC_ERRORS, BadDescription, parse_description
 from media.forwarding import Counters, Outlet, PublishedTrack
 from media.ice import announce_public_ip
+from media.redundancy import RED, AudioRedundancy
+from media.seams import negotiate_red
 from media.tracks import codec_name
 from media.wire import IdleTrack, attach
 
@@ -62,7 +64,9 @@ class Subscriber:
     only a ``send_tracks`` update of which participant each m-line now shows.
 
     ``budget`` (when given) learns from the viewer's receiver reports how many videos its
-    downlink carries; ``on_budget`` is called when that number changed."""
+    downlink carries; ``on_budget`` is called when that number changed. ``redundancy``
+    (when given) is offered as the ``red`` codec beside Opus and decides, from the same
+    reports, how many earlier frames the viewer's voices repeat."""
 
     def __init__(
         self,
@@ -76,6 +80,7 @@ class Subscriber:
         on_failed: Callable[[Subscriber], None] | None = None,
         budget: VideoBudget | None = None,
         on_budget: Callable[[Subscriber], None] | None = None,
+        redundancy: AudioRedundancy | None = None,
     ) -> None:
         self.pid = pid
         self.codecs = codecs  # video codecs the client decodes (named as in media.tracks)
@@ -92,6 +97,9 @@ class Subscriber:
         self._on_failed = on_failed
         self.budget = budget
         self._on_budget = on_budget
+        self.redundancy = redundancy
+        self._red = negotiate_red() if redundancy is not None else None
+        self._audio_ssrcs: set[int] = set()  # the audio m-lines' (their report blocks)
         self._sent: dict[str, Any] = {}  # what the client was last told it shows
         self._desired: list[PublishedTrack] = []
         self._task: asyncio.Task[None] | None = None
@@ -127,6 +135,8 @@ class Subscriber:
             paired = [s for s in free if s.partner is not None and s.partner.shows(who)]
             return min(paired or free, key=lambda s: not s.answered)
         slot = Slot(Outlet(track.info.kind, self.counters), codec)
+        if self.redundancy is not None:
+            slot.outlet.redundant(self.redundancy.frames)
         partner = next(
             (s for s in self.slots if s.kind != slot.kind and s.partner is None and s.shows(who)),
             None,
@@ -192,7 +202,11 @@ class Subscriber:
             if slot.transceiver is None:
                 track = IdleTrack(slot.kind)
                 transceiver = self.pc.addTransceiver(track, direction="sendonly")
-                transceiver.setCodecPreferences(slot.codec.preferences())
+                preferences = slot.codec.preferences()
+                if slot.kind == "audio" and self._red is not None:
+                    preferences.append(self._red)
+                    self._audio_ssrcs.add(transceiver.sender._ssrc)
+                transceiver.setCodecPreferences(preferences)
                 # Browsers lip-sync the tracks of one stream together (see Slot.partner).
                 transceiver.sender._stream_id = slot.stream_id
                 attach(transceiver.sender, slot.outlet, self.counters, self._reported)
@@ -214,15 +228,25 @@ class Subscriber:
 
     def _reported(self, report: RtcpReceiverInfo, round_trip: float | None = None) -> None:
         """A report block of the viewer about one m-line (and the round trip it tells):
-        to the video budget."""
+        to the video budget, and an audio m-line's loss to the voices' redundancy."""
+        if self.closed:
+            return
+        if report.ssrc in self._audio_ssrcs:  # offered ``red`` (so ``redundancy`` is set)
+            self._audio_lost(report.fraction_lost)
         budget = self.budget
-        if budget is None or self.closed:
+        if budget is None:
             return
         if round_trip is not None:
             budget.round_trip(round_trip)
         changed = budget.report(report.ssrc, report.highest_sequence, report.packets_lost)
         if changed and self._on_budget is not None:
             self._on_budget(self)
+
+    def _audio_lost(self, fraction_lost: int) -> None:
+        redundancy = self.redundancy
+        if redundancy is not None and redundancy.reported(fraction_lost):
+            for slot in self.slots:
+                slot.outlet.redundant(redundancy.frames)
 
     def _keyframe(self, slot: Slot) -> None:
         """A viewer's PLI/FIR: forwarded to the publisher of what the slot shows."""
@@ -241,8 +265,9 @@ class Subscriber:
         answered = [(m.kind, m.rtp.muxId) for m in description.media]
         if offered != answered:
             raise BadDescription("the answer's media sections do not match the offer")
-        chosen = {
-            m.rtp.muxId: m.rtp.codecs[0].name if m.rtp.codecs else None for m in description.media
+        chosen = {  # the m-line's codec (``red`` only wraps it)
+            m.rtp.muxId: next((c.name for c in m.rtp.codecs if c.name.lower() != RED), None)
+            for m in description.media
         }
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))

@@ -41,6 +41,7 @@ from aiortc.rtp import AnyRtcpPacket, RtcpReceiverInfo, RtcpRrPacket, RtcpSrPack
 from pylibsrtp._binding import ffi, lib
 
 from media.forwarding import Counters, Outlet
+from media.redundancy import RED
 from media.seams import (
     LAST_REPORT,
     LAST_REPORT_AT,
@@ -74,6 +75,7 @@ class Wire:
         payload_type: int,
         counters: Counters,
         sender: RTCRtpSender | None = None,
+        red_type: int = -1,
     ) -> None:
         self.sock_sendto = sendto
         self.address = address
@@ -81,6 +83,7 @@ class Wire:
         self.srtp = session._srtp[0]  # that context (srtp_t)
         self.ssrc = ssrc
         self.payload_type = payload_type
+        self.red_type = red_type  # the ``red`` codec's, when negotiated (else -1)
         self.counters = counters
         self.sender = sender
         self.cdata = ffi.new("char[]", BUFFER)
@@ -92,7 +95,17 @@ class Wire:
         self.synced = False  # the sender reports' times come from ``sync``
         self.closed = False
 
-    def send(self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
+    def send(
+        self,
+        seq: int,
+        timestamp: int,
+        marker: int,
+        payload: bytes,
+        padding: int,
+        payload_type: int = -1,
+    ) -> None:
+        if payload_type < 0:
+            payload_type = self.payload_type
         size = len(payload)
         end = 12 + size + padding
         if end > BUFFER - SRTP_TRAILER or self.closed:
@@ -103,7 +116,7 @@ class Wire:
             buffer,
             0,
             0xA0 if padding else 0x80,
-            self.payload_type | 0x80 if marker else self.payload_type,
+            payload_type | 0x80 if marker else payload_type,
             seq,
             timestamp,
             self.ssrc,
@@ -264,9 +277,13 @@ def wire_for(sender: RTCRtpSender, parameters: RTCRtpSendParameters, counters: C
     pair = pairs.get(1)
     if pair is None:
         raise ConnectionError("the viewer's ICE connection has no nominated pair")
-    payload_type = parameters.codecs[0].payloadType
+    # The answer may list ``red`` (redundant audio, ``media.redundancy``) first.
+    codecs = {codec.name.lower(): codec.payloadType for codec in parameters.codecs}
+    media = [c for c in parameters.codecs if c.name.lower() not in (RED, "rtx")]
+    payload_type = media[0].payloadType if media else None
     if payload_type is None:
         raise ConnectionError("the sender's codec has no payload type")
+    red_type = codecs.get(RED)
     transport = pair.protocol.transport
     # A host or server-reflexive candidate: asyncio's datagram transport over a socket,
     # which is written to directly (a full buffer drops the packet instead of queueing
@@ -281,4 +298,5 @@ def wire_for(sender: RTCRtpSender, parameters: RTCRtpSendParameters, counters: C
         payload_type,
         counters,
         sender,
+        -1 if red_type is None else red_type,
     )

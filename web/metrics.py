@@ -112,6 +112,11 @@ MEDIA_TOTALS = {
         "classroom_media_packets_retransmitted_total",
         "RTP packets sent again on a viewer's NACK.",
     ),
+    "packets_redundant": (
+        "classroom_media_packets_redundant_total",
+        "Audio packets sent to viewers whose links lose audio with the voice's earlier "
+        "frames repeated in them (RFC 2198).",
+    ),
     "packets_dropped": (
         "classroom_media_packets_dropped_total",
         "RTP packets not sent to a viewer: before its first keyframe, before its "

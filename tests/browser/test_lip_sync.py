@@ -13,7 +13,7 @@ import asyncio
 import statistics
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from tests.browser.conftest import LiveServer, OpenPage
 from tests.browser.test_media import join
@@ -52,6 +52,23 @@ PLAY_AUDIO = """
 """
 
 
+#: The height of the last video frame the viewer decoded.
+HEIGHT = """
+async () => {
+  let height = 0;
+  (await window.media.subscriber.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") height = s.frameHeight || 0;
+  });
+  return height;
+}
+"""
+
+#: The page tells the server it shows Ana's camera 120 pixels tall (a gallery tile).
+SHOW_SMALLER = """
+() => window.media.connection.send("video_sizes", { heights: { "ana/camera": 120 } })
+"""
+
+
 async def offsets(page: Page, samples: int, every_s: float = 0.5) -> list[float | None]:
     """The offset ``samples`` times, ``every_s`` apart (None: a stream played nothing)."""
     found: list[float | None] = []
@@ -66,7 +83,10 @@ async def test_a_viewer_plays_a_participants_voice_and_camera_in_step(
 ) -> None:
     viewer = await join(open_page, live_server, mint("observer", "Olja", sub="olja"), None, False)
     await viewer.evaluate(PLAY_AUDIO)
-    await join(open_page, live_server, mint("trainer", "Ana", sub="ana"), None)
+    # The trainer joins on the classroom page, whose camera (640x480) goes in two layers.
+    ana = await open_page(live_server.join_url(mint("trainer", "Ana", sub="ana")))
+    await ana.locator("#join-button").click()
+    await expect(ana.locator("#classroom")).to_have_attribute("data-phase", "room")
     async with asyncio.timeout(45):  # until both streams play with a capture time
         while True:
             if await viewer.evaluate(OFFSET) is not None:
@@ -77,10 +97,27 @@ async def test_a_viewer_plays_a_participants_voice_and_camera_in_step(
     # second: 20 s to settle, then 20 s measured (on a busy machine the offset wanders
     # while Chromium corrects it; the median of the window is what is held to the limits).
     await offsets(viewer, 40)
+    assert await viewer.evaluate(HEIGHT) == 480  # the camera's full layer (no size told)
+    await in_step(viewer, "full layer")
+
+    # The viewer shows the camera smaller: the server switches it to the half layer at a
+    # keyframe, on the same m-line, and maps that layer's capture clock from then on.
+    await viewer.evaluate(SHOW_SMALLER)
+    async with asyncio.timeout(20):
+        while True:
+            if await viewer.evaluate(HEIGHT) == 240:
+                break
+            await asyncio.sleep(0.25)  # polling the page's statistics
+    await offsets(viewer, 10)  # Chromium's delays move by at most 80 ms a second
+    await in_step(viewer, "half layer, after the switch")
+
+
+async def in_step(viewer: Page, case: str) -> None:
+    """20 s of the offset: its median within the limits, both streams playing throughout."""
     sampled = await offsets(viewer, 40)
     measured = [o for o in sampled if o is not None]
     median = statistics.median(measured) if measured else float("nan")
     spread = f"{min(measured, default=0):.0f}..{max(measured, default=0):.0f}"
-    print(f"sound ahead of picture: median {median:.0f} ms ({spread}): {sampled}")
+    print(f"{case}: sound ahead of picture: median {median:.0f} ms ({spread}): {sampled}")
     assert len(measured) == len(sampled), sampled  # both streams play throughout
     assert LAG_MS <= median <= LEAD_MS, measured

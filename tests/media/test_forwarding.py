@@ -19,14 +19,26 @@ MIDDLE = b"\x00\x01"  # not the first packet of a frame
 
 
 class FakeWire:
-    """Records what an outlet sends: (seq, timestamp, marker, payload)."""
+    """Records what an outlet sends: (seq, timestamp, marker, payload), and the payload
+    type of each packet in ``types``."""
 
-    def __init__(self) -> None:
+    def __init__(self, payload_type: int = 111, red_type: int = -1) -> None:
+        self.payload_type, self.red_type = payload_type, red_type
         self.sent: list[tuple[int, int, int, bytes]] = []
+        self.types: list[int] = []
         self.synced: list[tuple[int, int] | None] = []  # sender report clocks (None: unsync)
 
-    def send(self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
+    def send(
+        self,
+        seq: int,
+        timestamp: int,
+        marker: int,
+        payload: bytes,
+        padding: int,
+        payload_type: int = -1,
+    ) -> None:
         self.sent.append((seq, timestamp, marker, payload))
+        self.types.append(self.payload_type if payload_type < 0 else payload_type)
 
     def sync(self, ntp: int, rtp: int) -> None:
         self.synced.append((ntp, rtp))
@@ -36,7 +48,15 @@ class FakeWire:
 
 
 class BrokenWire(FakeWire):
-    def send(self, seq: int, timestamp: int, marker: int, payload: bytes, padding: int) -> None:
+    def send(
+        self,
+        seq: int,
+        timestamp: int,
+        marker: int,
+        payload: bytes,
+        padding: int,
+        payload_type: int = -1,
+    ) -> None:
         raise RuntimeError("a bug in one viewer's path")
 
 

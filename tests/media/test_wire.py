@@ -8,7 +8,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCRtpCodecParameters
 from aiortc.rtp import RtcpReceiverInfo, RtpPacket
 from pylibsrtp import Policy, Session
 
@@ -120,12 +120,31 @@ def test_a_turn_relayed_viewer_is_sent_to_through_the_relay() -> None:
     )
     ice = SimpleNamespace(_connection=SimpleNamespace(_nominated={1: pair}))
     sender = SimpleNamespace(transport=SimpleNamespace(_tx_srtp=outbound, transport=ice), _ssrc=7)
-    parameters = SimpleNamespace(codecs=[SimpleNamespace(payloadType=111)])
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, payloadType=111)
+    parameters = SimpleNamespace(codecs=[opus])
     wire = wire_for(sender, parameters, Counters())  # type: ignore[arg-type]
     wire.send(1, 960, 1, b"opus", 0)
     ((data, addr),) = relay.sent
     packet = RtpPacket.parse(inbound.unprotect(data))
     assert addr == ("10.0.0.9", 4000) and (packet.payload_type, packet.ssrc) == (111, 7)
+
+
+def test_a_wire_sends_opus_or_red_by_their_negotiated_types_whichever_came_first() -> None:
+    outbound, inbound = sessions()
+    relay = RelayTransport()
+    pair = SimpleNamespace(protocol=SimpleNamespace(transport=relay), remote_addr=("10.0.0.9", 1))
+    ice = SimpleNamespace(_connection=SimpleNamespace(_nominated={1: pair}))
+    sender = SimpleNamespace(transport=SimpleNamespace(_tx_srtp=outbound, transport=ice), _ssrc=7)
+    red = RTCRtpCodecParameters(mimeType="audio/red", clockRate=48000, payloadType=63)
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, payloadType=111)
+    wire = wire_for(sender, SimpleNamespace(codecs=[red, opus]), Counters())  # type: ignore[arg-type]
+    assert (wire.payload_type, wire.red_type) == (111, 63)
+    wire.send(1, 960, 0, b"opus", 0)
+    wire.send(2, 1920, 0, b"red", 0, wire.red_type)
+    types = [RtpPacket.parse(inbound.unprotect(data)).payload_type for data, _ in relay.sent]
+    assert types == [111, 63]
+    plain = wire_for(sender, SimpleNamespace(codecs=[opus]), Counters())  # type: ignore[arg-type]
+    assert plain.red_type == -1
 
 
 async def test_a_report_block_that_echoes_our_last_sender_report_tells_the_round_trip() -> None:
