@@ -232,19 +232,31 @@ class Subscriber:
         if self.closed:
             return
         if report.ssrc in self._audio_ssrcs:  # offered ``red`` (so ``redundancy`` is set)
-            self._audio_lost(report.fraction_lost)
+            self._voices(report.fraction_lost)
         budget = self.budget
         if budget is None:
             return
         if round_trip is not None:
             budget.round_trip(round_trip)
         changed = budget.report(report.ssrc, report.highest_sequence, report.packets_lost)
-        if changed and self._on_budget is not None:
-            self._on_budget(self)
+        if changed:
+            self._voices(None)
+            if self._on_budget is not None:
+                self._on_budget(self)
 
-    def _audio_lost(self, fraction_lost: int) -> None:
+    def _voices(self, fraction_lost: int | None) -> None:
+        """The voices' redundancy, after an audio report's loss (None: the budget moved).
+        Off while the budget has left out every video the viewer would see."""
         redundancy = self.redundancy
-        if redundancy is not None and redundancy.reported(fraction_lost):
+        if redundancy is None:
+            return
+        budget = self.budget
+        redundancy.allowed = budget is None or budget.level > 0 or budget.wanted == 0
+        if fraction_lost is None:
+            changed = redundancy.update()
+        else:
+            changed = redundancy.reported(fraction_lost)
+        if changed:
             for slot in self.slots:
                 slot.outlet.redundant(redundancy.frames)
 

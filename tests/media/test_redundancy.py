@@ -4,7 +4,11 @@ that repeats earlier frames only where its viewer took the ``red`` codec (no net
 from __future__ import annotations
 
 import pytest
+from aiortc import RTCConfiguration
+from aiortc.rtp import RtcpReceiverInfo
 
+from media.codecs import codec_named
+from media.congestion import VideoBudget
 from media.forwarding import Counters, Outlet, PublishedTrack
 from media.redundancy import (
     HOLD_S,
@@ -15,6 +19,7 @@ from media.redundancy import (
     decode,
     encode,
 )
+from media.subscriber import Slot, Subscriber
 from tests.media.test_forwarding import FakeWire, published
 
 OPUS, RED = 111, 63
@@ -124,3 +129,40 @@ def test_video_outlets_never_repeat() -> None:
     outlet = Outlet("video", Counters())
     outlet.redundant(1)
     assert outlet.red == 0
+
+
+def test_no_repeats_while_not_allowed() -> None:
+    clock = Clock()
+    policy = AudioRedundancy(clock)
+    policy.allowed = False
+    assert not policy.reported(40) and policy.frames == 0
+    policy.allowed = True
+    assert policy.update() and policy.frames == 1  # the loss is still recent
+
+
+def test_a_viewer_whose_budget_left_out_every_video_gets_no_repeats() -> None:
+    """A link too narrow for the voices alone: repeats would overflow it further."""
+    clock = Clock()
+    budget = VideoBudget(4, clock)
+    viewer = Subscriber(
+        "olja",
+        frozenset({"vp8"}),
+        RTCConfiguration(),
+        "",
+        Counters(),
+        send_offer=lambda sdp, tracks: None,
+        send_tracks=lambda tracks: None,
+        budget=budget,
+        redundancy=AudioRedundancy(clock),
+    )
+    voice = Slot(Outlet("audio", viewer.counters), codec_named("opus"))
+    viewer.slots.append(voice)
+    viewer._audio_ssrcs.add(1234)
+    viewer._reported(RtcpReceiverInfo(1234, 13, 0, 100, 0, 0, 0))  # 5% of audio lost
+    assert voice.outlet.red == 1
+    budget.wanted, budget.videos = 3, 0  # every video left out, and still losing
+    viewer._voices(None)
+    assert voice.outlet.red == 0
+    budget.wanted = 0  # nobody has a camera on: the voices are all there is
+    viewer._voices(None)
+    assert voice.outlet.red == 1
