@@ -92,6 +92,9 @@ EDGE_S = 0.5
 #: on the viewer's link, which makes loss congestion (a rung down) rather than noise
 #: (nothing to do: sending less loses as much), and forbids probes.
 FLOOR_S, NOW_S, MIN_TRIPS, QUEUED_S = 300.0, 1.0, 3, 0.08
+#: A queue still seen this long after a step was not that step's to drain (the least
+#: round trip of ``NOW_S``, and a second of queue): when it goes away, the link widened.
+DRAIN_S = NOW_S + 1.0
 #: Decisions are taken at most this often (Chromium reports dozens of times a second).
 DECIDE_EVERY_S = 0.25
 
@@ -121,6 +124,7 @@ class VideoBudget:
         self.stride = 1
         self._changed_at = float("-inf")  # the last step, up or down
         self._trips: collections.deque[tuple[float, float]] = collections.deque()
+        self._queue_seen = float("-inf")  # the last time the link held a queue
 
     @property
     def level(self) -> int:
@@ -194,6 +198,8 @@ class VideoBudget:
             self._held = True
             self.wait = UP_AFTER_S
         queued = self.queued(now)
+        if queued:
+            self._queue_seen = now
         if loss > DOWN_LOSS:
             # As much down as is lost (at least one rung): far over the link, the viewer
             # is not left losing its voices for a step and a half-second per rung.
@@ -218,7 +224,7 @@ class VideoBudget:
             since = self._raised_at if self._raised_at is not None else self._clean_since
             if now - since < min(self.wait, CLIMB_AFTER_S):
                 return False
-        elif now - self._clean_since < self.wait:
+        elif now - self._clean_since < self._wait_now():
             return False
         if climbing:
             self.stride = min(2 * self.stride, MAX_STRIDE)
@@ -228,6 +234,14 @@ class VideoBudget:
         self._raised_at = now
         self._restart(now)
         return True
+
+    def _wait_now(self) -> float:
+        """How long the link must be clean before a probe: ``wait``, or only
+        ``CLIMB_AFTER_S`` when a queue seen ``DRAIN_S`` or more after the last step went
+        away without another (the link got wider: a drop lifted), so that a link that
+        comes back is found at once, not after the wait failed probes built up."""
+        widened = self._queue_seen > self._changed_at + DRAIN_S
+        return min(self.wait, CLIMB_AFTER_S) if widened else self.wait
 
     def _down(self, now: float, rungs: int) -> bool:
         """Down by ``rungs``; a probe that failed goes back to where it started."""

@@ -12,6 +12,7 @@ from media.congestion import (
     MAX_UP_AFTER_S,
     MIN_PACKETS,
     MIN_SPAN_S,
+    NOW_S,
     PROBE_FAILED_S,
     SETTLE_S,
     UP_AFTER_S,
@@ -307,5 +308,24 @@ def test_no_probe_goes_into_a_queue() -> None:
     viewer.timed(2, loss=0.0, queue=0.0)  # clean, but not yet long enough for a probe
     viewer.timed(3 * MAX_UP_AFTER_S, loss=0.0, queue=0.2)
     assert viewer.budget.videos == 3
-    viewer.timed(UP_AFTER_S + MIN_SPAN_S + 0.5, loss=0.0, queue=0.0)
+    viewer.timed(NOW_S + CLIMB_AFTER_S + 0.5, loss=0.0, queue=0.0)
     assert viewer.budget.videos == 4
+
+
+def test_a_queue_that_goes_away_by_itself_is_a_wider_link_probed_at_once() -> None:
+    """A drop that lifts: the queue that stood on the narrow link vanishes although
+    nothing was sent less, so the next probe comes ``CLIMB_AFTER_S`` after, not after
+    the wait that failed probes built up there."""
+    lifted, stepped = TimedViewer(), TimedViewer()
+    for viewer in (lifted, stepped):
+        viewer.timed(5, loss=0.0, queue=0.0)
+        viewer.budget.videos, viewer.budget.wait = 2, MAX_UP_AFTER_S
+    lifted.timed(10, loss=0.0, queue=0.3)  # a standing queue, no step down
+    lifted.timed(NOW_S + CLIMB_AFTER_S + 0.5, loss=0.0, queue=0.0)
+    assert lifted.budget.videos == 3
+    # A queue that drains right after a step down is that step's doing: the wait holds.
+    stepped.timed(1, loss=0.0, queue=0.3)
+    stepped.timed(2, loss=0.3, queue=0.3)  # heavy loss: down
+    stepped.timed(NOW_S + CLIMB_AFTER_S + 0.5, loss=0.0, queue=0.0)
+    levels = [videos for _, videos in stepped.changes]
+    assert levels and levels == sorted(levels, reverse=True) and levels[-1] < 2, levels
