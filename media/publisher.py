@@ -123,6 +123,12 @@ class Publisher:
         # and aiortc then closes the whole peer connection ("closed", or "failed"
         # first), which nobody here asked for.
         state = self.pc.connectionState
+        log.info(
+            "publish connection %s (ice %s)",
+            state,
+            self.pc.iceConnectionState,
+            extra={"participant": self.pid},
+        )
         if state in ("failed", "closed") and not self.closed and self._on_failed is not None:
             self._on_failed(self)
 

@@ -463,7 +463,7 @@ class MediaRouter:
         pid = publisher.pid
         if self.closed or self.publishers.get(pid) is not publisher:
             return  # replaced or removed meanwhile: nobody to tell
-        log.warning("publish connection died (%s)", reason, extra={"participant": pid})
+        log.warning("publish connection of %s died (%s)", pid, reason, extra={"participant": pid})
         self._drop_publisher(pid)
         self.refresh(Scope.publisher(pid))
         self.signalling.media_failed(pid, "publish", reason)
@@ -472,7 +472,7 @@ class MediaRouter:
         pid = subscriber.pid
         if self.closed or self.subscribers.get(pid) is not subscriber:
             return
-        log.warning("subscribe connection died (ice_failed)", extra={"participant": pid})
+        log.warning("subscribe connection of %s died (ice_failed)", pid, extra={"participant": pid})
         del self.subscribers[pid]
         self._views.pop(pid, None)
         self._spawn(subscriber.close())
