@@ -374,6 +374,7 @@ class PublishedTrack:
         self.received = 0
         self.active = True  # packets came since the router last looked (``look``)
         self._looked = 0
+        self._looked_height: int | None = None
         #: Of the largest layer of several: which layer its taps get (``media.layers``).
         self.feed: TapFeed | None = None
         #: Outlets switching to this layer at its next keyframe (``Outlet.switch``).
@@ -433,11 +434,17 @@ class PublishedTrack:
                 outlet.connect(None)
 
     def look(self) -> bool:
-        """Note whether packets came since the last look (``active``); whether that changed."""
+        """Note whether packets came since the last look (``active``); whether that or the
+        picture height changed. A layer that flows with no height known yet (its first
+        keyframe came before the server knew the layer, or was lost) is asked for a
+        keyframe, so that viewers can be given the layer that fits them."""
         flowing = self.received != self._looked
         self._looked = self.received
-        changed = flowing != self.active
+        changed = flowing != self.active or self.height != self._looked_height
         self.active = flowing
+        self._looked_height = self.height
+        if flowing and self.height is None:
+            self.request_keyframe()  # rate-limited: once per interval at most
         return changed
 
     def viewer_reported(self, fraction_lost: int) -> None:

@@ -117,3 +117,51 @@ async def test_the_recorder_gets_a_lower_layer_while_the_top_one_stops(
     send(2, 18_000, True)
     assert [p.pts for p in consumer.packets["tea/camera"]] == [0, 9000, 12_000, 18_000]
     await router.close()
+
+
+def sized_keyframe(pts: int, width: int, height: int) -> av.Packet:
+    """A VP8 keyframe whose header says its picture size (RFC 6386 section 9.1)."""
+    data = b"\x10\x00\x00\x9d\x01\x2a" + width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    packet = av.Packet(data)
+    packet.pts, packet.is_keyframe = pts, True
+    return packet
+
+
+async def test_a_layer_whose_first_keyframe_was_missed_is_asked_for_one_then_fits_a_viewer(
+    settings: Settings,
+) -> None:
+    """Seen in CI: the half layer's first keyframe came before the server knew the layer,
+    its height stayed unknown, and a viewer showing the video small kept the full layer."""
+    from tests.media.test_router_budget import Viewer
+
+    router = MediaRouter("demo", settings, Quiet())
+    asked: list[int] = []
+    inbound = Inbound("0", "video", codec_named("VP8"), None, rids=("h", "f"))  # type: ignore[arg-type]
+    publisher = SimpleNamespace(pid="tea", send_pli=lambda inbound, index: asked.append(index))
+    router._retarget(inbound, "camera", publisher)  # type: ignore[arg-type]
+    lena = Viewer(router, "lena", [0.0])
+    router.refresh()
+    router.view_sizes("lena", {"tea/camera": 200})
+
+    def send(layer: int, pts: int) -> None:
+        inbound.forward_layer(layer, pts // 3000, pts, 1, b"\x10\x00", 0, b"\x00")
+
+    send(1, 0)
+    inbound.deliver_layer(1, sized_keyframe(0, 640, 480))
+    send(0, 3000)  # the half layer flows, its keyframe never seen
+    asked.clear()
+    router.check_layers()
+    assert asked == [0]  # a keyframe of the half layer, so its size is known
+    assert [slot.outlet.source.layer for slot in lena.subscriber.slots] == [1]  # type: ignore[union-attr]
+
+    inbound.deliver_layer(0, sized_keyframe(3000, 320, 240))
+    send(0, 6000)
+    send(1, 6000)
+    router.check_layers()
+    assert [slot.outlet.source.layer for slot in lena.subscriber.slots] == [0]  # type: ignore[union-attr]
+    send(0, 9000)
+    send(1, 9000)
+    asked.clear()
+    router.check_layers()
+    assert asked == []  # both sizes known: nothing more asked
+    await router.close()
