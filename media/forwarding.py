@@ -375,6 +375,7 @@ class PublishedTrack:
         self.active = True  # packets came since the router last looked (``look``)
         self._looked = 0
         self._looked_height: int | None = None
+        self._switch_looks = 0  # looks since outlets began waiting for a keyframe of it
         #: Of the largest layer of several: which layer its taps get (``media.layers``).
         self.feed: TapFeed | None = None
         #: Outlets switching to this layer at its next keyframe (``Outlet.switch``).
@@ -445,6 +446,11 @@ class PublishedTrack:
         self._looked_height = self.height
         if flowing and self.height is None:
             self.request_keyframe()  # rate-limited: once per interval at most
+        # A switch to this layer waits for its keyframe: asked again every other look
+        # while none comes (a request or its keyframe lost, a busy encoder).
+        self._switch_looks = self._switch_looks + 1 if self.pending else 0
+        if self._switch_looks >= 2 and self._switch_looks % 2 == 0:
+            self.request_keyframe()
         return changed
 
     def viewer_reported(self, fraction_lost: int) -> None:

@@ -165,3 +165,43 @@ async def test_a_layer_whose_first_keyframe_was_missed_is_asked_for_one_then_fit
     router.check_layers()
     assert asked == []  # both sizes known: nothing more asked
     await router.close()
+
+
+async def test_a_switch_waiting_for_a_keyframe_asks_again_until_one_comes(
+    settings: Settings,
+) -> None:
+    """A keyframe request, or the keyframe, can be lost: a viewer moved to a smaller layer
+    would then keep the larger one for good."""
+    from tests.media.test_router_budget import Viewer
+
+    router = MediaRouter("demo", settings, Quiet(), keyframe_interval_s=0.0)  # no rate limit
+    asked: list[int] = []
+    inbound = Inbound("0", "video", codec_named("VP8"), None, rids=("h", "f"))  # type: ignore[arg-type]
+    publisher = SimpleNamespace(pid="tea", send_pli=lambda inbound, index: asked.append(index))
+    router._retarget(inbound, "camera", publisher)  # type: ignore[arg-type]
+    lena = Viewer(router, "lena", [0.0])
+    router.refresh()
+    inbound.deliver_layer(1, sized_keyframe(0, 640, 480))
+    inbound.deliver_layer(0, sized_keyframe(0, 320, 240))
+    outlet = lena.subscriber.slots[0].outlet
+    outlet.wire = SimpleNamespace(send=lambda *args, **kwargs: None)  # type: ignore[assignment]
+    outlet.waiting = False  # the full layer flows to her
+    router.view_sizes("lena", {"tea/camera": 200})
+    router.check_layers()
+    assert outlet.pending is inbound.layer(0)
+
+    def delta(layer: int, pts: int) -> None:  # a frame that is not a keyframe
+        inbound.forward_layer(layer, pts // 3000, pts, 1, b"\x10\x00", 0, b"\x01")
+
+    asked.clear()
+    for look in range(1, 7):
+        delta(0, 3000 * look)
+        delta(1, 3000 * look)
+        router.check_layers()
+    assert asked == [0, 0, 0]  # every other look
+    inbound.forward_layer(0, 99, 30_000, 1, b"\x10\x00", 0, b"\x00")  # its keyframe
+    assert outlet.pending is None and outlet.source is inbound.layer(0)
+    asked.clear()
+    router.check_layers()
+    assert asked == []
+    await router.close()
