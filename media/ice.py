@@ -8,17 +8,33 @@
   loopback one there would be no candidate at all, so ``gather_loopback_when_alone``
   adds 127.0.0.1 in exactly that case (a machine with a network keeps its
   behaviour).
+- Every ICE socket gets a receive buffer of ``SOCKET_BUFFER_BYTES``
+  (``larger_socket_buffers``). One socket carries all of a participant's media and
+  its ICE checks; with the kernel's default (208 KiB, about 0.1 s of a camera at
+  full rate) a moment in which the event loop is busy (a join, a burst of answers)
+  overflows it, and the kernel drops what comes next, ICE checks included. Firefox
+  sends each consent check once; a few lost in a row and its connection reads
+  ``disconnected``. The kernel caps the size at ``net.core.rmem_max``;
+  ``buffer_limits`` says what it allows, and ``classroom serve`` warns at start-up
+  when that is less (README, "Sizing").
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import aioice.ice
+import aioice.turn
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 LOOPBACK = "127.0.0.1"
+#: Each ICE socket's receive buffer: about 2 s of six cameras at 2 Mbit/s.
+SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
+
+log = logging.getLogger("classroom.media")
 
 
 def rtc_configuration(
@@ -112,3 +128,36 @@ def gather_loopback_when_alone() -> None:
         return with_loopback(found) if use_ipv4 else found
 
     aioice.ice.get_host_addresses = get_host_addresses
+
+
+def larger_socket_buffers(size: int = SOCKET_BUFFER_BYTES) -> None:
+    """Give every socket aioice opens from now on a receive buffer of ``size`` bytes (as
+    far as the kernel allows): aioice sets its own ``UDP_SOCKET_BUFFER_SIZE`` (256 KiB)
+    on each host and TURN socket it opens. Idempotent."""
+    aioice.turn.UDP_SOCKET_BUFFER_SIZE = max(size, aioice.turn.UDP_SOCKET_BUFFER_SIZE)
+
+
+def buffer_limit(proc: Path = Path("/proc/sys/net/core")) -> int | None:
+    """The kernel's cap on socket receive buffers (``rmem_max``), where it says."""
+    try:
+        return int((proc / "rmem_max").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def warn_small_buffers(
+    size: int = SOCKET_BUFFER_BYTES, proc: Path = Path("/proc/sys/net/core")
+) -> str | None:
+    """Warn (and return the sysctl setting to make) when the kernel caps socket receive
+    buffers below ``size``."""
+    cap = buffer_limit(proc)
+    if cap is None or cap >= size:
+        return None
+    advice = f"net.core.rmem_max={size}"
+    log.warning(
+        "the kernel caps UDP receive buffers at %d bytes: media may be dropped in a busy "
+        "moment; set %s (sysctl -w, or a file in /etc/sysctl.d)",
+        cap,
+        advice,
+    )
+    return advice

@@ -124,7 +124,8 @@ class Publisher:
         # first), which nobody here asked for.
         state = self.pc.connectionState
         log.info(
-            "publish connection %s (ice %s)",
+            "publish connection of %s %s (ice %s)",
+            self.pid,
             state,
             self.pc.iceConnectionState,
             extra={"participant": self.pid},

@@ -84,7 +84,7 @@ from media.codecs import Codec, choose_video_codec
 from media.congestion import VideoBudget
 from media.description import BadDescription
 from media.forwarding import Counters, PublishedTrack
-from media.ice import gather_loopback_when_alone, rtc_configuration
+from media.ice import gather_loopback_when_alone, larger_socket_buffers, rtc_configuration
 from media.layers import TapFeed, fitting, ladder
 from media.publisher import Inbound, Publisher
 from media.redundancy import AudioRedundancy
@@ -169,6 +169,7 @@ class MediaRouter:
         silent_publisher_s: float = SILENT_PUBLISHER_S,
     ) -> None:
         gather_loopback_when_alone()
+        larger_socket_buffers()
         self.room = room
         self.settings = settings
         self.signalling = signalling

@@ -17,6 +17,7 @@ import importlib.metadata
 import inspect
 from typing import Any
 
+import aioice.turn
 from aioice import Connection
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc import codecs as aiortc_codecs
@@ -76,6 +77,7 @@ _ATTRIBUTES: tuple[tuple[type[Any], str, str], ...] = (
     (RTCRtpSender, "_stream_id", "a reused m-line gets a new stream id"),
     (RTCDtlsTransport, "_tx_srtp", "the wire encrypts with the connection's SRTP session"),
     (Connection, "_nominated", "the wire sends to the nominated ICE pair"),
+    (Connection, "UDP_SOCKET_BUFFER_SIZE", "each ICE socket's receive buffer is sized up"),
 )
 
 
@@ -109,6 +111,8 @@ def problems() -> list[str]:
     for cls, name, why in _ATTRIBUTES:
         if name not in _named_by(cls):
             found.append(f"{cls.__name__} no longer sets {name} ({why})")
+    if not isinstance(getattr(aioice.turn, "UDP_SOCKET_BUFFER_SIZE", None), int):
+        found.append("aioice.turn.UDP_SOCKET_BUFFER_SIZE is gone (ICE sockets' buffers)")
     if not isinstance(getattr(aiortc_codecs, "CODECS", None), dict):
         found.append("aiortc.codecs.CODECS is gone (redundant audio's codec)")
     if not isinstance(getattr(aiortc_codecs, "HEADER_EXTENSIONS", None), dict):

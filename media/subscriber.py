@@ -223,6 +223,14 @@ class Subscriber:
     def _state_changed(self) -> None:
         # ICE never connected, or its consent expired (see Publisher._state_changed).
         state = self.pc.connectionState if self.pc is not None else "new"
+        ice = self.pc.iceConnectionState if self.pc is not None else "new"
+        log.info(
+            "subscribe connection of %s %s (ice %s)",
+            self.pid,
+            state,
+            ice,
+            extra={"participant": self.pid},
+        )
         if state in ("failed", "closed") and not self.closed and self._on_failed is not None:
             self._on_failed(self)
 

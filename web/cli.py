@@ -14,6 +14,7 @@ from classroom.identity import mint_token, parse_duration
 from config import SettingsError, load_settings
 from live.keys import load_token_keys
 from loadtest import command as loadtest
+from media.ice import warn_small_buffers
 from media.seams import SeamMissing
 from web import backup
 from web.logs import AccessLogger, setup_logging
@@ -27,6 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
     from web.app import create_app
 
     app = create_app(settings)
+    warn_small_buffers()
     web.run_app(
         app,
         host=settings.host,

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+from pathlib import Path
+
 import aioice.ice
+import pytest
 from aiortc import RTCPeerConnection
 
 from media.codecs import Codec, choose_video_codec, codec_named, offered_video_codecs
 from media.ice import (
+    SOCKET_BUFFER_BYTES,
     announce_public_ip,
     browser_ice_servers,
+    buffer_limit,
     gather_loopback_when_alone,
+    larger_socket_buffers,
     rtc_configuration,
+    warn_small_buffers,
     with_loopback,
 )
 
@@ -67,6 +76,39 @@ async def test_a_server_connection_gathers_host_candidates_only() -> None:
     candidates = [line for line in lines if line.startswith("a=candidate")]
     assert candidates and all(" typ host" in line for line in candidates)
     await pc.close()
+
+
+async def test_every_ice_socket_gets_a_buffer_for_a_busy_moment() -> None:
+    """The kernel's default (about 208 KiB) overflows in a second of a busy event loop,
+    and what it drops includes ICE checks (Firefox's consent checks go once each)."""
+    larger_socket_buffers()
+    larger_socket_buffers()  # idempotent
+    pc = RTCPeerConnection(rtc_configuration(()))
+    pc.addTransceiver("audio", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    connection = pc.getTransceivers()[0].receiver.transport.transport.iceGatherer._connection
+    sockets = [p.transport.get_extra_info("socket") for p in connection._protocols]
+    assert sockets
+    cap = buffer_limit() or SOCKET_BUFFER_BYTES
+    for sock in sockets:  # Linux reports twice what was set (its own bookkeeping)
+        got = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        assert got >= 2 * min(SOCKET_BUFFER_BYTES, cap), got
+    await pc.close()
+
+
+def test_the_server_says_which_sysctl_lets_the_buffers_be_that_large(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "rmem_max").write_text("212992\n")
+    with caplog.at_level(logging.WARNING, "classroom.media"):
+        advice = warn_small_buffers(proc=tmp_path)
+    assert advice == f"net.core.rmem_max={SOCKET_BUFFER_BYTES}"
+    assert advice in caplog.text and "212992" in caplog.text
+    caplog.clear()
+    (tmp_path / "rmem_max").write_text(f"{SOCKET_BUFFER_BYTES}\n")
+    assert warn_small_buffers(proc=tmp_path) is None
+    assert warn_small_buffers(proc=tmp_path / "absent") is None  # not Linux: nothing said
+    assert not caplog.text
 
 
 def test_h264_only_when_every_viewer_decodes_it() -> None:

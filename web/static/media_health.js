@@ -3,7 +3,11 @@
 // media dies").
 //
 // - `disconnected` for longer than a short grace, `failed`, or the server's
-//   `media_failed` start a repair: the session builds fresh peer connections
+//   `media_failed` start a repair. A connection that reads `disconnected` while the
+//   server's packets still arrive on it is given more graces (Firefox says
+//   `disconnected` as soon as one consent check goes unanswered, a busy server's
+//   answer late; a rebuild would cost everyone a keyframe and the person a gap), until
+//   its browser gives up (`failed`, after 30 s of unanswered checks). A repair: the session builds fresh peer connections
 //   (`media_ready`, then `publish` of what it published). The server (aiortc) cannot
 //   restart ICE, so a fresh connection is the only way back.
 // - A repair that has not connected after `attemptMs` is judged by its ICE checks: while
@@ -14,6 +18,8 @@
 
 export const DISCONNECTED_GRACE_MS = 4000;
 export const ATTEMPT_MS = 5000;
+/** Graces more for a `disconnected` connection on which the server's packets still arrive. */
+const MORE_GRACES = 6;
 /** How many times an attempt whose ICE checks are answered may be given `attemptMs` more. */
 const EXTENSIONS = 3;
 
@@ -61,24 +67,56 @@ export class MediaHealth {
       if (!this.current().some((other) => other.connectionState === "disconnected")) this.clearGrace();
       this.settle();
     } else if (state === "failed") {
-      this.trouble();
+      this.trouble(`${this.which(pc)} connection failed`);
     } else if (state === "disconnected" && this.graceTimer === null) {
-      // Short losses mend themselves (ICE keeps checking); a longer one is not waited out.
-      this.graceTimer = setTimeout(() => {
-        this.graceTimer = null;
-        if (this.current().includes(pc) && pc.connectionState === "disconnected") this.trouble();
-      }, this.graceMs);
+      this.waitOut(pc, 0);
     }
+  }
+
+  /**
+   * Short losses mend themselves (ICE keeps checking); a longer one is not waited out,
+   * unless the server's packets still arrive.
+   * @param {RTCPeerConnection} pc
+   * @param {number} graces given so far
+   */
+  waitOut(pc, graces) {
+    const before = bytesReceived(pc);
+    this.graceTimer = setTimeout(async () => {
+      const timer = this.graceTimer;
+      if (!this.current().includes(pc) || pc.connectionState !== "disconnected") {
+        this.graceTimer = null;
+        return;
+      }
+      const arriving = (await bytesReceived(pc)) > (await before);
+      if (this.graceTimer !== timer) return; // connected (or replaced) meanwhile
+      this.graceTimer = null;
+      if (!this.current().includes(pc) || pc.connectionState !== "disconnected") return;
+      if (arriving && graces < MORE_GRACES) {
+        this.waitOut(pc, graces + 1);
+        return;
+      }
+      const why = arriving ? "for long" : `for ${this.graceMs} ms, nothing arriving`;
+      this.trouble(`${this.which(pc)} connection disconnected ${why}`);
+    }, this.graceMs);
   }
 
   /** The server dropped one of our connections (`media_failed`). */
   serverFailed() {
-    this.trouble();
+    this.trouble("the server dropped a connection");
   }
 
-  /** Start a repair, unless one is under way (its own timer judges it). */
-  trouble() {
+  /** @param {RTCPeerConnection} pc */
+  which(pc) {
+    return pc === this.session.publisher ? "publish" : "subscribe";
+  }
+
+  /**
+   * Start a repair, unless one is under way (its own timer judges it).
+   * @param {string} why for the console
+   */
+  trouble(why) {
     if (this.reconnecting) return;
+    console.warn(`media: repairing (${why})`);
     this.reconnecting = true;
     this.session.emit("mediastate", { reconnecting: true });
     this.attempt();
@@ -101,7 +139,10 @@ export class MediaHealth {
       this.attemptTimer = setTimeout(() => this.judge(), this.attemptMs);
       return;
     }
-    if (this.reconnecting && !this.healthy()) this.attempt();
+    if (this.reconnecting && !this.healthy()) {
+      console.warn("media: the repair did not connect; another one");
+      this.attempt();
+    }
   }
 
   /** Whether every peer connection there is has connected. */
@@ -151,6 +192,20 @@ export class MediaHealth {
       this.session.emit("mediastate", { reconnecting: false });
     }
   }
+}
+
+/**
+ * Bytes received on a connection so far (its candidate pairs'), 0 when unknown.
+ * @param {RTCPeerConnection} pc
+ * @returns {Promise<number>}
+ */
+async function bytesReceived(pc) {
+  let bytes = 0;
+  const stats = await pc.getStats().catch(() => null);
+  stats?.forEach((report) => {
+    if (report.type === "candidate-pair") bytes += report.bytesReceived || 0;
+  });
+  return bytes;
 }
 
 /**
