@@ -109,7 +109,11 @@ class Media:
         router = self.router(live)
         self._claim(conn, live, router)
         if conn.pid in router.publishers or conn.pid in router.subscribers:
-            log.info("media of %s starts afresh", conn.pid, extra={"participant": conn.pid, "room": live.name})
+            log.info(
+                "media of %s starts afresh",
+                conn.pid,
+                extra={"participant": conn.pid, "room": live.name},
+            )
             router.remove(conn.pid)  # the client starts its media afresh
         settings = self.settings
         servers: list[Any] = browser_ice_servers(
