@@ -436,15 +436,16 @@ class PublishedTrack:
 
     def look(self) -> bool:
         """Note whether packets came since the last look (``active``); whether that or the
-        picture height changed. A layer that flows with no height known yet (its first
-        keyframe came before the server knew the layer, or was lost) is asked for a
-        keyframe, so that viewers can be given the layer that fits them."""
+        picture height changed. A layer that flows with no keyframe seen yet (its first
+        came before the server knew the layer, or was lost) is asked for one, so that
+        viewers can be given the layer that fits them."""
         flowing = self.received != self._looked
         self._looked = self.received
         changed = flowing != self.active or self.height != self._looked_height
         self.active = flowing
         self._looked_height = self.height
-        if flowing and self.height is None:
+        if flowing and self.height is None and not self.keyframes:
+            # (A keyframe whose size could not be read is not asked for again and again.)
             self.request_keyframe()  # rate-limited: once per interval at most
         # A switch to this layer waits for its keyframe: asked again every other look
         # while none comes (a request or its keyframe lost, a busy encoder).

@@ -205,3 +205,21 @@ async def test_a_switch_waiting_for_a_keyframe_asks_again_until_one_comes(
     router.check_layers()
     assert asked == []
     await router.close()
+
+
+async def test_a_layer_whose_keyframes_say_no_size_is_not_asked_again_and_again(
+    settings: Settings,
+) -> None:
+    router = MediaRouter("demo", settings, Quiet(), keyframe_interval_s=0.0)  # no rate limit
+    asked: list[int] = []
+    inbound = Inbound("0", "video", codec_named("VP8"), None, rids=("h", "f"))  # type: ignore[arg-type]
+    publisher = SimpleNamespace(pid="tea", send_pli=lambda inbound, index: asked.append(index))
+    router._retarget(inbound, "camera", publisher)  # type: ignore[arg-type]
+    inbound.deliver_layer(0, frame(0, True))  # a keyframe too short to say its size
+    inbound.deliver_layer(1, sized_keyframe(0, 640, 480))
+    for pts in (3000, 6000, 9000):
+        inbound.forward_layer(0, pts // 3000, pts, 1, b"\x10\x00", 0, b"\x01")
+        inbound.forward_layer(1, pts // 3000, pts, 1, b"\x10\x00", 0, b"\x01")
+        router.check_layers()
+    assert asked == []
+    await router.close()
