@@ -7,9 +7,10 @@
 //   server's packets still arrive on it is given more graces (Firefox says
 //   `disconnected` as soon as one consent check goes unanswered, a busy server's
 //   answer late; a rebuild would cost everyone a keyframe and the person a gap), until
-//   its browser gives up (`failed`, after 30 s of unanswered checks). A repair: the session builds fresh peer connections
-//   (`media_ready`, then `publish` of what it published). The server (aiortc) cannot
-//   restart ICE, so a fresh connection is the only way back.
+//   its browser gives up (`failed`, after 30 s of unanswered checks). A repair: the
+//   session builds fresh peer connections (`media_ready`, then `publish` of what it
+//   published). The server (aiortc) cannot restart ICE, so a fresh connection is the
+//   only way back.
 // - A repair that has not connected after `attemptMs` is judged by its ICE checks: while
 //   the server answers them it is given more time, else (the path is still cut) the
 //   next repair starts, until one connects.
